@@ -1,0 +1,84 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_docker_link_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_docker_link_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_docker_link_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_docker_link_using_subcommand
+    set -l cmd (__fish_docker_link_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c docker-link -n "__fish_docker_link_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c docker-link -n "__fish_docker_link_needs_command" -s V -l version -d 'Print version'
+complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "add" -d 'Give a container an extra name (`docker link CONTAINER NAME` is the same)'
+complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "rm" -d 'Remove names or link paths'
+complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "rename" -d 'Rename a name or link path within its parent'
+complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "connect" -d 'Link an existing parent to a child under an alias (DNS and reachability, no env)'
+complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "inspect" -d 'Show a name or container: names, parents, children, link variables (JSON)'
+complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "env" -d 'Print the variables a link to a container would give, as an env file'
+complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "prune" -d 'Remove dangling names, empty link networks and old registry generations'
+complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "run" -d 'Run a container like `docker run`, plus `--link NAME:ALIAS`'
+complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "create" -d 'Create a container like `docker create`, plus `--link NAME:ALIAS`'
+complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "doctor" -d 'Check the installation, the daemon and the kernel features'
+complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "install" -d 'Install the plugin into the docker CLI\'s plugin directory'
+complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "uninstall" -d 'Remove the plugin\'s files from the plugin directory'
+complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "ls" -d 'List container names and link paths'
+complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "proxy" -d 'Keep an nginx or haproxy proxy configured from container labels'
+complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "net" -d 'Wire containers with declared links, bridges and tunnels'
+complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "init" -d 'A PID 1 for containers: reap, forward signals, report readiness'
+complete -c docker-link -n "__fish_docker_link_using_subcommand add" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand rm" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand rename" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand connect" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand inspect" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand env" -l as -d 'The alias the variables are named after' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand env" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand prune" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand doctor" -l format -d 'Format output: table, json, or a Go template (\'{{.Check}}: {{.Status}}\')' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand doctor" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand install" -l dir -d 'Plugin directory (default: $DOCKER_CONFIG/cli-plugins, else ~/.docker/cli-plugins)' -r -f -a "(__fish_complete_directories)"
+complete -c docker-link -n "__fish_docker_link_using_subcommand install" -l force -d 'Overwrite a docker-init (or other docker-<name>) that is not ours'
+complete -c docker-link -n "__fish_docker_link_using_subcommand install" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand uninstall" -l dir -d 'Plugin directory (default: $DOCKER_CONFIG/cli-plugins, else ~/.docker/cli-plugins)' -r -f -a "(__fish_complete_directories)"
+complete -c docker-link -n "__fish_docker_link_using_subcommand uninstall" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand ls" -s f -l filter -d 'Filter output (`name=…`, `parent=…`, `alias=…`, `status=…`)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand ls" -l format -d 'Format output: table, json, or a Go-style template (`table {{.Name}}\\t{{.ID}}`)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand ls" -s a -l all -d 'Include stopped containers'
+complete -c docker-link -n "__fish_docker_link_using_subcommand ls" -s q -l quiet -d 'Only print container ids'
+complete -c docker-link -n "__fish_docker_link_using_subcommand ls" -l tree -d 'Show the graph as a tree'
+complete -c docker-link -n "__fish_docker_link_using_subcommand ls" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and not __fish_seen_subcommand_from up down routes" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and not __fish_seen_subcommand_from up down routes" -f -a "up" -d 'Start the proxy and its watcher'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and not __fish_seen_subcommand_from up down routes" -f -a "down" -d 'Stop and remove the proxy'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and not __fish_seen_subcommand_from up down routes" -f -a "routes" -d 'Show the routes the labels declare'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from up" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from down" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from routes" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status" -s f -l file -d 'Compose file(s) to read `x-network` from' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status" -f -a "up" -d 'Create the declared links, bridges and tunnels'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status" -f -a "down" -d 'Remove what `up` created'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status" -f -a "status" -d 'Show the planned and the observed wiring'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from up" -s f -l file -d 'Compose file(s) to read `x-network` from' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from up" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from down" -s f -l file -d 'Compose file(s) to read `x-network` from' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from down" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from status" -s f -l file -d 'Compose file(s) to read `x-network` from' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -s h -l help -d 'Print help'

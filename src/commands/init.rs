@@ -1,0 +1,174 @@
+//! `docker init`: the command line of the PID 1. Parsed by the init's own small parser at run
+//! time ([`crate::init::options`]) so that nothing but the init's code runs before it forks;
+//! [`clap_command`] describes the same options for help, completion and man pages.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{Arg, ArgAction};
+
+use crate::init::{self, Flavour};
+
+/// The clap description of `docker init`, for help, completion and man pages. A unit test
+/// keeps it in step with the parser.
+pub fn clap_command() -> clap::Command {
+    clap::Command::new("init")
+        .about(crate::plugin::Plugin::Init.short_description())
+        .long_about(
+            "Run COMMAND under a PID 1 that forwards signals, reaps zombies, and on COMMAND's \
+             exit sends SIGTERM to what is left, then SIGKILL after the grace period. Outside a \
+             container it registers as a child subreaper. Exits with COMMAND's code, or 128 + \
+             the signal that killed it.\n\nCalled as docker-init or tini it takes tini's command \
+             line, and as dumb-init dumb-init's, so that dockerd's init-path can point at it.",
+        )
+        .disable_version_flag(true)
+        .arg(flag(
+            "group",
+            'g',
+            "Forward signals to COMMAND's process group",
+        ))
+        .arg(
+            valued(
+                "remap-exit",
+                Some('e'),
+                "CODE",
+                "Report exit code CODE as 0",
+            )
+            .action(ArgAction::Append),
+        )
+        .arg(
+            valued(
+                "rewrite",
+                Some('r'),
+                "FROM:TO",
+                "Rewrite signal FROM to TO before forwarding; TO 0 drops it",
+            )
+            .action(ArgAction::Append),
+        )
+        .arg(
+            Arg::new("thug")
+                .long("thug")
+                .action(ArgAction::SetTrue)
+                .help("A stop signal COMMAND blocks or ignores becomes SIGKILL"),
+        )
+        .arg(valued(
+            "grace",
+            None,
+            "SECS",
+            "Grace period before SIGKILL on shutdown (default 5)",
+        ))
+        .arg(
+            Arg::new("no-teardown")
+                .long("no-teardown")
+                .action(ArgAction::SetTrue)
+                .help("Leave the other processes alone when COMMAND exits"),
+        )
+        .arg(flag(
+            "subreaper",
+            's',
+            "Register as a child subreaper (the default outside PID 1)",
+        ))
+        .arg(valued(
+            "pdeathsig",
+            Some('p'),
+            "SIG",
+            "Signal to receive when the parent dies",
+        ))
+        .arg(flag(
+            "warn-reaping",
+            'w',
+            "Warn when reaping a zombie that is not COMMAND",
+        ))
+        .arg(
+            Arg::new("verbose")
+                .short('v')
+                .long("verbose")
+                .action(ArgAction::Count)
+                .help("More diagnostics on stderr"),
+        )
+        .arg(
+            Arg::new("version")
+                .short('V')
+                .long("version")
+                .action(ArgAction::SetTrue)
+                .help("Print the version"),
+        )
+        .arg(
+            Arg::new("command")
+                .num_args(1..)
+                .trailing_var_arg(true)
+                .allow_hyphen_values(true)
+                .value_name("COMMAND")
+                .value_hint(clap::ValueHint::CommandWithArguments),
+        )
+}
+
+fn flag(name: &'static str, short: char, help: &'static str) -> Arg {
+    Arg::new(name)
+        .short(short)
+        .long(name)
+        .action(ArgAction::SetTrue)
+        .help(help)
+}
+
+fn valued(name: &'static str, short: Option<char>, value: &'static str, help: &'static str) -> Arg {
+    let a = Arg::new(name).long(name).value_name(value).help(help);
+    match short {
+        Some(s) => a.short(s),
+        None => a,
+    }
+}
+
+/// `docker init ARGS…`: runs the init, or prints help/version.
+pub fn main(args: &[OsString]) -> ExitCode {
+    init::compat_main(Flavour::Ours, args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::options;
+
+    /// Every long option clap describes is one the parser accepts, and the other way round
+    /// for the options listed in the usage text.
+    #[test]
+    fn clap_description_matches_the_parser() {
+        let cmd = clap_command();
+        for arg in cmd.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if matches!(long, "help" | "version") {
+                continue;
+            }
+            let mut argv: Vec<OsString> = vec![format!("--{long}").into()];
+            if arg.get_action().takes_values() {
+                argv.push(
+                    match long {
+                        "remap-exit" => "3",
+                        "rewrite" => "TERM:USR1",
+                        "grace" => "1",
+                        "pdeathsig" => "KILL",
+                        "wait" => "tcp://127.0.0.1:1",
+                        "wait-timeout" => "1",
+                        "bind-port" => "8080",
+                        "web-hook" => "http://127.0.0.1:1/",
+                        _ => "x",
+                    }
+                    .into(),
+                );
+            }
+            if long == "strict-port-binding" {
+                argv.extend(["--bind-port".into(), "1".into()]);
+            }
+            argv.push("true".into());
+            assert!(
+                options::parse(Flavour::Ours, &argv).is_ok(),
+                "the parser refuses --{long}"
+            );
+            assert!(
+                options::usage(Flavour::Ours).contains(&format!("--{long}")),
+                "usage lacks --{long}"
+            );
+        }
+        cmd.debug_assert();
+    }
+}

@@ -1,0 +1,138 @@
+//! `docker link`: names for containers, parent/child links under aliases, and the
+//! maintenance subcommands (`doctor`, `install`, `uninstall`).
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use crate::Ctx;
+
+/// Give containers extra names and link parents to children under an alias.
+///
+/// `docker link CONTAINER NAME` names a container (same as `docker link add`).
+#[derive(Debug, clap::Args)]
+#[command(
+    long_about = "Give containers extra names and link parent to child under an alias.\n\n\
+    `docker link CONTAINER NAME` gives CONTAINER the extra name NAME. `docker link run --link \
+    db1:redis IMAGE` runs a container linked to db1 under the alias redis: it gets the classic \
+    REDIS_PORT_6379_TCP variables, resolves `redis` by DNS, and shares a network only with the \
+    containers it links to.",
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Sub,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Sub {
+    /// Give a container an extra name (`docker link CONTAINER NAME` is the same).
+    Add(AddArgs),
+    /// Remove names or link paths.
+    Rm(RmArgs),
+    /// Rename a name or link path within its parent.
+    Rename(RenameArgs),
+    /// Link an existing parent to a child under an alias (DNS and reachability, no env).
+    Connect(ConnectArgs),
+    /// Show a name or container: names, parents, children, link variables (JSON).
+    Inspect(PathArgs),
+    /// Print the variables a link to a container would give, as an env file.
+    Env(EnvArgs),
+    /// Remove dangling names, empty link networks and old registry generations.
+    Prune,
+    /// Run a container like `docker run`, plus `--link NAME:ALIAS`.
+    #[command(disable_help_flag = true)]
+    Run(PassThrough),
+    /// Create a container like `docker create`, plus `--link NAME:ALIAS`.
+    #[command(disable_help_flag = true)]
+    Create(PassThrough),
+    /// Check the installation, the daemon and the kernel features.
+    Doctor(super::doctor::Args),
+    /// Install the plugin into the docker CLI's plugin directory.
+    Install(super::install::InstallArgs),
+    /// Remove the plugin's files from the plugin directory.
+    Uninstall(super::install::UninstallArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AddArgs {
+    /// Container: a name, a link path or an id prefix.
+    pub container: String,
+    /// The new name.
+    pub name: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RmArgs {
+    /// Names or link paths (`db1`, `frontend/redis`).
+    #[arg(required = true)]
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RenameArgs {
+    /// The name or link path to rename.
+    pub path: String,
+    /// Its new last element.
+    pub new_name: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConnectArgs {
+    /// The parent container.
+    pub parent: String,
+    /// CHILD:ALIAS
+    pub link: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PathArgs {
+    /// A name, link path, docker name or id prefix.
+    pub path: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EnvArgs {
+    /// The child: a name, link path, docker name or id prefix.
+    pub path: String,
+    /// The alias the variables are named after.
+    #[arg(long = "as")]
+    pub alias: String,
+}
+
+/// `docker run`/`create` arguments, passed through unchanged; `--link` is ours.
+#[derive(Debug, clap::Args)]
+pub struct PassThrough {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<OsString>,
+}
+
+/// True when `word` names a `docker link` subcommand (else it is `docker link CONTAINER NAME`).
+pub fn is_subcommand(word: &str) -> bool {
+    use clap::CommandFactory;
+    #[derive(clap::Parser)]
+    struct Probe {
+        #[command(subcommand)]
+        sub: Sub,
+    }
+    Probe::command()
+        .get_subcommands()
+        .any(|c| c.get_name() == word || c.get_all_aliases().any(|a| a == word))
+}
+
+pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Sub::Doctor(a) => super::doctor::run(a, ctx),
+        Sub::Install(a) => super::install::run_install(a, ctx),
+        Sub::Uninstall(a) => super::install::run_uninstall(a, ctx),
+        Sub::Add(_) => super::not_yet("docker link add"),
+        Sub::Rm(_) => super::not_yet("docker link rm"),
+        Sub::Rename(_) => super::not_yet("docker link rename"),
+        Sub::Connect(_) => super::not_yet("docker link connect"),
+        Sub::Inspect(_) => super::not_yet("docker link inspect"),
+        Sub::Env(_) => super::not_yet("docker link env"),
+        Sub::Prune => super::not_yet("docker link prune"),
+        Sub::Run(_) => super::not_yet("docker link run"),
+        Sub::Create(_) => super::not_yet("docker link create"),
+    }
+}

@@ -1,0 +1,453 @@
+//! The PID 1: block signals, read them from a signalfd, spawn the child with the inherited
+//! mask, reap every zombie, forward signals, and when the main child dies signal the rest of
+//! the tree, wait, and kill what ignores it after a grace period. No tokio, no daemon, no
+//! thread before the fork.
+//!
+//! Three command lines reach the same loop: ours (`docker init`), tini's (when called as
+//! `docker-init`, `tini` or `tini-static`, so dockerd's `--init-path` can point at us) and
+//! dumb-init's (when called as `dumb-init`). See [`options`].
+
+pub mod options;
+pub mod ready;
+
+use std::collections::{BTreeSet, HashMap};
+use std::ffi::{OsStr, OsString};
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use crate::sys::process::{self as proc, ChildSpec};
+pub use options::{Flavour, Options};
+
+/// Runs the init with a peer's command line.
+pub fn compat_main(flavour: Flavour, args: &[OsString]) -> ExitCode {
+    match options::parse(flavour, args) {
+        Ok(options::Parsed::Run(opts)) => ExitCode::from(run(&opts) as u8),
+        Ok(options::Parsed::Exit(code, text)) => {
+            if code == 0 {
+                print!("{text}");
+            } else {
+                eprint!("{text}");
+            }
+            ExitCode::from(code)
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", flavour.program());
+            eprint!("{}", options::usage(flavour));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs the init loop; returns the exit code (the child's, 128 + signal, or remapped).
+pub fn run(opts: &Options) -> i32 {
+    let me = opts.flavour.program();
+    let inherited = match proc::block_signals() {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{me}: cannot block signals: {e}");
+            return 1;
+        }
+    };
+    let pid1 = std::process::id() == 1;
+    if !pid1 {
+        if opts.subreaper {
+            if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+                eprintln!("{me}: cannot register as a child subreaper: {e}");
+            }
+        } else {
+            eprintln!(
+                "{me}: warning: not running as PID 1 and not registered as a child subreaper: \
+                 orphaned zombies will not be reaped (use -s)"
+            );
+        }
+    }
+    if let Some(sig) = opts.pdeathsig {
+        if let Err(e) = nix::sys::prctl::set_pdeathsig(sig) {
+            eprintln!("{me}: cannot set the parent death signal: {e}");
+        }
+    }
+    let Some(spec) = ChildSpec::new(&opts.command, inherited, opts.grouping, me) else {
+        eprintln!("{me}: the command contains a NUL byte");
+        return 1;
+    };
+    // The signalfd reads what is blocked; SIGCHLD among it wakes us to reap.
+    let mut watched = SigSet::all();
+    for s in proc::SYNCHRONOUS {
+        watched.remove(s);
+    }
+    let sfd = match SignalFd::with_flags(&watched, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) {
+        Ok(fd) => fd,
+        Err(e) => {
+            eprintln!("{me}: cannot create a signalfd: {e}");
+            return 1;
+        }
+    };
+    // Dependencies first: the command starts only once they accept connections.
+    let mut targets = opts.wait.clone();
+    if opts.wait_links {
+        targets.extend(ready::link_targets(std::env::vars()));
+    }
+    if let Err(code) = wait_for(&targets, opts, &sfd) {
+        return code;
+    }
+    let child = match proc::spawn(&spec) {
+        Ok(pid) => pid.as_raw(),
+        Err(e) => {
+            eprintln!("{me}: cannot fork: {e}");
+            return 1;
+        }
+    };
+    opts.log(1, &format!("spawned {:?} as pid {child}", opts.command));
+    // Threads only now that the child is forked.
+    let hook = opts
+        .web_hook
+        .clone()
+        .map(|url| ready::Hook::start(url, HOOK_TIMEOUT, me));
+    if let Some(h) = &hook {
+        h.send(ready::State::Starting);
+    }
+    let code = Loop::new(opts, child, hook.as_ref()).run(&sfd);
+    if let Some(h) = hook {
+        h.finish(HOOK_TIMEOUT);
+    }
+    if let Some(f) = &opts.ready_file {
+        let _ = std::fs::remove_file(f);
+    }
+    opts.log(1, &format!("exiting with {code}"));
+    code
+}
+
+/// How long one web hook call may take.
+const HOOK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Blocks until every target accepts a connection; a stop signal meanwhile ends the init
+/// (128 + signal) without starting the command, and so does the timeout (1).
+fn wait_for(targets: &[ready::WaitTarget], opts: &Options, sfd: &SignalFd) -> Result<(), i32> {
+    let me = opts.flavour.program();
+    let deadline = Instant::now() + opts.wait_timeout;
+    for target in targets {
+        let mut announced = false;
+        while !ready::accepts(target, Duration::from_millis(500)) {
+            if !announced {
+                eprintln!("{me}: waiting for {target}");
+                announced = true;
+            }
+            if Instant::now() >= deadline {
+                eprintln!(
+                    "{me}: {target} did not accept a connection within {}s; not starting {}",
+                    opts.wait_timeout.as_secs_f64(),
+                    opts.command[0].to_string_lossy()
+                );
+                return Err(1);
+            }
+            let mut fds = [PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+            let _ = nix::poll::poll(&mut fds, PollTimeout::from(250u16));
+            while let Ok(Some(info)) = sfd.read_signal() {
+                let sig = info.ssi_signo as i32;
+                if matches!(
+                    Signal::try_from(sig),
+                    Ok(Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT | Signal::SIGHUP)
+                ) {
+                    eprintln!("{me}: {} while waiting for {target}", signal_name(sig));
+                    return Err(128 + sig);
+                }
+            }
+        }
+        opts.log(1, &format!("{target} accepts connections"));
+    }
+    Ok(())
+}
+
+struct Loop<'a> {
+    opts: &'a Options,
+    hook: Option<&'a ready::Hook>,
+    /// The child counts as running (reported to the hook and the ready file).
+    running: bool,
+    child: i32,
+    main_status: Option<i32>,
+    /// When the rest of the tree was sent SIGTERM.
+    term_sent: Option<Instant>,
+    kill_sent: bool,
+}
+
+impl<'a> Loop<'a> {
+    fn new(opts: &'a Options, child: i32, hook: Option<&'a ready::Hook>) -> Loop<'a> {
+        Loop {
+            opts,
+            hook,
+            running: false,
+            child,
+            main_status: None,
+            term_sent: None,
+            kill_sent: false,
+        }
+    }
+
+    fn run(&mut self, sfd: &SignalFd) -> i32 {
+        loop {
+            self.reap();
+            if let Some(status) = self.main_status {
+                if !self.opts.kill_tree || self.shutdown_done() {
+                    self.report_end(status);
+                    return self.exit_code(status);
+                }
+            } else if !self.running {
+                self.check_running();
+            }
+            let timeout = match self.term_sent {
+                Some(t) if !self.kill_sent => {
+                    let left = self.opts.grace.saturating_sub(t.elapsed());
+                    PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32 + 1)
+                        .unwrap_or(PollTimeout::MAX)
+                }
+                // After SIGKILL, poll briefly: the kernel's SIGCHLDs may coalesce.
+                Some(_) => PollTimeout::from(100u16),
+                // Waiting for --bind-port: look again soon.
+                None if !self.running && self.main_status.is_none() => PollTimeout::from(100u16),
+                None => PollTimeout::NONE,
+            };
+            let mut fds = [PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+            let _ = nix::poll::poll(&mut fds, timeout);
+            while let Ok(Some(info)) = sfd.read_signal() {
+                self.on_signal(info.ssi_signo as i32);
+            }
+        }
+    }
+
+    fn on_signal(&mut self, sig: i32) {
+        if sig == Signal::SIGCHLD as i32 {
+            return;
+        }
+        if self.main_status.is_some() {
+            // The main child is gone; a second stop signal ends the grace period at once.
+            if matches!(Signal::try_from(sig), Ok(Signal::SIGTERM | Signal::SIGINT)) {
+                self.kill_rest(Signal::SIGKILL as i32);
+                self.kill_sent = true;
+            }
+            return;
+        }
+        let target = match self.opts.rewrite.get(&sig) {
+            Some(0) => {
+                self.opts.log(1, &format!("dropped {}", signal_name(sig)));
+                return;
+            }
+            Some(&r) => r,
+            None => sig,
+        };
+        let target = if self.opts.thug && self.child_refuses(target) {
+            Signal::SIGKILL as i32
+        } else {
+            target
+        };
+        let dest = if self.opts.group {
+            -self.child
+        } else {
+            self.child
+        };
+        match proc::send(dest, target) {
+            Ok(()) => self
+                .opts
+                .log(1, &format!("forwarded {} to {dest}", signal_name(target))),
+            Err(e) => self
+                .opts
+                .log(1, &format!("cannot forward {}: {e}", signal_name(target))),
+        }
+        // dumb-init's job control: after passing a terminal stop on, stop ourselves too so the
+        // shell that started us sees the job stopped.
+        if self.opts.flavour == Flavour::DumbInit
+            && self.opts.group
+            && matches!(
+                Signal::try_from(sig),
+                Ok(Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU)
+            )
+        {
+            let _ = proc::send(std::process::id() as i32, Signal::SIGSTOP as i32);
+        }
+    }
+
+    fn check_running(&mut self) {
+        if let Some(port) = self.opts.bind_port {
+            if !ready::port_bound(port, self.opts.strict_port) {
+                return;
+            }
+        }
+        self.running = true;
+        self.opts.log(1, "running");
+        if let Some(f) = &self.opts.ready_file {
+            if let Err(e) = std::fs::write(f, format!("{}\n", self.child)) {
+                eprintln!(
+                    "{}: cannot write the ready file {}: {e}",
+                    self.opts.flavour.program(),
+                    f.display()
+                );
+            }
+        }
+        if let Some(h) = self.hook {
+            h.send(ready::State::Running);
+        }
+    }
+
+    fn report_end(&self, status: i32) {
+        if let Some(h) = self.hook {
+            let clean = proc::exit_code_of(status) == Some(0);
+            h.send(if clean {
+                ready::State::Exited
+            } else {
+                ready::State::Crashed
+            });
+        }
+    }
+
+    /// `--thug`: a stop signal the child blocks or ignores would never end it.
+    fn child_refuses(&self, sig: i32) -> bool {
+        if !matches!(
+            Signal::try_from(sig),
+            Ok(Signal::SIGINT | Signal::SIGQUIT | Signal::SIGTERM)
+        ) {
+            return false;
+        }
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", self.child)) else {
+            return false;
+        };
+        let bit = 1u64 << (sig - 1);
+        status.lines().any(|l| {
+            let (k, v) = l.split_once(':').unwrap_or_default();
+            matches!(k, "SigBlk" | "SigIgn")
+                && u64::from_str_radix(v.trim(), 16).is_ok_and(|m| m & bit != 0)
+        })
+    }
+
+    fn reap(&mut self) {
+        while let Some((pid, status)) = proc::reap_one() {
+            if pid == self.child {
+                if let Some(code) = proc::exit_code_of(status) {
+                    self.opts
+                        .log(1, &format!("main child {pid} exited with {code}"));
+                }
+                self.main_status = Some(status);
+            } else {
+                if self.opts.warn_on_reap {
+                    eprintln!(
+                        "{}: warning: reaped zombie process with pid={pid}",
+                        self.opts.flavour.program()
+                    );
+                }
+                self.opts.log(2, &format!("reaped {pid}"));
+            }
+        }
+    }
+
+    /// Drives the tree shutdown; true when nothing is left to wait for.
+    fn shutdown_done(&mut self) -> bool {
+        if self.descendants_alive().is_empty() && !proc::has_children() {
+            return true;
+        }
+        match self.term_sent {
+            None => {
+                self.opts
+                    .log(1, "main child gone: sending SIGTERM to the rest");
+                self.kill_rest(Signal::SIGTERM as i32);
+                self.term_sent = Some(Instant::now());
+            }
+            Some(t) if !self.kill_sent && t.elapsed() >= self.opts.grace => {
+                self.opts
+                    .log(1, "grace period over: sending SIGKILL to the rest");
+                self.kill_rest(Signal::SIGKILL as i32);
+                self.kill_sent = true;
+            }
+            _ => {}
+        }
+        false
+    }
+
+    fn kill_rest(&self, sig: i32) {
+        if std::process::id() == 1 {
+            // Everything else in the PID namespace is ours.
+            let _ = proc::send(-1, sig);
+            return;
+        }
+        for pid in self.descendants_alive() {
+            let _ = proc::send(pid, sig);
+        }
+    }
+
+    /// Our descendants, from /proc: as a subreaper, orphans of our tree are our children.
+    fn descendants_alive(&self) -> BTreeSet<i32> {
+        descendants(std::process::id() as i32)
+    }
+
+    fn exit_code(&self, status: i32) -> i32 {
+        let code = proc::exit_code_of(status).unwrap_or(1);
+        if self.opts.remap_to_zero.contains(&code) {
+            0
+        } else {
+            code
+        }
+    }
+}
+
+/// Every live descendant of `root` (zombies excluded), from /proc.
+pub fn descendants(root: i32) -> BTreeSet<i32> {
+    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return BTreeSet::new();
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) =
+            std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("stat"))
+        else {
+            continue;
+        };
+        // The command name is in parentheses and may hold spaces: fields follow the last ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().unwrap_or("");
+        let ppid: i32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        if state != "Z" {
+            children.entry(ppid).or_default().push(pid);
+        }
+    }
+    let mut out = BTreeSet::new();
+    let mut stack = vec![root];
+    while let Some(p) = stack.pop() {
+        for &c in children.get(&p).map(Vec::as_slice).unwrap_or_default() {
+            if out.insert(c) {
+                stack.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// `SIGTERM`-style name of a signal number (realtime ones as `SIGRTMIN+n`).
+pub fn signal_name(sig: i32) -> String {
+    match Signal::try_from(sig) {
+        Ok(s) => s.as_str().to_string(),
+        Err(_) => format!("signal {sig}"),
+    }
+}
+
+impl Flavour {
+    pub fn from_argv0(argv0: &OsStr) -> Option<Flavour> {
+        match Path::new(argv0).file_name()?.to_str()? {
+            "docker-init" | "tini" | "tini-static" => Some(Flavour::Tini),
+            "dumb-init" => Some(Flavour::DumbInit),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The proxy: route model from labels, templates, validation with the proxy itself, reload.

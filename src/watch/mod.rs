@@ -1,0 +1,1 @@
+//! The watcher: the long-running, level-triggered reconciler shared by proxy, net and link realization.

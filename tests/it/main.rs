@@ -1,0 +1,26 @@
+//! The one integration binary. Modules by area; each says what belongs in it.
+//!
+//! Tests that need the daemon, root or namespaces are behind the `test-docker`, `test-netns`
+//! and `test-init` features. With a feature on, a missing prerequisite fails the test: CI must
+//! never pass by skipping.
+
+mod cli;
+mod complete;
+#[cfg(feature = "test-docker")]
+mod endpoint;
+mod generated;
+#[cfg(feature = "test-init")]
+mod init;
+#[cfg(feature = "test-docker")]
+mod install;
+#[cfg(feature = "test-docker")]
+mod ls;
+#[cfg(feature = "test-docker")]
+mod output;
+#[cfg(feature = "test-docker")]
+mod packaging;
+#[cfg(feature = "test-docker")]
+mod self_image;
+// Shared fixtures: not every feature set uses every helper.
+#[allow(dead_code)]
+mod support;
