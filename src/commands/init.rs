@@ -63,6 +63,84 @@ pub fn clap_command() -> clap::Command {
                 .action(ArgAction::SetTrue)
                 .help("Leave the other processes alone when COMMAND exits"),
         )
+        .arg(
+            valued(
+                "wait",
+                None,
+                "tcp://HOST:PORT",
+                "Start COMMAND only once HOST:PORT accepts connections",
+            )
+            .action(ArgAction::Append),
+        )
+        .arg(
+            Arg::new("wait-links")
+                .long("wait-links")
+                .action(ArgAction::SetTrue)
+                .help("Also wait for every *_PORT_<n>_TCP link variable"),
+        )
+        .arg(valued(
+            "wait-timeout",
+            None,
+            "SECS",
+            "Give up waiting after SECS (default 60)",
+        ))
+        .arg(valued(
+            "bind-port",
+            None,
+            "PORT",
+            "Report running only once PORT is listened on",
+        ))
+        .arg(
+            Arg::new("strict-port-binding")
+                .long("strict-port-binding")
+                .action(ArgAction::SetTrue)
+                .help("... and only by a process of this init's tree"),
+        )
+        .arg(
+            valued(
+                "ready-file",
+                None,
+                "PATH",
+                "Write PATH when COMMAND is running",
+            )
+            .value_hint(clap::ValueHint::FilePath),
+        )
+        .arg(valued(
+            "web-hook",
+            None,
+            "URL",
+            "PUT the state (dock's JSON payload) to URL on each change",
+        ))
+        .arg(valued(
+            "io",
+            None,
+            "URL",
+            "COMMAND's stdin and output (stderr too, as 2>&1) over file://PATH (output \
+             appended, stdin /dev/null), tcp://HOST:PORT or tls://HOST:PORT",
+        ))
+        .arg(
+            valued(
+                "io-ca",
+                None,
+                "FILE",
+                "PEM CA that verifies a tls:// peer (default: the system's roots)",
+            )
+            .value_hint(clap::ValueHint::FilePath),
+        )
+        .arg(valued(
+            "log-rotate",
+            None,
+            "HOURS",
+            "With --io file://: gzip the log to <UTC time>-NAME.gz every HOURS (fractions \
+             allowed), keep the 5 newest archives",
+        ))
+        .arg(valued(
+            "stdout-prefix",
+            None,
+            "PREFIX[:COLOUR]",
+            "Put PREFIX before every output line; COLOUR is white, green, blue, magenta, \
+             yellow, cyan or red",
+        ))
         .arg(flag(
             "subreaper",
             's',
@@ -129,8 +207,8 @@ mod tests {
     use super::*;
     use crate::init::options;
 
-    /// Every long option clap describes is one the parser accepts, and the other way round
-    /// for the options listed in the usage text.
+    /// Every long option clap describes is one the parser accepts and the usage text lists,
+    /// and every long option of the usage text is one clap describes.
     #[test]
     fn clap_description_matches_the_parser() {
         let cmd = clap_command();
@@ -151,13 +229,20 @@ mod tests {
                         "wait-timeout" => "1",
                         "bind-port" => "8080",
                         "web-hook" => "http://127.0.0.1:1/",
+                        "io" => "file:///tmp/app.log",
+                        "io-ca" => "/tmp/ca.pem",
+                        "log-rotate" => "0.5",
+                        "stdout-prefix" => "web:cyan",
                         _ => "x",
                     }
                     .into(),
                 );
             }
-            if long == "strict-port-binding" {
-                argv.extend(["--bind-port".into(), "1".into()]);
+            match long {
+                "strict-port-binding" => argv.extend(["--bind-port".into(), "1".into()]),
+                "io-ca" => argv.extend(["--io".into(), "tls://127.0.0.1:1".into()]),
+                "log-rotate" => argv.extend(["--io".into(), "file:///tmp/app.log".into()]),
+                _ => {}
             }
             argv.push("true".into());
             assert!(
@@ -168,6 +253,18 @@ mod tests {
                 options::usage(Flavour::Ours).contains(&format!("--{long}")),
                 "usage lacks --{long}"
             );
+        }
+        let usage = options::usage(Flavour::Ours);
+        for word in usage.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+            if let Some(long) = word
+                .strip_prefix("--")
+                .filter(|l| !l.is_empty() && *l != "help")
+            {
+                assert!(
+                    cmd.get_arguments().any(|a| a.get_long() == Some(long)),
+                    "clap lacks --{long} of the usage text"
+                );
+            }
         }
         cmd.debug_assert();
     }

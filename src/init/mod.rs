@@ -7,6 +7,7 @@
 //! `docker-init`, `tini` or `tini-static`, so dockerd's `--init-path` can point at us) and
 //! dumb-init's (when called as `dumb-init`). See [`options`].
 
+pub mod io;
 pub mod options;
 pub mod ready;
 
@@ -72,7 +73,7 @@ pub fn run(opts: &Options) -> i32 {
             eprintln!("{me}: cannot set the parent death signal: {e}");
         }
     }
-    let Some(spec) = ChildSpec::new(&opts.command, inherited, opts.grouping, me) else {
+    let Some(mut spec) = ChildSpec::new(&opts.command, inherited, opts.grouping, me) else {
         eprintln!("{me}: the command contains a NUL byte");
         return 1;
     };
@@ -96,6 +97,22 @@ pub fn run(opts: &Options) -> i32 {
     if let Err(code) = wait_for(&targets, opts, &sfd) {
         return code;
     }
+    // The io target is opened or connected (TLS verified) before the command starts: when it
+    // cannot be, the command never runs and the init exits 1, as for its other startup
+    // failures (tini's convention).
+    let io = match io::prepare(opts) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!(
+                "{me}: {e}; not starting {}",
+                opts.command[0].to_string_lossy()
+            );
+            return 1;
+        }
+    };
+    if let Some(plan) = &io {
+        spec.set_stdio(plan.stdio());
+    }
     let child = match proc::spawn(&spec) {
         Ok(pid) => pid.as_raw(),
         Err(e) => {
@@ -105,6 +122,7 @@ pub fn run(opts: &Options) -> i32 {
     };
     opts.log(1, &format!("spawned {:?} as pid {child}", opts.command));
     // Threads only now that the child is forked.
+    let relay = io.map(|plan| plan.start(child));
     let hook = opts
         .web_hook
         .clone()
@@ -113,6 +131,10 @@ pub fn run(opts: &Options) -> i32 {
         h.send(ready::State::Starting);
     }
     let code = Loop::new(opts, child, hook.as_ref()).run(&sfd);
+    // The child's last output before the hook's last state.
+    if let Some(r) = relay {
+        r.finish(io::FINISH_LIMIT);
+    }
     if let Some(h) = hook {
         h.finish(HOOK_TIMEOUT);
     }

@@ -63,6 +63,14 @@ pub struct Options {
     pub strict_port: bool,
     pub ready_file: Option<std::path::PathBuf>,
     pub web_hook: Option<String>,
+    /// Where the child's stdin and output go instead of the init's own (`--io`).
+    pub io: Option<super::io::Target>,
+    /// The CA that verifies a `tls://` io peer (else the system's roots).
+    pub io_ca: Option<std::path::PathBuf>,
+    /// With `--io file://`: archive the log file this often.
+    pub log_rotate: Option<Duration>,
+    /// Put before every line the child writes (ANSI colour included).
+    pub stdout_prefix: Option<Vec<u8>>,
 }
 
 impl Options {
@@ -91,6 +99,10 @@ impl Options {
             strict_port: false,
             ready_file: None,
             web_hook: None,
+            io: None,
+            io_ca: None,
+            log_rotate: None,
+            stdout_prefix: None,
         }
     }
 
@@ -105,7 +117,7 @@ impl Options {
 /// The outcome of parsing: run, or print a text (help, version) and exit with a code.
 #[derive(Debug)]
 pub enum Parsed {
-    Run(Options),
+    Run(Box<Options>),
     Exit(u8, String),
 }
 
@@ -151,6 +163,17 @@ fn seconds(v: &str, what: &str) -> Result<Duration, String> {
         .filter(|s| s.is_finite() && *s >= 0.0)
         .map(Duration::from_secs_f64)
         .ok_or_else(|| format!("invalid {what} \"{v}\": expected seconds"))
+}
+
+/// `--log-rotate HOURS`: fractional hours, at least 0.1 s (a shorter period would only spin).
+fn rotation_period(v: &str) -> Result<Duration, String> {
+    v.parse::<f64>()
+        .ok()
+        .filter(|h| h.is_finite() && *h * 3600.0 >= 0.1 && *h <= 24.0 * 365.0)
+        .map(|h| Duration::from_secs_f64(h * 3600.0))
+        .ok_or_else(|| {
+            format!("invalid log rotation period \"{v}\": expected hours (0.00003 to 8760)")
+        })
 }
 
 /// Parses `args` (argv after the program, or after `init`) in the flavour's syntax.
@@ -289,6 +312,12 @@ pub fn parse(flavour: Flavour, args: &[OsString]) -> Result<Parsed, String> {
                 super::ready::validate_hook(&url)?;
                 o.web_hook = Some(url);
             }
+            (Flavour::Ours, "--io") => o.io = Some(value()?.parse()?),
+            (Flavour::Ours, "--io-ca") => o.io_ca = Some(value()?.into()),
+            (Flavour::Ours, "--log-rotate") => o.log_rotate = Some(rotation_period(&value()?)?),
+            (Flavour::Ours, "--stdout-prefix") => {
+                o.stdout_prefix = Some(super::io::parse_prefix(&value()?)?)
+            }
             (_, "-v" | "--verbose") => o.verbosity += 1,
             (Flavour::Tini, f)
                 if f.starts_with('-')
@@ -309,7 +338,13 @@ pub fn parse(flavour: Flavour, args: &[OsString]) -> Result<Parsed, String> {
     if o.strict_port && o.bind_port.is_none() {
         return Err("--strict-port-binding needs --bind-port".to_string());
     }
-    Ok(Parsed::Run(o))
+    if o.log_rotate.is_some() && !matches!(o.io, Some(super::io::Target::File(_))) {
+        return Err("--log-rotate needs --io file://PATH".to_string());
+    }
+    if o.io_ca.is_some() && !matches!(o.io, Some(super::io::Target::Tls(_))) {
+        return Err("--io-ca needs --io tls://HOST:PORT".to_string());
+    }
+    Ok(Parsed::Run(Box::new(o)))
 }
 
 /// The help text of each flavour.
@@ -335,6 +370,15 @@ Options:
       --strict-port-binding  ... and only by a process of this init's tree
       --ready-file PATH    write PATH when COMMAND is running
       --web-hook URL       PUT the state (dock's JSON payload) to URL on each change
+      --io URL             COMMAND's stdin and output over file://PATH (output appended,
+                           stdin /dev/null), tcp://HOST:PORT or tls://HOST:PORT; stderr
+                           goes with stdout (as 2>&1)
+      --io-ca FILE         PEM CA that verifies a tls:// peer (default: the system's roots)
+      --log-rotate HOURS   with --io file://: gzip the log to <UTC time>-NAME.gz every HOURS
+                           (fractions allowed), keep the 5 newest archives
+      --stdout-prefix PREFIX[:COLOUR]
+                           put PREFIX before every output line; COLOUR is white, green,
+                           blue, magenta, yellow, cyan or red
   -s, --subreaper          register as a child subreaper (the default outside PID 1)
   -p, --pdeathsig SIG      signal to receive when the parent dies
   -w, --warn-reaping       warn when reaping a zombie that is not COMMAND
@@ -391,7 +435,7 @@ mod tests {
 
     fn run(flavour: Flavour, args: &[&str]) -> Options {
         match parse(flavour, &os(args)) {
-            Ok(Parsed::Run(o)) => o,
+            Ok(Parsed::Run(o)) => *o,
             other => panic!("{args:?}: {other:?}"),
         }
     }
@@ -443,6 +487,34 @@ mod tests {
         assert_eq!(o.command, os(&["sh", "-g"]));
         assert!(!o.group);
         assert!(!run(Flavour::Ours, &["--no-teardown", "x"]).kill_tree);
+    }
+
+    #[test]
+    fn io_options() {
+        let o = run(
+            Flavour::Ours,
+            &[
+                "--io",
+                "file:///var/log/app.log",
+                "--log-rotate",
+                "0.001",
+                "--stdout-prefix",
+                "web:green",
+                "x",
+            ],
+        );
+        assert_eq!(
+            o.io,
+            Some(super::super::io::Target::File("/var/log/app.log".into()))
+        );
+        assert_eq!(o.log_rotate, Some(Duration::from_secs_f64(3.6)));
+        assert_eq!(o.stdout_prefix.as_deref(), Some(&b"\x1b[32mweb\x1b[0m"[..]));
+        let o = run(
+            Flavour::Ours,
+            &["--io=tls://logs:6514", "--io-ca", "/ca.pem", "x"],
+        );
+        assert!(matches!(o.io, Some(super::super::io::Target::Tls(_))));
+        assert_eq!(o.io_ca, Some("/ca.pem".into()));
     }
 
     #[test]
@@ -509,6 +581,32 @@ mod tests {
                 Flavour::Ours,
                 &["--web-hook", "ftp://x", "x"],
                 "only http://",
+            ),
+            (Flavour::Ours, &["--io", "udp://h:1", "x"], "invalid io URL"),
+            (
+                Flavour::Ours,
+                &["--stdout-prefix", "web:pink", "x"],
+                "unknown colour \"pink\"",
+            ),
+            (
+                Flavour::Ours,
+                &["--io", "tcp://h:1", "--log-rotate", "1", "x"],
+                "--log-rotate needs --io file://",
+            ),
+            (
+                Flavour::Ours,
+                &["--io", "file:///l", "--log-rotate", "0", "x"],
+                "invalid log rotation period",
+            ),
+            (
+                Flavour::Ours,
+                &["--io", "tcp://h:1", "--io-ca", "/ca", "x"],
+                "--io-ca needs --io tls://",
+            ),
+            (
+                Flavour::Tini,
+                &["--io", "file:///l", "x"],
+                "unknown option --io",
             ),
         ];
         for (f, args, want) in cases {

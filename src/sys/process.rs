@@ -4,6 +4,7 @@
 //! before the fork, so nothing allocates between fork and exec.
 
 use std::ffi::{CString, OsString};
+use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStringExt;
 
 use nix::libc;
@@ -27,9 +28,12 @@ pub struct ChildSpec {
     argv_ptrs: Vec<*const libc::c_char>,
     mask: SigSet,
     grouping: Grouping,
+    /// Descriptors to put on the child's 0, 1 and 2 (-1: keep the init's).
+    stdio: [libc::c_int; 3],
     msg_enoent: Vec<u8>,
     msg_eacces: Vec<u8>,
     msg_other: Vec<u8>,
+    msg_stdio: Vec<u8>,
 }
 
 /// The exit status of a command that could not be run, as a shell reports it.
@@ -52,11 +56,19 @@ impl ChildSpec {
             argv_ptrs,
             mask,
             grouping,
+            stdio: [-1; 3],
             msg_enoent: format!("{me}: exec {name} failed: no such file or directory\n")
                 .into_bytes(),
             msg_eacces: format!("{me}: exec {name} failed: permission denied\n").into_bytes(),
             msg_other: format!("{me}: exec {name} failed\n").into_bytes(),
+            msg_stdio: format!("{me}: cannot set up the stdio of {name}\n").into_bytes(),
         })
+    }
+
+    /// The child's stdin, stdout and stderr become these descriptors (None: the init's own).
+    /// They must stay open until [`spawn`] returns; the same one may serve several slots.
+    pub fn set_stdio(&mut self, fds: [Option<RawFd>; 3]) {
+        self.stdio = fds.map(|f| f.unwrap_or(-1));
     }
 }
 
@@ -92,6 +104,24 @@ fn child_after_fork(spec: &ChildSpec) -> ! {
             }
             Grouping::Inherit => {}
         }
+        // Stdio after the terminal was handed over (that looks at the init's own stdin). Each
+        // source is first copied above 2, so a source that is itself 0, 1 or 2 is not
+        // overwritten before its turn; dup2 clears close-on-exec on the targets, and the
+        // copies keep it, so they vanish at exec.
+        let mut tmp: [libc::c_int; 3] = [-1; 3];
+        for (slot, &src) in spec.stdio.iter().enumerate() {
+            if src >= 0 {
+                tmp[slot] = libc::fcntl(src, libc::F_DUPFD_CLOEXEC, 3);
+                if tmp[slot] < 0 {
+                    stdio_failed(spec);
+                }
+            }
+        }
+        for (slot, &fd) in tmp.iter().enumerate() {
+            if fd >= 0 && libc::dup2(fd, slot as libc::c_int) < 0 {
+                stdio_failed(spec);
+            }
+        }
         // The Rust runtime ignores SIGPIPE; the child starts with the defaults a shell gives.
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         libc::signal(libc::SIGCHLD, libc::SIG_DFL);
@@ -105,6 +135,15 @@ fn child_after_fork(spec: &ChildSpec) -> ! {
         };
         libc::write(2, msg.as_ptr().cast(), msg.len());
         libc::_exit(code)
+    }
+}
+
+/// Reports a failed stdio setup in the forked child and exits as an exec failure would.
+fn stdio_failed(spec: &ChildSpec) -> ! {
+    // SAFETY: write(2) and _exit(2) are async-signal-safe; the message lives in `spec`.
+    unsafe {
+        libc::write(2, spec.msg_stdio.as_ptr().cast(), spec.msg_stdio.len());
+        libc::_exit(EXIT_NOT_EXECUTABLE)
     }
 }
 
