@@ -578,3 +578,566 @@ fn web_hook_reports_each_state_in_order() {
     assert_eq!(wait_code(child), 9);
     assert!(started.elapsed() < Duration::from_secs(14));
 }
+
+// ---- --io, --log-rotate, --stdout-prefix ----
+
+/// Accepts one connection within 10 s (a blocking accept would hang the test when the init
+/// never connects).
+fn accept_within(l: &std::net::TcpListener) -> std::net::TcpStream {
+    l.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match l.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                return s;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(Instant::now() < deadline, "the init never connected");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn io_file_appends_output_and_gives_dev_null_as_stdin() {
+    let dir = TempDir::new("init-io-file");
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "old\n").unwrap();
+    let url = format!("file://{}", log.display());
+    let out = run(&mut Peer::Ours.command(
+        &["--io", &url],
+        &[
+            "sh",
+            "-c",
+            "echo out; echo err >&2; cat; echo stdin done; exit 4",
+        ],
+    ));
+    assert_eq!(code(&out), 4, "{}", stderr_of(&out));
+    // stderr goes with stdout, in order; nothing reaches the init's own stdout.
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "old\nout\nerr\nstdin done\n"
+    );
+    assert!(out.stdout.is_empty());
+
+    // A log that cannot be opened: a startup failure, the command never runs.
+    let marker = dir.path().join("started");
+    let out = run(&mut Peer::Ours.command(
+        &[
+            "--io",
+            &format!("file://{}/no/such/dir/x.log", dir.path().display()),
+        ],
+        &["sh", "-c", &format!("echo > {}", marker.display())],
+    ));
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr_of(&out).contains("cannot open the log file") && !marker.exists(),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn log_rotation_gzips_archives_and_keeps_the_newest_five() {
+    use std::io::Read;
+    let dir = TempDir::new("init-rotate");
+    let log = dir.path().join("app.log");
+    // 0.0001 h = 0.36 s: some eight rotations while 60 lines are written over about 3 s.
+    let out = run(&mut Peer::Ours.command(
+        &[
+            "--io",
+            &format!("file://{}", log.display()),
+            "--log-rotate",
+            "0.0001",
+        ],
+        &[
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 60 ]; do echo line $i; i=$((i+1)); sleep 0.05; done",
+        ],
+    ));
+    assert_eq!(code(&out), 0, "{}", stderr_of(&out));
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "app.log")
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 5, "archives: {names:?}");
+    let mut text = String::new();
+    for n in &names {
+        // <YYYYMMDD>T<HHMMSS>.<mmm>Z-app.log.gz, UTC.
+        let stamp = n
+            .strip_suffix("-app.log.gz")
+            .unwrap_or_else(|| panic!("{n}"));
+        assert!(
+            stamp.len() == 20 && stamp.as_bytes()[8] == b'T' && stamp.ends_with('Z'),
+            "{n}"
+        );
+        let mut plain = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(dir.path().join(n)).unwrap())
+            .read_to_string(&mut plain)
+            .unwrap();
+        assert!(!plain.is_empty(), "{n} is empty");
+        text.push_str(&plain);
+    }
+    text.push_str(&std::fs::read_to_string(&log).unwrap());
+    // The newest archives and the live file hold the last lines, none lost or doubled; the
+    // oldest archives were removed.
+    let numbers: Vec<u32> = text
+        .lines()
+        .map(|l| l.strip_prefix("line ").unwrap().parse().unwrap())
+        .collect();
+    let first = numbers[0];
+    assert!(first > 0, "nothing was pruned: {names:?}");
+    assert_eq!(numbers, (first..60).collect::<Vec<_>>());
+}
+
+#[test]
+fn io_tcp_round_trip_and_the_wire_closing() {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("tcp://127.0.0.1:{}", l.local_addr().unwrap().port());
+
+    // Input arrives on stdin, stdout and stderr go back over the socket; the end of the
+    // child's output closes our sending side.
+    let child = Peer::Ours
+        .command(
+            &["--io", &url],
+            &["sh", "-c", "read l; echo \"got $l\"; echo err >&2; exit 6"],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut s = accept_within(&l);
+    s.write_all(b"hello\n").unwrap();
+    let mut back = String::new();
+    s.read_to_string(&mut back).unwrap();
+    assert_eq!(back, "got hello\nerr\n");
+    assert_eq!(wait_code(child), 6);
+
+    // An interactive child ends when the peer ends its input (EOF on stdin).
+    let child = Peer::Ours
+        .command(&["--io", &url], &["cat"])
+        .spawn()
+        .unwrap();
+    let mut s = accept_within(&l);
+    s.write_all(b"abc\n").unwrap();
+    let mut buf = [0u8; 4];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"abc\n");
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(wait_code(child), 0);
+
+    // The peer goes away altogether: the child is hung up (SIGHUP), as by a terminal.
+    let child = Peer::Ours
+        .command(
+            &["--io", &url],
+            &[
+                "sh",
+                "-c",
+                "trap 'exit 7' HUP; while :; do echo tick; sleep 0.05; done",
+            ],
+        )
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut s = accept_within(&l);
+    let mut buf = [0u8; 5];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"tick\n");
+    drop(s);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    assert!(
+        stderr_of(&out).contains(&format!("the io connection {url} failed")),
+        "{}",
+        stderr_of(&out)
+    );
+
+    // Nobody listens: a startup failure (1), the command never runs.
+    drop(l);
+    let dir = TempDir::new("init-io-tcp");
+    let marker = dir.path().join("started");
+    let out = run(&mut Peer::Ours.command(
+        &["--io", &url],
+        &["sh", "-c", &format!("echo > {}", marker.display())],
+    ));
+    assert_eq!(code(&out), 1);
+    let err = stderr_of(&out);
+    assert!(
+        err.contains(&format!("cannot connect the io to {url}")) && err.contains("not starting"),
+        "{err}"
+    );
+    assert!(!marker.exists());
+}
+
+/// A CA, a server certificate it signed for 127.0.0.1 and localhost, and an unrelated CA,
+/// made with the openssl CLI.
+struct Certs {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    other_ca: PathBuf,
+}
+
+fn make_certs(dir: &std::path::Path) -> Certs {
+    let p = |n: &str| dir.join(n).display().to_string();
+    let openssl = |args: &[&str]| {
+        support::run_ok(Command::new("openssl").args(args).current_dir(dir));
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    for (name, cn) in [("ca", "docker-link test CA"), ("other", "unrelated CA")] {
+        let mut a = vec!["req", "-x509"];
+        a.extend(ec);
+        let (key, pem, subj) = (
+            p(&format!("{name}.key")),
+            p(&format!("{name}.pem")),
+            format!("/CN={cn}"),
+        );
+        a.extend(["-keyout", &key, "-out", &pem, "-days", "2", "-subj", &subj]);
+        openssl(&a);
+    }
+    let mut a = vec!["req"];
+    a.extend(ec);
+    let (key, csr) = (p("srv.key"), p("srv.csr"));
+    a.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=localhost"]);
+    openssl(&a);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         extendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let (ca, ca_key, cert, ext) = (p("ca.pem"), p("ca.key"), p("srv.pem"), p("ext.cnf"));
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-out",
+        &cert,
+        "-days",
+        "2",
+        "-extfile",
+        &ext,
+    ]);
+    Certs {
+        ca: ca.into(),
+        cert: cert.into(),
+        key: key.into(),
+        other_ca: p("other.pem").into(),
+    }
+}
+
+/// Whether something listens on TCP `port` (from /proc, without connecting).
+fn tcp_listening(port: u16) -> bool {
+    let hex = format!(":{port:04X} ");
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|f| {
+        std::fs::read_to_string(f)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| {
+                let fields: Vec<&str> = l.split_whitespace().collect();
+                fields.len() > 3 && format!("{} ", fields[1]).ends_with(&hex) && fields[3] == "0A"
+            })
+    })
+}
+
+#[test]
+fn io_tls_verifies_the_peer_and_round_trips() {
+    use std::io::{BufRead, Write};
+    let dir = TempDir::new("init-io-tls");
+    let certs = make_certs(dir.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new("openssl")
+        .args(["s_server", "-quiet", "-accept", &port.to_string(), "-cert"])
+        .arg(&certs.cert)
+        .arg("-key")
+        .arg(&certs.key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prerequisite missing: the openssl CLI");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !tcp_listening(port) {
+        assert!(Instant::now() < deadline, "openssl s_server never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = server.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                return;
+            }
+        }
+    });
+    let next_line = || {
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("no line from the init over TLS")
+    };
+    let ca = certs.ca.display().to_string();
+    let url = format!("tls://127.0.0.1:{port}");
+    let child = Peer::Ours
+        .command(
+            &["--io", &url, "--io-ca", &ca],
+            &[
+                "sh",
+                "-c",
+                "echo ready; read l; echo \"got $l\"; echo err >&2",
+            ],
+        )
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_eq!(next_line(), "ready");
+    server
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"hello tls\n")
+        .unwrap();
+    assert_eq!(next_line(), "got hello tls");
+    assert_eq!(next_line(), "err");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+
+    // A certificate we cannot verify: no connection, no command, exit 1 and a clear reason.
+    let marker = dir.path().join("started");
+    let start = format!("echo > {}", marker.display());
+    let other = certs.other_ca.display().to_string();
+    let localhost = format!("tls://localhost:{port}");
+    let wrong_name = format!("tls://127.0.0.2:{port}");
+    for (args, why) in [
+        // Signed by another CA.
+        (
+            vec!["--io", &localhost, "--io-ca", &other],
+            "invalid peer certificate",
+        ),
+        // The system's roots do not know our test CA.
+        (vec!["--io", &url], "invalid peer certificate"),
+        // The right CA, but the certificate is not for that address.
+        (
+            vec!["--io", &wrong_name, "--io-ca", &ca],
+            "invalid peer certificate",
+        ),
+    ] {
+        let out = run(&mut Peer::Ours.command(&args, &["sh", "-c", &start]));
+        let err = stderr_of(&out);
+        assert_eq!(code(&out), 1, "{args:?}: {err}");
+        assert!(
+            err.contains("cannot connect the io to tls://") && err.contains(why),
+            "{args:?}: {err}"
+        );
+        assert!(!marker.exists(), "{args:?}: the command ran");
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+#[test]
+fn stdout_prefix_on_every_line_with_and_without_colour() {
+    let script = "echo a; echo b >&2; printf 'c'; sleep 0.1; printf 'd\\n\\n'";
+    let out = run(&mut Peer::Ours.command(&["--stdout-prefix", "web| "], &["sh", "-c", script]));
+    assert_eq!(code(&out), 0);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "web| a\nweb| cd\nweb| \n"
+    );
+    // stderr keeps its own stream, prefixed too.
+    assert!(stderr_of(&out).contains("web| b\n"), "{}", stderr_of(&out));
+
+    let out = run(&mut Peer::Ours.command(&["--stdout-prefix", "db:red"], &["sh", "-c", "echo x"]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "\x1b[31mdb\x1b[0mx\n");
+    let out =
+        run(&mut Peer::Ours.command(&["--stdout-prefix", "db:cyan"], &["sh", "-c", "echo x"]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "\x1b[36mdb\x1b[0mx\n");
+
+    // With --io the prefix goes into the file.
+    let dir = TempDir::new("init-prefix");
+    let log = dir.path().join("p.log");
+    let out = run(&mut Peer::Ours.command(
+        &[
+            "--io",
+            &format!("file://{}", log.display()),
+            "--stdout-prefix",
+            "[p] ",
+        ],
+        &["sh", "-c", "echo one; echo two >&2"],
+    ));
+    assert_eq!(code(&out), 0);
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "[p] one\n[p] two\n");
+
+    // An unknown colour is a usage error.
+    let out = run(&mut Peer::Ours.command(&["--stdout-prefix", "db:pink"], &["true"]));
+    assert_eq!(code(&out), 1);
+    assert!(stderr_of(&out).contains("unknown colour \"pink\""));
+}
+
+// ---- TTY, process groups, the orphan burst ----
+
+/// `s` quoted for sh.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The init and its child under `script`, which gives them a pseudo-terminal as the
+/// controlling terminal (util-linux `script -qec CMD /dev/null`).
+fn under_a_tty(init: Peer, child: &str) -> Command {
+    let mut argv = init.argv(&[]);
+    argv.extend(["sh".to_string(), "-c".to_string(), child.to_string()]);
+    let line: Vec<String> = argv.iter().map(|a| sh_quote(a)).collect();
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &line.join(" "), "/dev/null"]);
+    cmd
+}
+
+#[test]
+fn tty_child_is_the_foreground_process_group() {
+    for init in [Peer::Ours, Peer::Tini] {
+        // pgrp and tpgid of `cat` (in the child's group): the terminal's foreground group is
+        // the child's, and the child leads it.
+        let out = run(under_a_tty(init, "echo child $$; cat /proc/self/stat").stdin(Stdio::null()));
+        let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+        assert_eq!(code(&out), 0, "{init:?}: {text}");
+        let child: i32 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("child "))
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{init:?}: {text}"));
+        let stat = text.lines().find(|l| l.contains("(cat)")).unwrap();
+        let f: Vec<i32> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .skip(1)
+            .take(5)
+            .map(|x| x.parse().unwrap())
+            .collect();
+        // ppid pgrp session tty_nr tpgid
+        let (pgrp, tpgid) = (f[1], f[4]);
+        assert_eq!(pgrp, child, "{init:?}: the child does not lead its group");
+        assert_eq!(tpgid, pgrp, "{init:?}: the child is not in the foreground");
+    }
+}
+
+#[test]
+fn tty_ctrl_c_ends_a_looping_shell_with_130() {
+    use std::io::{BufRead, Write};
+    for init in [Peer::Ours, Peer::Tini] {
+        let mut child = under_a_tty(init, "echo ready; while :; do sleep 0.05; done")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("ready") {
+            line.clear();
+            assert!(
+                lines.read_line(&mut line).unwrap() > 0,
+                "{init:?}: no ready"
+            );
+        }
+        // ^C through the terminal's line discipline: SIGINT to the foreground group.
+        child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+        assert_eq!(wait_code(child), 130, "{init:?}");
+    }
+}
+
+#[test]
+fn group_option_reaches_the_whole_process_group() {
+    let dir = TempDir::new("init-group");
+    let got = dir.path().join("got");
+    let gc = dir.path().join("grandchild");
+    // The grandchild stays in the child's process group and records a USR1; it gives up
+    // after 10 s so that nothing outlives the test.
+    let script = format!(
+        "sh -c 'trap \"echo got > {got}; exit 0\" USR1; echo $$ > {gc}.tmp; mv {gc}.tmp {gc}; \
+         i=0; while [ $i -lt 500 ]; do sleep 0.02; i=$((i+1)); done' & \
+         trap 'exit 5' USR1; while :; do sleep 0.02; done",
+        got = got.display(),
+        gc = gc.display()
+    );
+    for (init, extra, reaches) in [
+        (Peer::Ours, vec!["-g"], true),
+        (Peer::Ours, vec![], false),
+        (Peer::Tini, vec!["-g"], true),
+        (Peer::Tini, vec![], false),
+        // dumb-init signals the group by default; -c is its single-child mode.
+        (Peer::DumbInit, vec![], true),
+        (Peer::DumbInit, vec!["-c"], false),
+    ] {
+        let _ = std::fs::remove_file(&got);
+        let _ = std::fs::remove_file(&gc);
+        let child = start(init, &extra, &script, &dir);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !gc.exists() {
+            assert!(Instant::now() < deadline, "{init:?}: no grandchild");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        signal(&child, "USR1");
+        assert_eq!(wait_code(child), 5, "{init:?} {extra:?}");
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(got.exists(), reaches, "{init:?} {extra:?}");
+        let pid = std::fs::read_to_string(&gc).unwrap_or_default();
+        let _ = Command::new("kill")
+            .arg(pid.trim())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn a_burst_of_10000_orphans_is_reaped_as_pid1() {
+    // 10,000 subshells of an intermediate shell block on one pipe; the intermediate exits,
+    // so they are orphans of PID 1; then the pipe's writer exits and they all end together.
+    // The child then waits (up to 10 s) for the zombies to be gone and exits 3.
+    let dir = TempDir::new("init-burst");
+    let d = dir.path().display();
+    let script = format!(
+        "(while [ ! -e {d}/forked ]; do sleep 0.05; done) | \
+         sh -c 'exec 3<&0; i=0; while [ $i -lt 10000 ]; do read x <&3 & i=$((i+1)); done; \
+         : > {d}/forked'; rm -f {d}/forked; \
+         t=0; while :; do z=$(ps -eo stat= | grep -c ^Z); \
+         [ \"$z\" = 0 ] || [ $t -ge 100 ] && break; sleep 0.1; t=$((t+1)); done; \
+         echo zombies $z; exit 3"
+    );
+    for init in ALL {
+        let out = run(&mut init.as_pid1(&[], &["sh", "-c", &script]));
+        assert_eq!(code(&out), 3, "{init:?}: {}", stderr_of(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "zombies 0",
+            "{init:?}"
+        );
+    }
+}
