@@ -281,7 +281,23 @@ async fn container_candidates(
 pub async fn graph_candidates(
     docker: &bollard::Docker,
 ) -> Result<Vec<Candidate>, bollard::errors::Error> {
-    container_candidates(docker).await
+    let mut out = container_candidates(docker).await?;
+    // Graph names and link paths on top of the docker names and ids.
+    if let Ok(snap) = crate::graph::store::load(docker).await {
+        let view = &snap.view;
+        let known: std::collections::HashSet<String> =
+            out.iter().map(|c| c.value.clone()).collect();
+        for w in view.walk(&|_| true) {
+            if !known.contains(&w.path) {
+                let desc = view
+                    .node(&w.id)
+                    .map(|n| n.name().to_string())
+                    .unwrap_or_default();
+                out.push(Candidate::new(w.path, desc));
+            }
+        }
+    }
+    Ok(out)
 }
 
 async fn network_candidates(

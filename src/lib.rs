@@ -86,6 +86,11 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         }
     }
 
+    // The registry container's process: nothing to do but stay up until stopped.
+    if rest.len() == 1 && rest[0] == graph::store::IDLE_ARG {
+        return sys::idle();
+    }
+
     let (globals, rest) = match GlobalOpts::parse(rest) {
         Ok(v) => v,
         Err(e) => return report(&anyhow::Error::new(e)),

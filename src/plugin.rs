@@ -155,6 +155,34 @@ impl GlobalOpts {
         true
     }
 
+    /// The same options as a docker command line, for running the docker CLI itself
+    /// (`docker link run` hands its flags to `docker create`).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut push = |flag: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                out.push(format!("{flag}={v}"));
+            }
+        };
+        push("--config", &self.config);
+        push("--context", &self.context);
+        push("--log-level", &self.log_level);
+        push("--tlscacert", &self.tlscacert);
+        push("--tlscert", &self.tlscert);
+        push("--tlskey", &self.tlskey);
+        out.extend(self.hosts.iter().map(|h| format!("--host={h}")));
+        for (on, flag) in [
+            (self.debug, "--debug"),
+            (self.tls, "--tls"),
+            (self.tlsverify, "--tlsverify"),
+        ] {
+            if on {
+                out.push(flag.to_string());
+            }
+        }
+        out
+    }
+
     /// Splits docker's global options off the front of `args` (argv without argv[0]).
     /// Stops at the first argument that is not a global option and returns the rest.
     pub fn parse(args: &[OsString]) -> Result<(GlobalOpts, Vec<OsString>), GlobalOptError> {

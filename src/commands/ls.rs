@@ -7,9 +7,7 @@
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
-use bollard::query_parameters::ListContainersOptions;
-
+use crate::graph::model::Node;
 use crate::output::{self, Column, Format, Record};
 use crate::Ctx;
 
@@ -180,38 +178,27 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every container's root names. One API call: the listing must cost no more than `docker ps`.
+/// Every name and link path. One API call (the registry is a container of the same
+/// listing): the listing must cost no more than `docker ps`.
 async fn collect(docker: &bollard::Docker, all: bool) -> anyhow::Result<Vec<Entry>> {
-    let containers = docker
-        .list_containers(Some(ListContainersOptions {
-            all,
-            ..Default::default()
-        }))
-        .await
-        .context("listing containers")?;
-    let mut entries = Vec::new();
-    for c in containers {
-        let id: String = c.id.unwrap_or_default().chars().take(12).collect();
-        let image = c.image.unwrap_or_default();
-        let state = c.state.map(|s| s.to_string()).unwrap_or_default();
-        for name in c.names.unwrap_or_default() {
-            // The engine lists legacy link paths (`/web/db`) among the names too.
-            let path = name.trim_start_matches('/').to_string();
-            let (parent, alias) = match path.rsplit_once('/') {
-                Some((p, a)) => (p.to_string(), a.to_string()),
-                None => (String::new(), path.clone()),
-            };
-            entries.push(Entry {
-                name: path,
-                id: id.clone(),
-                image: image.clone(),
-                parent,
-                alias,
-                state: state.clone(),
-            });
-        }
-    }
-    Ok(entries)
+    let snap = crate::graph::store::load(docker).await?;
+    let view = &snap.view;
+    let show = |n: &Node| all || n.running();
+    Ok(view
+        .walk(&show)
+        .into_iter()
+        .filter_map(|w| {
+            let node = view.node(&w.id)?;
+            Some(Entry {
+                name: w.path,
+                id: node.short_id().to_string(),
+                image: node.image.clone(),
+                parent: w.parent,
+                alias: w.alias,
+                state: node.state.clone(),
+            })
+        })
+        .collect())
 }
 
 #[cfg(test)]

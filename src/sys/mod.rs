@@ -26,3 +26,44 @@ impl Error {
         }
     }
 }
+
+/// Waits for SIGTERM, SIGINT or SIGHUP and exits cleanly: the registry container's whole job
+/// (as PID 1 it would otherwise ignore SIGTERM and make `docker stop` wait its timeout).
+pub fn idle() -> std::process::ExitCode {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        set.add(s);
+    }
+    if nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).is_err() {
+        return std::process::ExitCode::FAILURE;
+    }
+    match set.wait() {
+        Ok(_) => std::process::ExitCode::SUCCESS,
+        Err(_) => std::process::ExitCode::FAILURE,
+    }
+}
+
+extern "C" fn ignore(_: nix::libc::c_int) {}
+
+/// While a docker CLI child owns the terminal (`docker start -a`), the terminal's signals
+/// are its to handle: we catch them with a no-op handler so that we live to report its exit
+/// code. A handler, unlike SIG_IGN, is reset to the default in the child by exec.
+pub fn shield_from_terminal_signals() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(
+        SigHandler::Handler(ignore),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+    ] {
+        // SAFETY: the handler does nothing, so it is async-signal-safe, and replacing the
+        // disposition of these signals affects no other code of this process.
+        let _ = unsafe { sigaction(s, &action) };
+    }
+}

@@ -14,6 +14,8 @@ mod init;
 #[cfg(feature = "test-docker")]
 mod install;
 #[cfg(feature = "test-docker")]
+mod links;
+#[cfg(feature = "test-docker")]
 mod ls;
 #[cfg(feature = "test-docker")]
 mod output;

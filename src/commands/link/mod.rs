@@ -1,9 +1,14 @@
-//! `docker link`: names for containers, parent/child links under aliases, and the
+//! `docker link`: names for containers, parent/child links under aliases (`add`, `rm`,
+//! `rename`, `connect`, `inspect`, `env`, `prune`; `run` and `create` in [`run`]), and the
 //! maintenance subcommands (`doctor`, `install`, `uninstall`).
+
+mod ops;
+mod run;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
+use crate::output::Format;
 use crate::Ctx;
 
 /// Give containers extra names and link parents to children under an alias.
@@ -35,11 +40,11 @@ pub enum Sub {
     /// Link an existing parent to a child under an alias (DNS and reachability, no env).
     Connect(ConnectArgs),
     /// Show a name or container: names, parents, children, link variables (JSON).
-    Inspect(PathArgs),
+    Inspect(InspectArgs),
     /// Print the variables a link to a container would give, as an env file.
     Env(EnvArgs),
     /// Remove dangling names, empty link networks and old registry generations.
-    Prune,
+    Prune(PruneArgs),
     /// Run a container like `docker run`, plus `--link NAME:ALIAS`.
     #[command(disable_help_flag = true)]
     Run(PassThrough),
@@ -86,18 +91,32 @@ pub struct ConnectArgs {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct PathArgs {
-    /// A name, link path, docker name or id prefix.
-    pub path: String,
+pub struct InspectArgs {
+    /// Names, link paths, docker names or id prefixes.
+    #[arg(required = true)]
+    pub paths: Vec<String>,
+    /// Format output: json (default, indented), or a Go template.
+    #[arg(short, long, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation (accepted for docker's sake: prune never prompts).
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct EnvArgs {
     /// The child: a name, link path, docker name or id prefix.
     pub path: String,
-    /// The alias the variables are named after.
+    /// The alias the variables are named after (default: the last element of PATH).
     #[arg(long = "as")]
-    pub alias: String,
+    pub alias: Option<String>,
+    /// The variable algorithm: v28 (Engine 28 and later) or v27 (the older one).
+    #[arg(long = "link-env", default_value = "v28")]
+    pub link_env: crate::links::env::Algorithm,
 }
 
 /// `docker run`/`create` arguments, passed through unchanged; `--link` is ours.
@@ -125,14 +144,14 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Sub::Doctor(a) => super::doctor::run(a, ctx),
         Sub::Install(a) => super::install::run_install(a, ctx),
         Sub::Uninstall(a) => super::install::run_uninstall(a, ctx),
-        Sub::Add(_) => super::not_yet("docker link add"),
-        Sub::Rm(_) => super::not_yet("docker link rm"),
-        Sub::Rename(_) => super::not_yet("docker link rename"),
-        Sub::Connect(_) => super::not_yet("docker link connect"),
-        Sub::Inspect(_) => super::not_yet("docker link inspect"),
-        Sub::Env(_) => super::not_yet("docker link env"),
-        Sub::Prune => super::not_yet("docker link prune"),
-        Sub::Run(_) => super::not_yet("docker link run"),
-        Sub::Create(_) => super::not_yet("docker link create"),
+        Sub::Add(a) => ops::add(a, ctx),
+        Sub::Rm(a) => ops::rm(a, ctx),
+        Sub::Rename(a) => ops::rename(a, ctx),
+        Sub::Connect(a) => ops::connect(a, ctx),
+        Sub::Inspect(a) => ops::inspect(a, ctx),
+        Sub::Env(a) => ops::env(a, ctx),
+        Sub::Prune(a) => ops::prune(a, ctx),
+        Sub::Run(a) => run::run(a, ctx, run::Mode::Run),
+        Sub::Create(a) => run::run(a, ctx, run::Mode::Create),
     }
 }

@@ -1,0 +1,534 @@
+//! `docker link run` and `docker link create`: the docker CLI's own `create` with every flag
+//! the user gave, plus the links. Validate everything first (links resolve to running
+//! containers, the name is free, the network mode can take a link network), then apply:
+//! the parent's link network, the children on it under their aliases, the variables computed
+//! from the children's addresses there, `docker create`, the parent on the network, our init
+//! if asked, and only then start. A failure after anything was made removes it again.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::hash::{BuildHasher, Hasher};
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::Context as _;
+use bollard::Docker;
+
+use super::ops::Session;
+use super::PassThrough;
+use crate::commands::Exit;
+use crate::graph::model::{links_label, short, validate_name, Node, Source, LINKS_LABEL, ROOT};
+use crate::links::env::{link_env, without_overridden, Port};
+use crate::links::run_args::{self, env_file_keys, env_key, RunArgs};
+use crate::links::{network, pool::Pool};
+use crate::output;
+use crate::Ctx;
+
+/// On a parent made by `docker link run/create`: the name of its link network (made before
+/// the parent existed, so it cannot carry the parent's id).
+pub const NETWORK_LABEL: &str = "docker-link.network";
+/// Where `--init` puts the static binary inside the container.
+pub const INIT_PATH: &str = "/.docker-link/docker-link";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Run,
+    Create,
+}
+
+impl Mode {
+    fn verb(self) -> &'static str {
+        match self {
+            Mode::Run => "run",
+            Mode::Create => "create",
+        }
+    }
+}
+
+/// The link network of a parent.
+pub fn network_of(node: &Node) -> String {
+    node.labels
+        .get(NETWORK_LABEL)
+        .cloned()
+        .unwrap_or_else(|| network::network_name(&node.id))
+}
+
+fn usage(mode: Mode) -> String {
+    let verb = mode.verb();
+    format!(
+        "Usage:  docker link {verb} [OPTIONS] IMAGE [COMMAND] [ARG...]\n\n\
+         {} a container exactly as `docker {verb}` does, linked to other containers.\n\n\
+         Options of docker-link (every other option is docker {verb}'s: `docker {verb} --help`):\n  \
+         --link NAME:ALIAS     link to a container (a name, link path or id prefix) under ALIAS:\n                        \
+         the ALIAS_PORT_… variables, DNS for ALIAS, a network shared with it only\n  \
+         -link NAME:ALIAS      the same, as the 2013 proposal spelled it (and -name NAME)\n  \
+         --link-env v28|v27    the variable algorithm: Engine 28 and later (default), or the older one\n  \
+         --init                run the command under docker-link's init (copied into the container)\n",
+        match mode {
+            Mode::Run => "Run",
+            Mode::Create => "Create",
+        }
+    )
+}
+
+/// The docker CLI, reached with the same global options we were given.
+fn docker_cli(ctx: &Ctx) -> Command {
+    let program = std::env::var_os("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND")
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "docker".into());
+    let mut cmd = Command::new(program);
+    cmd.args(ctx.globals.to_args());
+    cmd
+}
+
+fn random_u64() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// A docker-style name for a parent the user did not name: its variables carry
+/// `<ALIAS>_NAME=/<parent>/<alias>`, which must be known before the container exists.
+fn generated_name(taken: &dyn Fn(&str) -> bool) -> String {
+    const LEFT: &[&str] = &[
+        "brave", "calm", "eager", "fond", "keen", "lucid", "merry", "quirky", "sharp", "tender",
+        "upbeat", "vivid", "wise", "zen", "bold", "gentle",
+    ];
+    const RIGHT: &[&str] = &[
+        "babbage", "curie", "darwin", "euler", "fermi", "gauss", "hopper", "kepler", "lovelace",
+        "noether", "pascal", "ritchie", "shannon", "thompson", "turing", "wozniak",
+    ];
+    let r = random_u64();
+    let base = format!(
+        "{}_{}",
+        LEFT[(r % LEFT.len() as u64) as usize],
+        RIGHT[((r >> 8) % RIGHT.len() as u64) as usize]
+    );
+    if !taken(&base) {
+        return base;
+    }
+    (2..)
+        .map(|n| format!("{base}{n}"))
+        .find(|n| !taken(n))
+        .unwrap_or(base)
+}
+
+/// Everything validated before anything is made.
+struct Plan {
+    name: String,
+    generated_name: bool,
+    /// `(alias, child id)` in command-line order.
+    links: Vec<(String, String)>,
+    user_env_keys: BTreeSet<String>,
+    pool: Pool,
+}
+
+fn validate(parsed: &RunArgs, view: &crate::graph::model::View) -> anyhow::Result<Plan> {
+    if let Some(net) = &parsed.network {
+        let mode = net.split(':').next().unwrap_or_default();
+        if matches!(mode, "host" | "none" | "container") {
+            anyhow::bail!(
+                "--network {net} cannot join a link network: links need a network of the container's own"
+            );
+        }
+    }
+    let mut links = Vec::new();
+    let mut aliases = BTreeSet::new();
+    for spec in &parsed.links {
+        validate_name(&spec.alias)?;
+        if !aliases.insert(spec.alias.clone()) {
+            anyhow::bail!("the alias {} is given to two links", spec.alias);
+        }
+        let child = view
+            .resolve(&spec.target)
+            .with_context(|| format!("cannot link to {}", spec.target))?;
+        let node = view.node(child).context("the container vanished")?;
+        if !node.running() {
+            anyhow::bail!(
+                "cannot link to {}: container {} is not running ({})",
+                spec.target,
+                view.display(child),
+                node.state
+            );
+        }
+        links.push((spec.alias.clone(), child.to_string()));
+    }
+    let taken = |n: &str| view.edges.contains_key(&(ROOT.to_string(), n.to_string()));
+    let (name, generated_name) = match &parsed.name {
+        Some(n) => {
+            validate_name(n)?;
+            if let Some((by, source)) = view.edges.get(&(ROOT.to_string(), n.clone())) {
+                let what = if *source == Source::Docker {
+                    "container"
+                } else {
+                    "the graph name of container"
+                };
+                anyhow::bail!("the name {n} is already taken: {what} {}", view.display(by));
+            }
+            (n.clone(), false)
+        }
+        None => (generated_name(&taken), true),
+    };
+    let mut user_env_keys: BTreeSet<String> =
+        parsed.env.iter().map(|e| env_key(e).to_string()).collect();
+    for file in &parsed.env_files {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading env file {file}"))?;
+        user_env_keys.extend(env_file_keys(&text));
+    }
+    Ok(Plan {
+        name,
+        generated_name,
+        links,
+        user_env_keys,
+        pool: Pool::from_env()?,
+    })
+}
+
+/// What a failed command must remove again.
+#[derive(Default)]
+struct Undo {
+    network: Option<String>,
+    container: Option<String>,
+}
+
+impl Undo {
+    async fn run(&self, docker: &Docker) {
+        if let Some(id) = &self.container {
+            let opts = bollard::query_parameters::RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            };
+            match docker.remove_container(id, Some(opts)).await {
+                // `--rm` may have removed it already.
+                Ok(())
+                | Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(e) => output::warn(&format!(
+                    "rolling back: removing container {}: {e}",
+                    short(id)
+                )),
+            }
+        }
+        if let Some(net) = &self.network {
+            if let Err(e) = network::remove(docker, net).await {
+                output::warn(&format!("rolling back: {e:#}"));
+            }
+        }
+    }
+}
+
+/// The image's command line, resolved as the engine would run it, for wrapping in our init.
+async fn resolved_command(
+    docker: &Docker,
+    ctx: &Ctx,
+    parsed: &RunArgs,
+) -> anyhow::Result<Vec<String>> {
+    let image = match docker.inspect_image(&parsed.image).await {
+        Ok(i) => i,
+        Err(_) => {
+            // `docker create` would pull it; so do we, to read its entrypoint.
+            let status = docker_cli(ctx)
+                .args(["pull", "--quiet", &parsed.image])
+                .stdout(Stdio::null())
+                .status()
+                .context("running docker pull")?;
+            if !status.success() {
+                return Err(Exit(125).into());
+            }
+            docker
+                .inspect_image(&parsed.image)
+                .await
+                .with_context(|| format!("inspecting image {}", parsed.image))?
+        }
+    };
+    let config = image.config.unwrap_or_default();
+    let command: Vec<String> = parsed
+        .command
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let (entrypoint, cmd) = match &parsed.entrypoint {
+        // `--entrypoint` clears the image's command, as the docker CLI does.
+        Some(e) if e.is_empty() => (Vec::new(), command),
+        Some(e) => (vec![e.clone()], command),
+        None => {
+            let cmd = if command.is_empty() {
+                config.cmd.unwrap_or_default()
+            } else {
+                command
+            };
+            (config.entrypoint.unwrap_or_default(), cmd)
+        }
+    };
+    let all: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+    if all.is_empty() {
+        anyhow::bail!(
+            "no command specified: the image {} has none and none was given",
+            parsed.image
+        );
+    }
+    Ok(all)
+}
+
+pub fn run(args: PassThrough, ctx: &Ctx, mode: Mode) -> anyhow::Result<ExitCode> {
+    let parsed = match run_args::parse(&args.args) {
+        Ok(p) => p,
+        Err(e) => {
+            output::error(&format!("{e}\nSee 'docker link {} --help'.", mode.verb()));
+            return Ok(ExitCode::from(125));
+        }
+    };
+    if parsed.help {
+        output::write_stdout(usage(mode).as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if parsed.links.is_empty() && !parsed.init {
+        // Nothing of ours to add: this is plain `docker run`/`create`.
+        let mut cmd = docker_cli(ctx);
+        cmd.arg(mode.verb()).args(strip_ours(&args.args));
+        let status = cmd.status().context("running the docker CLI")?;
+        return Ok(ExitCode::from(
+            status.code().unwrap_or(125).clamp(0, 255) as u8
+        ));
+    }
+    let rt = ctx.runtime()?;
+    let (docker, id, undo) = rt.block_on(async {
+        let (session, snap) = Session::open(ctx).await?;
+        let plan = validate(&parsed, &snap.view)?;
+        if parsed.init {
+            crate::docker::self_image::static_binary()?;
+        }
+        let docker = session.docker;
+        let mut undo = Undo::default();
+        match create(&docker, ctx, mode, &parsed, &plan, &mut undo).await {
+            Ok(id) => anyhow::Ok((docker, id, undo)),
+            Err(e) => {
+                undo.run(&docker).await;
+                Err(e)
+            }
+        }
+    })?;
+    match mode {
+        Mode::Create => {
+            output::write_stdout(format!("{id}\n").as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Mode::Run => start(ctx, &rt, &docker, &parsed, &id, undo),
+    }
+}
+
+/// The user's arguments minus docker-link's own flags (the plain pass-through case).
+fn strip_ours(args: &[OsString]) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut it = args.iter().peekable();
+    while let Some(a) = it.next() {
+        let s = a.to_string_lossy();
+        if s == "--" || !s.starts_with('-') {
+            out.push(a.clone());
+            out.extend(it.cloned());
+            break;
+        }
+        match s.as_ref() {
+            "-name" => out.push("--name".into()),
+            "--link-env" => {
+                it.next();
+            }
+            _ if s.starts_with("--link-env=") => {}
+            _ => out.push(a.clone()),
+        }
+    }
+    out
+}
+
+async fn create(
+    docker: &Docker,
+    ctx: &Ctx,
+    mode: Mode,
+    parsed: &RunArgs,
+    plan: &Plan,
+    undo: &mut Undo,
+) -> anyhow::Result<String> {
+    // The parent's link network, its children on it under their aliases.
+    let net = format!("docker-link-{}-{:06x}", plan.name, random_u64() & 0xff_ffff);
+    if network::ensure(docker, &plan.pool, &net, None).await? {
+        undo.network = Some(net.clone());
+    }
+    let mut per_child: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for (alias, child) in &plan.links {
+        per_child.entry(child).or_default().insert(alias.clone());
+    }
+    for (child, aliases) in &per_child {
+        network::set_aliases(docker, &net, child, aliases).await?;
+    }
+
+    // The variables, from each child's address on that network (frozen, as the engine did).
+    let mut vars = Vec::new();
+    for (alias, child) in &plan.links {
+        let info = docker
+            .inspect_container(
+                child,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .with_context(|| format!("inspecting container {}", short(child)))?;
+        let ip = network::address(docker, &net, child).await?;
+        let config = info.config.unwrap_or_default();
+        let mut ports: Vec<Port> = config
+            .exposed_ports
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        ports.sort();
+        let path = format!("/{}/{alias}", plan.name);
+        vars.extend(link_env(
+            &path,
+            &ip,
+            &ports,
+            &config.env.unwrap_or_default(),
+            parsed.link_env,
+        ));
+    }
+    let user: Vec<String> = plan.user_env_keys.iter().cloned().collect();
+    let vars = without_overridden(vars, &user);
+
+    let mut cmd = docker_cli(ctx);
+    cmd.arg("create").args(&parsed.flags);
+    if plan.generated_name {
+        cmd.args(["--name", &plan.name]);
+    }
+    for v in &vars {
+        cmd.arg("-e").arg(v);
+    }
+    cmd.arg("--label")
+        .arg(format!("{LINKS_LABEL}={}", links_label(&plan.links)));
+    cmd.arg("--label").arg(format!("{NETWORK_LABEL}={net}"));
+    let command: Vec<OsString> = if parsed.init {
+        let argv = resolved_command(docker, ctx, parsed).await?;
+        cmd.args(["--entrypoint", INIT_PATH]);
+        ["init", "--"]
+            .iter()
+            .map(OsString::from)
+            .chain(argv.into_iter().map(OsString::from))
+            .collect()
+    } else {
+        parsed.command.clone()
+    };
+    cmd.arg(&parsed.image).args(&command);
+    let out = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running docker create")?;
+    if !out.status.success() {
+        // The docker CLI said why on stderr.
+        return Err(Exit(out.status.code().unwrap_or(125).clamp(1, 255) as u8).into());
+    }
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    undo.container = Some(id.clone());
+    network::join(docker, &net, &id).await?;
+    if parsed.init {
+        let bin = crate::docker::self_image::static_binary()?;
+        let tar = crate::docker::self_image::tar_of(&[(
+            INIT_PATH.trim_start_matches('/'),
+            0o755,
+            &bin.bytes,
+        )]);
+        docker
+            .upload_to_container(
+                &id,
+                Some(bollard::query_parameters::UploadToContainerOptions {
+                    path: "/".into(),
+                    ..Default::default()
+                }),
+                bollard::body_full(tar.into()),
+            )
+            .await
+            .with_context(|| format!("copying the init into container {}", short(&id)))?;
+    }
+    tracing::debug!(
+        "docker link {}: created {} on {net}",
+        mode.verb(),
+        short(&id)
+    );
+    Ok(id)
+}
+
+/// Starts the container as `docker run` would: detached (print the id) or attached (the
+/// CLI's own `start -a`, whose exit code is the container's). A container that never started
+/// is removed again, with its link network.
+fn start(
+    ctx: &Ctx,
+    rt: &tokio::runtime::Runtime,
+    docker: &Docker,
+    parsed: &RunArgs,
+    id: &str,
+    undo: Undo,
+) -> anyhow::Result<ExitCode> {
+    let mut cmd = docker_cli(ctx);
+    cmd.arg("start");
+    if parsed.detach {
+        cmd.stdout(Stdio::null());
+    } else {
+        cmd.arg("--attach");
+        if parsed.interactive {
+            cmd.arg("--interactive");
+        }
+        crate::sys::shield_from_terminal_signals();
+    }
+    let status = cmd.arg(id).status().context("running docker start")?;
+    let code = status.code().unwrap_or(125).clamp(0, 255) as u8;
+    if !parsed.detach {
+        // With --rm the engine has removed the container: its link network goes with it.
+        rt.block_on(async {
+            let gone = matches!(
+                docker
+                    .inspect_container(
+                        id,
+                        None::<bollard::query_parameters::InspectContainerOptions>
+                    )
+                    .await,
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404,
+                    ..
+                })
+            );
+            if gone {
+                if let Some(net) = &undo.network {
+                    if let Err(e) = network::remove(docker, net).await {
+                        output::warn(&format!("{e:#}"));
+                    }
+                }
+            }
+        });
+    }
+    if code != 0 {
+        let never_started = rt.block_on(async {
+            docker
+                .inspect_container(
+                    id,
+                    None::<bollard::query_parameters::InspectContainerOptions>,
+                )
+                .await
+                .ok()
+                .and_then(|i| i.state)
+                .and_then(|s| s.started_at)
+                .is_none_or(|t| t.starts_with("0001-"))
+        });
+        if never_started {
+            rt.block_on(undo.run(docker));
+            return Ok(ExitCode::from(code));
+        }
+    }
+    if parsed.detach && code == 0 {
+        output::write_stdout(format!("{id}\n").as_bytes())?;
+    }
+    Ok(ExitCode::from(code))
+}
