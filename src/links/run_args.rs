@@ -237,6 +237,52 @@ fn break_at_image(out: &mut RunArgs, args: &[OsString], at: usize) -> Result<(),
     Ok(())
 }
 
+/// The arguments minus docker-link's own flags, everything else untouched (for a plain
+/// `docker run` when no link is asked for); `-name` becomes `--name`.
+pub fn without_ours(args: &[OsString]) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = lossy(&args[i]);
+        i += 1;
+        if arg == "--" || !arg.starts_with('-') || arg == "-" {
+            out.extend(args[i - 1..].iter().cloned());
+            break;
+        }
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, _)) => (f, true),
+            None => (arg.as_str(), false),
+        };
+        let takes_next = !inline
+            && match flag.strip_prefix("--") {
+                Some(long) => !BOOL_LONG.contains(&long) && long != "link-env",
+                // A short group takes the next argument when it ends in a valued flag.
+                None => flag[1..]
+                    .chars()
+                    .position(|c| !BOOL_SHORT.contains(&c))
+                    .is_some_and(|p| p == flag.len() - 2),
+            };
+        match flag {
+            "--link-env" | "--link" | "-link" => i += usize::from(!inline),
+            "-name" => {
+                out.push(arg.replacen("-name", "--name", 1).into());
+                if !inline {
+                    out.extend(args.get(i).cloned());
+                    i += 1;
+                }
+            }
+            _ => {
+                out.push(args[i - 1].clone());
+                if takes_next {
+                    out.extend(args.get(i).cloned());
+                    i += 1;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The key of an env entry: `K=V` → `K`, `K` → `K`.
 pub fn env_key(entry: &str) -> &str {
     entry.split_once('=').map(|(k, _)| k).unwrap_or(entry)
@@ -400,6 +446,48 @@ mod tests {
         );
         let s: LinkSpec = "frontend/redis".parse().unwrap();
         assert_eq!(s.alias, "redis");
+    }
+
+    #[test]
+    fn plain_runs_lose_only_our_flags() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (
+                &[
+                    "-name",
+                    "x",
+                    "--link-env",
+                    "v27",
+                    "--link-env=v28",
+                    "-d",
+                    "img",
+                    "-name",
+                ],
+                &["--name", "x", "-d", "img", "-name"],
+            ),
+            (
+                &[
+                    "-p",
+                    "80:80",
+                    "--link-env",
+                    "v27",
+                    "-it",
+                    "-e",
+                    "A",
+                    "img",
+                    "--link-env",
+                    "x",
+                ],
+                &["-p", "80:80", "-it", "-e", "A", "img", "--link-env", "x"],
+            ),
+            (
+                &["-dp", "1:1", "-name=n", "img"],
+                &["-dp", "1:1", "--name=n", "img"],
+            ),
+        ];
+        for (args, want) in cases {
+            let got: Vec<String> = without_ours(&os(args)).iter().map(lossy).collect();
+            assert_eq!(got, *want, "{args:?}");
+        }
     }
 
     #[test]

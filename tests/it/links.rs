@@ -589,7 +589,11 @@ fn bad_input_changes_nothing() {
         images::busybox(),
         "/no/such/cmd",
     ]));
-    assert!(!out.status.success());
+    assert_eq!(
+        out.status.code(),
+        Some(127),
+        "as docker run: command not found"
+    );
     assert!(
         !docker(&["inspect", &doomed]).status.success(),
         "the container stayed"
@@ -722,4 +726,36 @@ fn paths_complete_through_the_cli() {
             .any(|l| l.split('\t').next() == Some(name.as_str())),
         "{out}"
     );
+}
+
+#[test]
+fn parents_beyond_the_daemons_default_pools() {
+    // The daemon's default address pools hold about 30 networks; the plugin's own pool holds
+    // far more. 35 parents, each with its own link network, each subnet distinct and in the pool.
+    let g = Graph::new();
+    let child = Container::run("pool-child", &[images::busybox(), "sleep", "300"]);
+    let parents: Vec<Container> = (0..35)
+        .map(|i| Container::run(&format!("pool-p{i}"), &[images::busybox(), "sleep", "300"]))
+        .collect();
+    let mut nets = Vec::new();
+    let mut subnets = std::collections::BTreeSet::new();
+    for p in &parents {
+        g.ok(&["link", "connect", &p.id, &format!("{}:db", child.name)]);
+        let net = support::Network::adopt(&format!("docker-link-{}", &p.id[..12]));
+        let subnet = docker_ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+            &net.name,
+        ]);
+        assert!(
+            subnet.starts_with("10.199.") && subnet.ends_with("/26"),
+            "{subnet}"
+        );
+        assert!(subnets.insert(subnet.clone()), "{subnet} given twice");
+        nets.push(net);
+    }
+    let last = parents.last().unwrap();
+    assert!(resolves(last, "db").is_some());
 }

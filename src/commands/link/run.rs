@@ -292,7 +292,8 @@ pub fn run(args: PassThrough, ctx: &Ctx, mode: Mode) -> anyhow::Result<ExitCode>
     if parsed.links.is_empty() && !parsed.init {
         // Nothing of ours to add: this is plain `docker run`/`create`.
         let mut cmd = docker_cli(ctx);
-        cmd.arg(mode.verb()).args(strip_ours(&args.args));
+        cmd.arg(mode.verb())
+            .args(run_args::without_ours(&args.args));
         let status = cmd.status().context("running the docker CLI")?;
         return Ok(ExitCode::from(
             status.code().unwrap_or(125).clamp(0, 255) as u8
@@ -322,29 +323,6 @@ pub fn run(args: PassThrough, ctx: &Ctx, mode: Mode) -> anyhow::Result<ExitCode>
         }
         Mode::Run => start(ctx, &rt, &docker, &parsed, &id, undo),
     }
-}
-
-/// The user's arguments minus docker-link's own flags (the plain pass-through case).
-fn strip_ours(args: &[OsString]) -> Vec<OsString> {
-    let mut out = Vec::new();
-    let mut it = args.iter().peekable();
-    while let Some(a) = it.next() {
-        let s = a.to_string_lossy();
-        if s == "--" || !s.starts_with('-') {
-            out.push(a.clone());
-            out.extend(it.cloned());
-            break;
-        }
-        match s.as_ref() {
-            "-name" => out.push("--name".into()),
-            "--link-env" => {
-                it.next();
-            }
-            _ if s.starts_with("--link-env=") => {}
-            _ => out.push(a.clone()),
-        }
-    }
-    out
 }
 
 async fn create(
@@ -510,7 +488,7 @@ fn start(
         });
     }
     if code != 0 {
-        let never_started = rt.block_on(async {
+        let state = rt.block_on(async {
             docker
                 .inspect_container(
                     id,
@@ -519,16 +497,67 @@ fn start(
                 .await
                 .ok()
                 .and_then(|i| i.state)
-                .and_then(|s| s.started_at)
-                .is_none_or(|t| t.starts_with("0001-"))
         });
+        let never_started = state
+            .as_ref()
+            .and_then(|s| s.started_at.as_deref())
+            .is_none_or(|t| t.starts_with("0001-"));
         if never_started {
             rt.block_on(undo.run(docker));
-            return Ok(ExitCode::from(code));
+            let error = state.and_then(|s| s.error).unwrap_or_default();
+            return Ok(ExitCode::from(start_failure_code(&error)));
         }
     }
     if parsed.detach && code == 0 {
         output::write_stdout(format!("{id}\n").as_bytes())?;
     }
     Ok(ExitCode::from(code))
+}
+
+/// `docker run`'s exit code for a container that could not start: 127 when the command was
+/// not found, 126 when it could not be invoked, 125 for anything else.
+fn start_failure_code(error: &str) -> u8 {
+    if error.contains("no such file or directory") || error.contains("executable file not found") {
+        127
+    } else if error.contains("permission denied") {
+        126
+    } else {
+        125
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_failures_exit_as_docker_run_does() {
+        let cases = [
+            (
+                "exec: \"/nonexist\": stat /nonexist: no such file or directory: unknown",
+                127,
+            ),
+            (
+                "exec: \"nope\": executable file not found in $PATH: unknown",
+                127,
+            ),
+            ("exec: \"/etc/passwd\": permission denied: unknown", 126),
+            ("cgroup setup failed", 125),
+        ];
+        for (error, code) in cases {
+            assert_eq!(start_failure_code(error), code, "{error}");
+        }
+    }
+
+    #[test]
+    fn generated_names_avoid_taken_ones() {
+        let first = generated_name(&|_| false);
+        assert!(
+            first.contains('_') && validate_name(&first).is_ok(),
+            "{first}"
+        );
+        let taken = first.clone();
+        let next = generated_name(&|n| n == taken || !n.ends_with(char::is_numeric));
+        assert!(next.ends_with(char::is_numeric), "{next}");
+    }
 }
