@@ -360,7 +360,10 @@ impl<'a> Loop<'a> {
                         self.opts.flavour.program()
                     );
                 }
-                self.opts.log(2, &format!("reaped {pid}"));
+                // Formatted only when shown: a burst of orphans is reaped in this loop.
+                if self.opts.verbosity >= 2 {
+                    self.opts.log(2, &format!("reaped {pid}"));
+                }
             }
         }
     }

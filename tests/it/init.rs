@@ -1078,11 +1078,13 @@ fn group_option_reaches_the_whole_process_group() {
     let got = dir.path().join("got");
     let gc = dir.path().join("grandchild");
     // The grandchild stays in the child's process group and records a USR1; it gives up
-    // after 10 s so that nothing outlives the test.
+    // after 10 s so that nothing outlives the test. The child, on USR1, gives the grandchild
+    // up to 1 s to record it before exiting (our teardown would SIGTERM it at once).
     let script = format!(
         "sh -c 'trap \"echo got > {got}; exit 0\" USR1; echo $$ > {gc}.tmp; mv {gc}.tmp {gc}; \
          i=0; while [ $i -lt 500 ]; do sleep 0.02; i=$((i+1)); done' & \
-         trap 'exit 5' USR1; while :; do sleep 0.02; done",
+         trap 'i=0; while [ ! -e {got} ] && [ $i -lt 20 ]; do sleep 0.05; i=$((i+1)); done; \
+         exit 5' USR1; while :; do sleep 0.02; done",
         got = got.display(),
         gc = gc.display()
     );
