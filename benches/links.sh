@@ -67,15 +67,14 @@ hyperfine -N --warmup 2 --runs 15 --export-json "$out.run.json" \
 
 # Each run needs a fresh name, so these two are timed in a loop (20 runs each, interleaved).
 rename_t=(); link_t=()
+renamed=$(docker inspect -f '{{.Id}}' "bench$tag-c2")
 for i in $(seq 20); do
-  t0=$(date +%s%N); docker rename "bench$tag-c2" "bench$tag-r$i"; t1=$(date +%s%N)
+  t0=$(date +%s%N); docker rename "$renamed" "bench$tag-r$i"; t1=$(date +%s%N)
   docker link "bench$tag-c3" "bench$tag-x$i" >/dev/null; t2=$(date +%s%N)
   rename_t+=($((t1 - t0))); link_t+=($((t2 - t1)))
 done
-printf '{"results":[{"command":"docker rename","times":[%s]}]}' \
-  "$(printf '%s\n' "${rename_t[@]}" | awk '{printf "%s%.6f", NR>1?",":"", $1/1e9}')" > "$out.name.json"
-printf '{"results":[{"command":"docker link CONTAINER NAME","times":[%s]}]}' \
-  "$(printf '%s\n' "${link_t[@]}" | awk '{printf "%s%.6f", NR>1?",":"", $1/1e9}')" > "$out.link.json"
+printf '%s\n' "${rename_t[@]}" > "$out.name.ns"
+printf '%s\n' "${link_t[@]}" > "$out.link.ns"
 
 python3 - "$out" <<'EOF'
 import json, sys, statistics
@@ -83,7 +82,10 @@ out = sys.argv[1]
 def means(kind):
     return {r["command"]: statistics.mean(r["times"]) * 1000 for r in json.load(open(f"{out}.{kind}.json"))["results"]}
 ls = means("ls"); run = means("run")
-name = means("name"); link = means("link")
+def loop(kind):
+    return statistics.mean(int(l) for l in open(f"{out}.{kind}.ns") if l.strip()) / 1e6
+name = {"docker rename": loop("name")}
+link = {"docker link CONTAINER NAME": loop("link")}
 ps = ls["docker ps -a"]
 print("| what | mean | ratio |")
 print("|---|---|---|")
@@ -96,4 +98,4 @@ n0 = statistics.mean(name.values())
 for k, v in {**name, **link}.items():
     print(f"| `{k}` | {v:.1f} ms | {v / n0:.2f} × `docker rename` |")
 EOF
-rm -f "$out" "$out".*.json
+rm -f "$out" "$out".*.json "$out".*.ns
