@@ -498,10 +498,13 @@ fn start(
                 .ok()
                 .and_then(|i| i.state)
         });
-        let never_started = state
-            .as_ref()
-            .and_then(|s| s.started_at.as_deref())
-            .is_none_or(|t| t.starts_with("0001-"));
+        // A container that is gone ran with --rm and was removed after its exit: its code
+        // is the one `docker start -a` gave.
+        let never_started = state.as_ref().is_some_and(|s| {
+            s.started_at
+                .as_deref()
+                .is_none_or(|t| t.starts_with("0001-"))
+        });
         if never_started {
             rt.block_on(undo.run(docker));
             let error = state.and_then(|s| s.error).unwrap_or_default();
