@@ -56,10 +56,13 @@ pub fn run(opts: &Options) -> i32 {
         }
     };
     let pid1 = std::process::id() == 1;
+    // Every orphan of our tree becomes our child: then "no children" means "no descendants".
+    let mut sole_reaper = pid1;
     if !pid1 {
         if opts.subreaper {
-            if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
-                eprintln!("{me}: cannot register as a child subreaper: {e}");
+            match nix::sys::prctl::set_child_subreaper(true) {
+                Ok(()) => sole_reaper = true,
+                Err(e) => eprintln!("{me}: cannot register as a child subreaper: {e}"),
             }
         } else {
             eprintln!(
@@ -82,7 +85,9 @@ pub fn run(opts: &Options) -> i32 {
     for s in proc::SYNCHRONOUS {
         watched.remove(s);
     }
-    let sfd = match SignalFd::with_flags(&watched, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) {
+    // Blocking: in the steady state the read is the whole wait (see Loop::run); timed waits
+    // poll first, so their reads never block.
+    let sfd = match SignalFd::with_flags(&watched, SfdFlags::SFD_CLOEXEC) {
         Ok(fd) => fd,
         Err(e) => {
             eprintln!("{me}: cannot create a signalfd: {e}");
@@ -130,7 +135,7 @@ pub fn run(opts: &Options) -> i32 {
     if let Some(h) = &hook {
         h.send(ready::State::Starting);
     }
-    let code = Loop::new(opts, child, hook.as_ref()).run(&sfd);
+    let code = Loop::new(opts, child, hook.as_ref(), sole_reaper).run(&sfd);
     // The child's last output before the hook's last state.
     if let Some(r) = relay {
         r.finish(io::FINISH_LIMIT);
@@ -168,9 +173,7 @@ fn wait_for(targets: &[ready::WaitTarget], opts: &Options, sfd: &SignalFd) -> Re
                 );
                 return Err(1);
             }
-            let mut fds = [PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-            let _ = nix::poll::poll(&mut fds, PollTimeout::from(250u16));
-            while let Ok(Some(info)) = sfd.read_signal() {
+            while let Some(info) = next_signal(sfd, PollTimeout::from(250u16)) {
                 let sig = info.ssi_signo as i32;
                 if matches!(
                     Signal::try_from(sig),
@@ -186,8 +189,20 @@ fn wait_for(targets: &[ready::WaitTarget], opts: &Options, sfd: &SignalFd) -> Re
     Ok(())
 }
 
+/// The next signal, waiting at most `timeout`: poll first, so the read of the blocking
+/// signalfd never blocks (nothing else reads it).
+fn next_signal(sfd: &SignalFd, timeout: PollTimeout) -> Option<nix::sys::signalfd::siginfo> {
+    let mut fds = [PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+    match nix::poll::poll(&mut fds, timeout) {
+        Ok(n) if n > 0 => sfd.read_signal().ok().flatten(),
+        _ => None,
+    }
+}
+
 struct Loop<'a> {
     opts: &'a Options,
+    /// PID 1 or a registered subreaper: every descendant left is a child of ours.
+    sole_reaper: bool,
     hook: Option<&'a ready::Hook>,
     /// The child counts as running (reported to the hook and the ready file).
     running: bool,
@@ -199,9 +214,15 @@ struct Loop<'a> {
 }
 
 impl<'a> Loop<'a> {
-    fn new(opts: &'a Options, child: i32, hook: Option<&'a ready::Hook>) -> Loop<'a> {
+    fn new(
+        opts: &'a Options,
+        child: i32,
+        hook: Option<&'a ready::Hook>,
+        sole_reaper: bool,
+    ) -> Loop<'a> {
         Loop {
             opts,
+            sole_reaper,
             hook,
             running: false,
             child,
@@ -234,9 +255,15 @@ impl<'a> Loop<'a> {
                 None if !self.running && self.main_status.is_none() => PollTimeout::from(100u16),
                 None => PollTimeout::NONE,
             };
-            let mut fds = [PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-            let _ = nix::poll::poll(&mut fds, timeout);
-            while let Ok(Some(info)) = sfd.read_signal() {
+            let info = if timeout == PollTimeout::NONE {
+                // The steady state: one blocking read is the whole wait, as tini's
+                // sigtimedwait, so a signal is forwarded one system call after it wakes us.
+                sfd.read_signal().ok().flatten()
+            } else {
+                next_signal(sfd, timeout)
+            };
+            // One signal per turn: the reap at the top of the loop runs between them.
+            if let Some(info) = info {
                 self.on_signal(info.ssi_signo as i32);
             }
         }
@@ -272,13 +299,17 @@ impl<'a> Loop<'a> {
         } else {
             self.child
         };
-        match proc::send(dest, target) {
-            Ok(()) => self
-                .opts
-                .log(1, &format!("forwarded {} to {dest}", signal_name(target))),
-            Err(e) => self
-                .opts
-                .log(1, &format!("cannot forward {}: {e}", signal_name(target))),
+        let sent = proc::send(dest, target);
+        // Formatted only when shown: this is the forwarding path.
+        if self.opts.verbosity >= 1 {
+            match sent {
+                Ok(()) => self
+                    .opts
+                    .log(1, &format!("forwarded {} to {dest}", signal_name(target))),
+                Err(e) => self
+                    .opts
+                    .log(1, &format!("cannot forward {}: {e}", signal_name(target))),
+            }
         }
         // dumb-init's job control: after passing a terminal stop on, stop ourselves too so the
         // shell that started us sees the job stopped.
@@ -370,7 +401,10 @@ impl<'a> Loop<'a> {
 
     /// Drives the tree shutdown; true when nothing is left to wait for.
     fn shutdown_done(&mut self) -> bool {
-        if self.descendants_alive().is_empty() && !proc::has_children() {
+        let children = proc::has_children();
+        // The /proc scan reads every process of the machine (tens of ms on a busy host): only
+        // when a descendant could hide outside our children.
+        if !children && (self.sole_reaper || self.descendants_alive().is_empty()) {
             return true;
         }
         match self.term_sent {
