@@ -195,6 +195,19 @@ fn hint_for(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(e) = cause.downcast_ref::<docker::self_image::SelfImageError>() {
         return e.hint();
     }
+    if let Some(e) = cause.downcast_ref::<bollard::errors::Error>() {
+        // The daemon answered the first request and then stopped answering.
+        use bollard::errors::Error as B;
+        if matches!(
+            e,
+            B::HyperLegacyError { .. } | B::IOError { .. } | B::RequestTimeoutError
+        ) {
+            return Some(
+                "the daemon stopped answering during the command; when it is back, run the                  command again (`docker link prune` removes what a cut-off command left)"
+                    .to_string(),
+            );
+        }
+    }
     None
 }
 

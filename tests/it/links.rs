@@ -759,3 +759,49 @@ fn parents_beyond_the_daemons_default_pools() {
     let last = parents.last().unwrap();
     assert!(resolves(last, "db").is_some());
 }
+
+/// A daemon that answers the version handshake and then goes away: every later request has
+/// its connection closed without an answer.
+fn vanishing_daemon(dir: &support::TempDir) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixListener;
+    let path = dir.path().join("docker.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut line = String::new();
+            let _ = BufReader::new(&conn).read_line(&mut line);
+            if line.contains("/_ping") {
+                let _ = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK",
+                );
+            }
+            // Anything else: the daemon is gone.
+        }
+    });
+    format!("unix://{}", path.display())
+}
+
+#[test]
+fn a_daemon_that_disappears_mid_command_is_one_error_and_a_hint() {
+    let dir = support::TempDir::new("vanish");
+    let host = vanishing_daemon(&dir);
+    for args in [
+        &["link", "abc", "name1"][..],
+        &["ls"],
+        &["link", "run", "--link", "a:db", "img"],
+    ] {
+        let out = run(Command::new(support::bin()).arg("-H").arg(&host).args(args));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: listing containers"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains("hint: the daemon stopped answering"),
+            "{args:?}: {err}"
+        );
+    }
+}
