@@ -210,8 +210,8 @@ async fn fetch(ctx: &Ctx, plan: &Plan, found: &mut Vec<Candidate>, directive: &m
         }
         let Some(d) = docker.as_ref() else { return };
         let result = match source {
-            Source::Containers => container_candidates(d).await,
-            Source::Graph => graph_candidates(d).await,
+            // Everywhere a container is taken, a graph name or link path is accepted too.
+            Source::Containers | Source::Graph => graph_candidates(d).await,
             Source::Networks => network_candidates(d).await,
             Source::Docker(_) => continue,
         };
