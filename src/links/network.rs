@@ -125,19 +125,86 @@ pub async fn ensure(
     anyhow::bail!("creating network {name}: every subnet tried overlapped another network")
 }
 
+/// `GET /containers/{id}/json`, with the container named in the error.
+async fn inspect(
+    docker: &Docker,
+    container: &str,
+) -> anyhow::Result<bollard::models::ContainerInspectResponse> {
+    docker
+        .inspect_container(
+            container,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .with_context(|| format!("inspecting container {}", short(container)))
+}
+
+/// What a link to a child needs of it: its address, exposed ports and environment.
+#[derive(Debug, Clone)]
+pub struct Child {
+    pub ip: String,
+    pub ports: Vec<super::env::Port>,
+    pub env: Vec<String>,
+}
+
+/// Reads a child in one request. Its address is the one on `network` when given (an error if
+/// it has none there), else the one on `prefer` if any, else on its own networks before the
+/// link networks it was joined to.
+pub async fn child(
+    docker: &Docker,
+    id: &str,
+    network: Option<&str>,
+    prefer: Option<&str>,
+) -> anyhow::Result<Child> {
+    let info = inspect(docker, id).await?;
+    let config = info.config.unwrap_or_default();
+    let nets: BTreeMap<String, EndpointSettings> = info
+        .network_settings
+        .and_then(|s| s.networks)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let ip_on = |n: &str| {
+        nets.get(n)
+            .and_then(|e| e.ip_address.clone())
+            .filter(|ip| !ip.is_empty())
+    };
+    let ip = match network {
+        Some(n) => {
+            ip_on(n).with_context(|| format!("container {} has no address on {n}", short(id)))?
+        }
+        None => prefer
+            .and_then(ip_on)
+            .or_else(|| {
+                let mut eps: Vec<_> = nets.iter().collect();
+                eps.sort_by_key(|(name, _)| name.starts_with("docker-link-"));
+                eps.into_iter()
+                    .filter_map(|(_, e)| e.ip_address.clone())
+                    .find(|ip| !ip.is_empty())
+            })
+            .unwrap_or_default(),
+    };
+    let mut ports: Vec<super::env::Port> = config
+        .exposed_ports
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    ports.sort();
+    Ok(Child {
+        ip,
+        ports,
+        env: config.env.unwrap_or_default(),
+    })
+}
+
 /// The aliases `container` has on `network` now, or None when it is not attached.
 async fn current_aliases(
     docker: &Docker,
     network: &str,
     container: &str,
 ) -> anyhow::Result<Option<BTreeSet<String>>> {
-    let info = docker
-        .inspect_container(
-            container,
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        )
-        .await
-        .with_context(|| format!("inspecting container {}", short(container)))?;
+    let info = inspect(docker, container).await?;
     let nets = info
         .network_settings
         .and_then(|s| s.networks)
@@ -229,22 +296,6 @@ pub fn desired_aliases(view: &View, parent: &str) -> BTreeMap<String, BTreeSet<S
             .insert(name.to_string());
     }
     out
-}
-
-/// The child's address on the parent's link network.
-pub async fn address(docker: &Docker, network: &str, container: &str) -> anyhow::Result<String> {
-    let info = docker
-        .inspect_container(
-            container,
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        )
-        .await
-        .with_context(|| format!("inspecting container {}", short(container)))?;
-    info.network_settings
-        .and_then(|s| s.networks)
-        .and_then(|n| n.get(network).and_then(|ep| ep.ip_address.clone()))
-        .filter(|ip| !ip.is_empty())
-        .with_context(|| format!("container {} has no address on {network}", short(container)))
 }
 
 /// Removes a link network (disconnecting what is still on it).

@@ -2,7 +2,7 @@
 //! `rename`, `connect`, `inspect`, `env` and `prune`. Each validates against a fresh view
 //! before it changes anything, and writes the registry by compare-and-swap.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -12,7 +12,7 @@ use super::run;
 use super::{AddArgs, ConnectArgs, EnvArgs, InspectArgs, PruneArgs, RenameArgs, RmArgs};
 use crate::graph::model::{elements, short, Edge, GraphError, Source, View, ROOT};
 use crate::graph::store::{self, Snapshot};
-use crate::links::env::{link_env, Algorithm, Port};
+use crate::links::env::{link_env, Algorithm};
 use crate::links::network;
 use crate::output;
 use crate::Ctx;
@@ -346,58 +346,24 @@ struct Relation {
     source: Source,
 }
 
-/// The child's address, ports and env, read once.
-struct ChildFacts {
-    ip: String,
-    ports: Vec<Port>,
-    env: Vec<String>,
-}
-
-async fn child_facts(
+/// The child a path leads to, addressed as its parent reaches it (on the parent's link
+/// network when the path is a link), else on its own network.
+async fn child_at(
     docker: &Docker,
     view: &View,
+    path: &str,
     id: &str,
-    via_parent: Option<&str>,
-) -> anyhow::Result<ChildFacts> {
-    let info = docker
-        .inspect_container(
-            id,
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        )
-        .await
-        .with_context(|| format!("inspecting container {}", short(id)))?;
-    let config = info.config.unwrap_or_default();
-    let nets: BTreeMap<String, _> = info
-        .network_settings
-        .and_then(|s| s.networks)
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
-    let link_net = via_parent.and_then(|p| view.node(p)).map(run::network_of);
-    let ip = link_net
-        .and_then(|n| nets.get(&n).and_then(|e| e.ip_address.clone()))
-        .filter(|ip| !ip.is_empty())
-        .or_else(|| {
-            // Its own networks before the link networks it was joined to.
-            let mut eps: Vec<_> = nets.iter().collect();
-            eps.sort_by_key(|(name, _)| name.starts_with("docker-link-"));
-            eps.into_iter()
-                .filter_map(|(_, e)| e.ip_address.clone())
-                .find(|ip| !ip.is_empty())
-        })
-        .unwrap_or_default();
-    let mut ports: Vec<Port> = config
-        .exposed_ports
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|p| p.parse().ok())
-        .collect();
-    ports.sort();
-    Ok(ChildFacts {
-        ip,
-        ports,
-        env: config.env.unwrap_or_default(),
-    })
+) -> anyhow::Result<network::Child> {
+    let parent = view
+        .edge(path)
+        .ok()
+        .map(|(e, _)| e.parent)
+        .filter(|p| p != ROOT);
+    let prefer = parent
+        .as_deref()
+        .and_then(|p| view.node(p))
+        .map(run::network_of);
+    network::child(docker, id, None, prefer.as_deref()).await
 }
 
 pub fn inspect(args: InspectArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
@@ -413,12 +379,7 @@ pub fn inspect(args: InspectArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let mut items = Vec::new();
         for (path, id) in ids {
             let node = view.node(&id).context("the container vanished")?;
-            let parent = view
-                .edge(&path)
-                .ok()
-                .map(|(e, _)| e.parent)
-                .filter(|p| p != ROOT);
-            let facts = child_facts(&session.docker, view, &id, parent.as_deref()).await?;
+            let facts = child_at(&session.docker, view, &path, &id).await?;
             let trimmed = path.trim_matches('/');
             let link_path = format!("/{trimmed}");
             items.push(Inspected {
@@ -483,12 +444,7 @@ pub fn env(args: EnvArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         if alias.is_empty() || alias.contains('/') {
             anyhow::bail!("invalid alias {alias:?}");
         }
-        let parent = view
-            .edge(&args.path)
-            .ok()
-            .map(|(e, _)| e.parent)
-            .filter(|p| p != ROOT);
-        let facts = child_facts(&session.docker, view, &id, parent.as_deref()).await?;
+        let facts = child_at(&session.docker, view, &args.path, &id).await?;
         anyhow::Ok(link_env(
             &format!("/{alias}"),
             &facts.ip,

@@ -17,7 +17,7 @@ use super::ops::Session;
 use super::PassThrough;
 use crate::commands::Exit;
 use crate::graph::model::{links_label, short, validate_name, Node, Source, LINKS_LABEL, ROOT};
-use crate::links::env::{link_env, without_overridden, Port};
+use crate::links::env::{link_env, without_overridden};
 use crate::links::run_args::{self, env_file_keys, env_key, RunArgs};
 use crate::links::{network, pool::Pool};
 use crate::output;
@@ -349,28 +349,13 @@ async fn create(
     // The variables, from each child's address on that network (frozen, as the engine did).
     let mut vars = Vec::new();
     for (alias, child) in &plan.links {
-        let info = docker
-            .inspect_container(
-                child,
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            )
-            .await
-            .with_context(|| format!("inspecting container {}", short(child)))?;
-        let ip = network::address(docker, &net, child).await?;
-        let config = info.config.unwrap_or_default();
-        let mut ports: Vec<Port> = config
-            .exposed_ports
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|p| p.parse().ok())
-            .collect();
-        ports.sort();
+        let facts = network::child(docker, child, Some(&net), None).await?;
         let path = format!("/{}/{alias}", plan.name);
         vars.extend(link_env(
             &path,
-            &ip,
-            &ports,
-            &config.env.unwrap_or_default(),
+            &facts.ip,
+            &facts.ports,
+            &facts.env,
             parsed.link_env,
         ));
     }
