@@ -251,7 +251,7 @@ impl Plan {
     }
 
     /// After the fork: closes the child's ends in the init (the child's exit then shows as
-    /// EOF) and starts the relay thread. `group` is where a hangup goes.
+    /// EOF) and starts the relay thread. A hangup goes to `child`'s process group (it leads one).
     pub fn start(mut self, child: i32) -> Running {
         self.child_ends.clear();
         self.relay.child = child;
@@ -873,6 +873,7 @@ impl Relay {
                 let mut fds: Vec<PollFd> = slots
                     .iter()
                     .map(|(slot, ev)| {
+                        // Slots exist only for the ends that are present this turn.
                         let fd = match slot {
                             Slot::Stop => stop.as_fd(),
                             Slot::Source(i) => self.sources[*i].pipe.as_fd(),
