@@ -46,19 +46,23 @@ complete -c docker-link -n "__fish_docker_link_using_subcommand add" -s h -l hel
 complete -c docker-link -n "__fish_docker_link_using_subcommand rm" -s h -l help -d 'Print help'
 complete -c docker-link -n "__fish_docker_link_using_subcommand rename" -s h -l help -d 'Print help'
 complete -c docker-link -n "__fish_docker_link_using_subcommand connect" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand inspect" -s f -l format -d 'Format output: json (default, indented), or a Go template' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand inspect" -s h -l help -d 'Print help'
-complete -c docker-link -n "__fish_docker_link_using_subcommand env" -l as -d 'The alias the variables are named after' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand env" -l as -d 'The alias the variables are named after (default: the last element of PATH)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand env" -l link-env -d 'The variable algorithm: v28 (Engine 28 and later) or v27 (the older one)' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand env" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand prune" -s f -l force -d 'Do not prompt for confirmation (accepted for docker\'s sake: prune never prompts)'
 complete -c docker-link -n "__fish_docker_link_using_subcommand prune" -s h -l help -d 'Print help'
 complete -c docker-link -n "__fish_docker_link_using_subcommand doctor" -l format -d 'Format output: table, json, or a Go template (\'{{.Check}}: {{.Status}}\')' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand doctor" -l kernel-probe -d 'Probe the kernel features and print the raw report (doctor runs itself so in a user namespace when it is not root)'
 complete -c docker-link -n "__fish_docker_link_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c docker-link -n "__fish_docker_link_using_subcommand install" -l dir -d 'Plugin directory (default: $DOCKER_CONFIG/cli-plugins, else ~/.docker/cli-plugins)' -r -f -a "(__fish_complete_directories)"
 complete -c docker-link -n "__fish_docker_link_using_subcommand install" -l force -d 'Overwrite a docker-init (or other docker-<name>) that is not ours'
 complete -c docker-link -n "__fish_docker_link_using_subcommand install" -s h -l help -d 'Print help'
 complete -c docker-link -n "__fish_docker_link_using_subcommand uninstall" -l dir -d 'Plugin directory (default: $DOCKER_CONFIG/cli-plugins, else ~/.docker/cli-plugins)' -r -f -a "(__fish_complete_directories)"
 complete -c docker-link -n "__fish_docker_link_using_subcommand uninstall" -s h -l help -d 'Print help'
-complete -c docker-link -n "__fish_docker_link_using_subcommand ls" -s f -l filter -d 'Filter output (`name=…`, `parent=…`, `alias=…`, `status=…`)' -r
-complete -c docker-link -n "__fish_docker_link_using_subcommand ls" -l format -d 'Format output: table, json, or a Go-style template (`table {{.Name}}\\t{{.ID}}`)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand ls" -s f -l filter -d 'Filter output (`name=…`, `id=…`, `parent=…`, `alias=…`, `status=…`)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand ls" -l format -d 'Format output: table, json, or a Go template (`table {{.Name}}\\t{{.ID}}`)' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand ls" -s a -l all -d 'Include stopped containers'
 complete -c docker-link -n "__fish_docker_link_using_subcommand ls" -s q -l quiet -d 'Only print container ids'
 complete -c docker-link -n "__fish_docker_link_using_subcommand ls" -l tree -d 'Show the graph as a tree'
@@ -81,4 +85,26 @@ complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from down" -s h -l help -d 'Print help'
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from status" -s f -l file -d 'Compose file(s) to read `x-network` from' -r -F
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
-complete -c docker-link -n "__fish_docker_link_using_subcommand init" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -s e -l remap-exit -d 'Report exit code CODE as 0' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -s r -l rewrite -d 'Rewrite signal FROM to TO before forwarding; TO 0 drops it' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l grace -d 'Grace period before SIGKILL on shutdown (default 5)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l wait -d 'Start COMMAND only once HOST:PORT accepts connections' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l wait-timeout -d 'Give up waiting after SECS (default 60)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l bind-port -d 'Report running only once PORT is listened on' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l ready-file -d 'Write PATH when COMMAND is running' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l web-hook -d 'PUT the state (dock\'s JSON payload) to URL on each change' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l io -d 'COMMAND\'s stdin and output (stderr too, as 2>&1) over file://PATH (output appended, stdin /dev/null), tcp://HOST:PORT or tls://HOST:PORT' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l io-ca -d 'PEM CA that verifies a tls:// peer (default: the system\'s roots)' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l log-rotate -d 'With --io file://: gzip the log to <UTC time>-NAME.gz every HOURS (fractions allowed), keep the 5 newest archives' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l stdout-prefix -d 'Put PREFIX before every output line; COLOUR is white, green, blue, magenta, yellow, cyan or red' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -s p -l pdeathsig -d 'Signal to receive when the parent dies' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -s g -l group -d 'Forward signals to COMMAND\'s process group'
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l thug -d 'A stop signal COMMAND blocks or ignores becomes SIGKILL'
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l no-teardown -d 'Leave the other processes alone when COMMAND exits'
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l wait-links -d 'Also wait for every *_PORT_<n>_TCP link variable'
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l strict-port-binding -d '... and only by a process of this init\'s tree'
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -s s -l subreaper -d 'Register as a child subreaper (the default outside PID 1)'
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -s w -l warn-reaping -d 'Warn when reaping a zombie that is not COMMAND'
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -s v -l verbose -d 'More diagnostics on stderr'
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -s V -l version -d 'Print the version'
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
