@@ -51,6 +51,7 @@ complete -c docker-link -n "__fish_docker_link_using_subcommand inspect" -s h -l
 complete -c docker-link -n "__fish_docker_link_using_subcommand env" -l as -d 'The alias the variables are named after (default: the last element of PATH)' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand env" -l link-env -d 'The variable algorithm: v28 (Engine 28 and later) or v27 (the older one)' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand env" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand prune" -l filter -d 'Only remove link networks older than this (`until=2m`, the default: a `docker link run` may be between making its network and its container)' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand prune" -s f -l force -d 'Do not prompt for confirmation (accepted for docker\'s sake: prune never prompts)'
 complete -c docker-link -n "__fish_docker_link_using_subcommand prune" -s h -l help -d 'Print help'
 complete -c docker-link -n "__fish_docker_link_using_subcommand doctor" -l format -d 'Format output: table, json, or a Go template (\'{{.Check}}: {{.Status}}\')' -r

@@ -805,3 +805,52 @@ fn a_daemon_that_disappears_mid_command_is_one_error_and_a_hint() {
         );
     }
 }
+
+#[test]
+fn prune_removes_what_removed_containers_left() {
+    let g = Graph::new();
+    let keep = Container::run("prune-keep", &[images::busybox(), "sleep", "300"]);
+    let gone = Container::run("prune-gone", &[images::busybox(), "sleep", "300"]);
+    let kept_name = unique("kept");
+    let gone_name = unique("dangling");
+    g.ok(&["link", &keep.name, &kept_name]);
+    g.ok(&["link", &gone.id, &gone_name]);
+    g.ok(&[
+        "link",
+        "connect",
+        &gone.name,
+        &format!("{}:peer", keep.name),
+    ]);
+    let net = format!("docker-link-{}", &gone.id[..12]);
+    let _net = support::Network::adopt(&net);
+    let gone_id = gone.id.clone();
+    drop(gone);
+
+    // The name of the removed container no longer lists; prune says what it removed.
+    assert!(g.ls_paths(&[], &[&gone_name]).is_empty());
+    let out = g.ok(&["link", "prune", "--filter", "until=0s"]);
+    assert!(
+        out.contains("Deleted names:") && out.contains(&gone_name),
+        "{out}"
+    );
+    assert!(
+        out.contains("Deleted networks:") && out.contains(&net),
+        "{out}"
+    );
+    assert!(!out.contains(&kept_name), "{out}");
+    assert!(!docker(&["network", "inspect", &net]).status.success());
+    assert_eq!(g.ls_paths(&[], &[&kept_name]), [kept_name.clone()]);
+    // Nothing left to prune the second time; the registry holds no trace of the container.
+    let again = g.ok(&["link", "prune", "--filter", "until=0s"]);
+    assert!(
+        !again.contains("Deleted names:") && !again.contains(&net),
+        "{again}"
+    );
+    let graph = docker_ok(&[
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"docker-link.graph\"}}",
+        &g.registries()[0],
+    ]);
+    assert!(!graph.contains(&gone_id), "{graph}");
+}

@@ -105,6 +105,57 @@ pub struct PruneArgs {
     /// Do not prompt for confirmation (accepted for docker's sake: prune never prompts).
     #[arg(short, long)]
     pub force: bool,
+    /// Only remove link networks older than this (`until=2m`, the default: a `docker link
+    /// run` may be between making its network and its container).
+    #[arg(
+        long = "filter",
+        value_name = "until=DURATION",
+        default_value = "until=2m"
+    )]
+    pub filter: Until,
+}
+
+/// `until=DURATION` with DURATION `90s`, `2m`, `1h` or plain seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Until(pub u64);
+
+impl std::str::FromStr for Until {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Until, String> {
+        let bad = || format!("invalid filter {s:?}: expected until=DURATION (90s, 2m, 1h)");
+        let d = s.strip_prefix("until=").ok_or_else(bad)?;
+        let (num, unit) = d.split_at(d.find(|c: char| !c.is_ascii_digit()).unwrap_or(d.len()));
+        let n: u64 = num.parse().map_err(|_| bad())?;
+        let scale = match unit {
+            "" | "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            _ => return Err(bad()),
+        };
+        Ok(Until(n * scale))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Until;
+
+    #[test]
+    fn until_filters() {
+        let cases = [
+            ("until=90s", Some(90)),
+            ("until=2m", Some(120)),
+            ("until=1h", Some(3600)),
+            ("until=0", Some(0)),
+            ("until=5d", None),
+            ("2m", None),
+            ("until=", None),
+        ];
+        for (s, want) in cases {
+            assert_eq!(s.parse::<Until>().ok().map(|u| u.0), want, "{s}");
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]

@@ -457,7 +457,7 @@ pub fn env(args: EnvArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn prune(_args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+pub fn prune(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let (names, networks, generations) = block_on(ctx, async {
         let (session, snap) = Session::open(ctx).await?;
         let docker = &session.docker;
@@ -499,7 +499,7 @@ pub fn prune(_args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 .as_deref()
                 .and_then(network::epoch_seconds)
                 .map(|c| now - c);
-            if age.is_none_or(|a| a < 120) {
+            if age.is_none_or(|a| a < args.filter.0 as i64) {
                 continue;
             }
             let parent_gone = !n.parent.is_empty() && !live(&n.parent);
