@@ -839,7 +839,10 @@ fn prune_removes_what_removed_containers_left() {
     );
     assert!(!out.contains(&kept_name), "{out}");
     assert!(!docker(&["network", "inspect", &net]).status.success());
-    assert_eq!(g.ls_paths(&[], &[&kept_name]), [kept_name.clone()]);
+    assert_eq!(
+        g.ls_paths(&[], &[&kept_name]),
+        std::slice::from_ref(&kept_name)
+    );
     // Nothing left to prune the second time; the registry holds no trace of the container.
     let again = g.ok(&["link", "prune", "--filter", "until=0s"]);
     assert!(
