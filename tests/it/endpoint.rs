@@ -2,6 +2,7 @@
 //! certificates, a unix socket, and docker contexts pointing at it, resolved the way the docker
 //! CLI resolves them. What a user sees: the daemon reached is the second one (its root dir),
 //! and a wrong setup gives one error naming the endpoint and how it was chosen, plus a hint.
+//! The same second daemon, configured with `init-path`, shows `docker run --init` using our init.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -26,11 +27,16 @@ struct SecondDaemon {
 
 impl SecondDaemon {
     fn start() -> SecondDaemon {
+        SecondDaemon::start_with("{}")
+    }
+
+    /// Started with `config` as its daemon.json.
+    fn start_with(config: &str) -> SecondDaemon {
         support::require_daemon();
         let dir = TempDir::new("dockerd");
         let d = dir.path();
         make_certs(d);
-        std::fs::write(d.join("daemon.json"), "{}").unwrap();
+        std::fs::write(d.join("daemon.json"), config).unwrap();
         let port = free_port();
         let ns = format!("dl-test-{}", std::process::id());
         // A bridge of its own: with `--bridge none` dockerd deletes the host's docker0.
@@ -496,4 +502,53 @@ fn ssh_hosts_go_through_docker_system_dial_stdio() {
         "{c:?} not listed over {host}: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn init_path_makes_docker_run_init_use_ours() {
+    // dockerd bind-mounts its `init-path` as /sbin/docker-init and runs `docker-init -- CMD`:
+    // called by that name, our binary speaks tini's command line.
+    let ours = support::static_bin();
+    let config = serde_json::json!({ "init-path": ours }).to_string();
+    let daemon = SecondDaemon::start_with(&config);
+    let host = daemon.unix_host();
+    let image = run_ok(
+        Command::new("bash")
+            .arg(support::repo().join("tests/images/build.sh"))
+            .arg("busybox")
+            .env("DOCKER_HOST", &host),
+    );
+    let docker_run = |script: &str| {
+        run(Command::new("docker").args([
+            "-H",
+            &host,
+            "run",
+            "--rm",
+            "--init",
+            "--network",
+            "none",
+            &image,
+            "sh",
+            "-c",
+            script,
+        ]))
+    };
+    let out = docker_run("md5sum /sbin/docker-init; tr '\\0' ' ' < /proc/1/cmdline; exit 3");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want = run_ok(Command::new("md5sum").arg(ours));
+    let want = want.split_whitespace().next().unwrap();
+    assert!(
+        text.starts_with(want),
+        "/sbin/docker-init is not ours: {text}"
+    );
+    assert!(text.contains("/sbin/docker-init -- sh -c"), "{text}");
+    // Orphans are reaped by it: a background child's child left behind is gone.
+    let out = docker_run("(sleep 0.2 &) ; sleep 0.5; ps -o stat,comm | grep -c '^Z' || true");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
 }
