@@ -37,7 +37,9 @@ pkg_init() {
   BIN=$(realpath "$BIN")
 
   # Only a static binary may be packaged: the same file runs inside containers.
-  if ! LC_ALL=C ldd "$BIN" 2>&1 | grep -Eq 'not a dynamic executable|statically linked'; then
+  # (ldd exits 1 on a non-PIE static binary: read its words, not its status.)
+  linkage=$(LC_ALL=C ldd "$BIN" 2>&1 || true)
+  if ! grep -Eq 'not a dynamic executable|statically linked' <<<"$linkage"; then
     pkg_die "$BIN is dynamically linked; build it with scripts/build-static"
   fi
 
