@@ -144,15 +144,21 @@ enum WriteError {
 /// Reads, applies `change` to a copy of the stored graph, and writes it back by
 /// compare-and-swap, retrying on a lost race with a fresh read. `change` sees the current
 /// view and may refuse by returning an error, which ends the update with nothing written.
-/// Returns what `change` returned and the snapshot it was applied to.
+/// Returns what `change` returned and the snapshot it was applied to. `first` is a snapshot
+/// the caller has just read: the first attempt uses it instead of reading again (a stale one
+/// only costs a lost race).
 pub async fn update<T>(
     docker: &Docker,
+    mut first: Option<Snapshot>,
     mut change: impl FnMut(&mut Stored, &View) -> anyhow::Result<T>,
 ) -> anyhow::Result<(T, Snapshot)> {
     let started = Instant::now();
     let mut attempt: u32 = 0;
     loop {
-        let snap = load(docker).await?;
+        let snap = match first.take() {
+            Some(snap) => snap,
+            None => load(docker).await?,
+        };
         let mut next = snap.stored.clone();
         // graphdb purges a removed container's edges; we do it lazily, on every write.
         next.purge(&|id| snap.view.nodes.contains_key(id));

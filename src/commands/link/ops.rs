@@ -21,6 +21,8 @@ use crate::Ctx;
 pub(super) struct Session {
     pub docker: Docker,
     recovered: Vec<Edge>,
+    /// The snapshot `open` read, for the first write attempt.
+    first: std::sync::Mutex<Option<Snapshot>>,
 }
 
 impl Session {
@@ -42,7 +44,15 @@ impl Session {
                 ));
             }
         }
-        Ok((Session { docker, recovered }, snap))
+        let first = std::sync::Mutex::new(Some(snap.clone()));
+        Ok((
+            Session {
+                docker,
+                recovered,
+                first,
+            },
+            snap,
+        ))
     }
 
     /// [`store::update`], with the rebuilt links put back in the first write.
@@ -50,7 +60,8 @@ impl Session {
         &self,
         mut change: impl FnMut(&mut crate::graph::model::Stored, &View) -> anyhow::Result<T>,
     ) -> anyhow::Result<(T, Snapshot)> {
-        store::update(&self.docker, |stored, view| {
+        let first = self.first.lock().ok().and_then(|mut f| f.take());
+        store::update(&self.docker, first, |stored, view| {
             for e in &self.recovered {
                 let live = |id: &str| view.nodes.contains_key(id);
                 if live(&e.child) && live(&e.parent) {
