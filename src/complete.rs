@@ -14,8 +14,7 @@
 //!
 //! | id / value name                     | candidates                                  |
 //! |-------------------------------------|---------------------------------------------|
-//! | `container(s)`, `parent`            | container names and short ids               |
-//! | `path(s)`, `child(ren)`             | graph names and link paths ([`graph_candidates`]) |
+//! | `container(s)`, `parent`, `path(s)`, `child(ren)` | docker names, graph names and link paths, short ids ([`graph_candidates`]) |
 //! | `link(s)` (`CHILD:ALIAS`)           | container names followed by `:`             |
 //! | `network(s)`                        | network names                               |
 //! | `format`                            | `table`, `json`                             |
@@ -212,7 +211,7 @@ async fn fetch(ctx: &Ctx, plan: &Plan, found: &mut Vec<Candidate>, directive: &m
         let result = match source {
             // Everywhere a container is taken, a graph name or link path is accepted too.
             Source::Containers | Source::Graph => graph_candidates(d).await,
-            Source::Networks => network_candidates(d).await,
+            Source::Networks => network_candidates(d).await.map_err(anyhow::Error::from),
             Source::Docker(_) => continue,
         };
         match result {
@@ -225,79 +224,40 @@ async fn fetch(ctx: &Ctx, plan: &Plan, found: &mut Vec<Candidate>, directive: &m
     }
 }
 
-/// Container names (with image and state) and short ids (with the name), every state.
-/// The plugin's own registry and watcher are left out: nobody names or links them.
-async fn container_candidates(
-    docker: &bollard::Docker,
-) -> Result<Vec<Candidate>, bollard::errors::Error> {
-    let options = bollard::query_parameters::ListContainersOptions {
-        all: true,
-        ..Default::default()
-    };
-    let list = docker.list_containers(Some(options)).await?;
+/// Candidates wherever a container is taken, from one container listing (the graph's
+/// registry is a container of it): docker names (with image and state), then graph names and
+/// link paths (`db1`, `frontend/redis`, with the docker name), then short ids. The plugin's
+/// own registry and watcher are left out: nobody names or links them.
+pub async fn graph_candidates(docker: &bollard::Docker) -> anyhow::Result<Vec<Candidate>> {
+    let snap = crate::graph::store::load(docker).await?;
+    let view = &snap.view;
     let mut names = Vec::new();
     let mut ids = Vec::new();
-    for c in list {
-        let internal = c
-            .labels
-            .as_ref()
-            .and_then(|l| l.get("docker-link.role"))
-            .is_some_and(|r| r == "registry" || r == "watcher");
-        if internal {
-            continue;
-        }
-        let name = c
-            .names
-            .as_ref()
-            .and_then(|n| n.first())
-            .map(|n| n.trim_start_matches('/').to_string())
-            .unwrap_or_default();
-        let image = c.image.clone().unwrap_or_default();
-        let state = c.state.map(|s| s.to_string()).unwrap_or_default();
-        if !name.is_empty() {
-            let desc = if state.is_empty() {
-                image.clone()
+    for node in view.nodes.values() {
+        let name = node.name().to_string();
+        if name != node.short_id() {
+            let desc = if node.state.is_empty() {
+                node.image.clone()
             } else {
-                format!("{image} ({state})")
+                format!("{} ({})", node.image, node.state)
             };
             names.push(Candidate::new(name.clone(), desc));
         }
-        if let Some(id) = c.id.as_deref() {
-            ids.push(Candidate::new(
-                id.chars().take(12).collect::<String>(),
-                name,
-            ));
-        }
+        ids.push(Candidate::new(node.short_id().to_string(), name));
     }
     names.sort_by(|a, b| a.value.cmp(&b.value));
-    names.extend(ids);
-    Ok(names)
-}
-
-/// Candidates for a name or link path (`db1`, `frontend/redis`).
-///
-/// HOOK for the graph module: today these are the containers; the links helper extends this
-/// with the graph's names and link paths (read from the registry and declared labels).
-pub async fn graph_candidates(
-    docker: &bollard::Docker,
-) -> Result<Vec<Candidate>, bollard::errors::Error> {
-    let mut out = container_candidates(docker).await?;
-    // Graph names and link paths on top of the docker names and ids.
-    if let Ok(snap) = crate::graph::store::load(docker).await {
-        let view = &snap.view;
-        let known: std::collections::HashSet<String> =
-            out.iter().map(|c| c.value.clone()).collect();
-        for w in view.walk(&|_| true) {
-            if !known.contains(&w.path) {
-                let desc = view
-                    .node(&w.id)
-                    .map(|n| n.name().to_string())
-                    .unwrap_or_default();
-                out.push(Candidate::new(w.path, desc));
-            }
+    let known: std::collections::HashSet<String> = names.iter().map(|c| c.value.clone()).collect();
+    for w in view.walk(&|_| true) {
+        if !known.contains(&w.path) {
+            let desc = view
+                .node(&w.id)
+                .map(|n| n.name().to_string())
+                .unwrap_or_default();
+            names.push(Candidate::new(w.path, desc));
         }
     }
-    Ok(out)
+    names.extend(ids);
+    Ok(names)
 }
 
 async fn network_candidates(

@@ -66,6 +66,26 @@ impl Error {
     }
 }
 
+/// The HTTP status the daemon answered with, when the error is an answer at all.
+pub fn status(e: &bollard::errors::Error) -> Option<u16> {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+/// `docker rm -f`: a container that is already gone counts as removed.
+pub async fn remove_container(docker: &Docker, id: &str) -> Result<(), bollard::errors::Error> {
+    let opts = bollard::query_parameters::RemoveContainerOptions {
+        force: true,
+        ..Default::default()
+    };
+    match docker.remove_container(id, Some(opts)).await {
+        Err(e) if status(&e) == Some(404) => Ok(()),
+        other => other,
+    }
+}
+
 /// Resolves the endpoint the docker CLI would use with these global options.
 pub fn resolve(globals: &GlobalOpts) -> Result<Endpoint, Error> {
     let env = |k: &str| std::env::var(k).ok();

@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum};
-use bollard::query_parameters::{
-    CreateContainerOptions, ListContainersOptions, RemoveContainerOptions,
-};
+use bollard::query_parameters::{CreateContainerOptions, ListContainersOptions};
 use bollard::Docker;
 
 use super::model::{Node, Stored, View};
@@ -185,16 +183,6 @@ pub async fn update<T>(
     }
 }
 
-fn lost_race(e: &bollard::errors::Error) -> bool {
-    matches!(
-        e,
-        bollard::errors::Error::DockerResponseServerError {
-            status_code: 409,
-            ..
-        }
-    )
-}
-
 async fn write(docker: &Docker, snap: &Snapshot, next: &Stored) -> Result<(), WriteError> {
     let ns = namespace();
     let generation = snap.generation + 1;
@@ -239,7 +227,8 @@ async fn write(docker: &Docker, snap: &Snapshot, next: &Stored) -> Result<(), Wr
         .await;
     let id = match created {
         Ok(r) => r.id,
-        Err(e) if lost_race(&e) => return Err(WriteError::Lost),
+        // The daemon's unique names make exactly one writer of a generation win.
+        Err(e) if crate::docker::status(&e) == Some(409) => return Err(WriteError::Lost),
         Err(e) => {
             return Err(WriteError::Failed(
                 anyhow::Error::new(e).context(format!("writing the registry {name}")),
@@ -254,7 +243,7 @@ async fn write(docker: &Docker, snap: &Snapshot, next: &Stored) -> Result<(), Wr
         .into_iter()
         .any(|(g, _)| g > generation);
     if newer {
-        let _ = remove(docker, &id).await;
+        let _ = crate::docker::remove_container(docker, &id).await;
         return Err(WriteError::Lost);
     }
     let start = async {
@@ -268,7 +257,7 @@ async fn write(docker: &Docker, snap: &Snapshot, next: &Stored) -> Result<(), Wr
     };
     let cleanup = async {
         for (_, old) in &snap.registries {
-            if let Err(e) = remove(docker, old).await {
+            if let Err(e) = crate::docker::remove_container(docker, old).await {
                 tracing::debug!("removing an old registry generation: {e}");
             }
         }
@@ -278,9 +267,7 @@ async fn write(docker: &Docker, snap: &Snapshot, next: &Stored) -> Result<(), Wr
     if let Err(e) = started {
         crate::output::warn(&format!("{e:#}"));
     }
-    if snap.missing() && snap.generation == 0 {
-        tracing::debug!("created the registry {name}");
-    }
+    tracing::debug!("wrote the registry {name}");
     Ok(())
 }
 
@@ -309,24 +296,6 @@ async fn list_generations(docker: &Docker, ns: &str) -> anyhow::Result<Vec<(u64,
         .collect())
 }
 
-async fn remove(docker: &Docker, id: &str) -> Result<(), bollard::errors::Error> {
-    match docker
-        .remove_container(
-            id,
-            Some(RemoveContainerOptions {
-                force: true,
-                ..Default::default()
-            }),
-        )
-        .await
-    {
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        }) => Ok(()),
-        other => other,
-    }
-}
-
 /// Removes every generation but the newest (`docker link prune`); returns how many.
 pub async fn prune_generations(docker: &Docker) -> anyhow::Result<usize> {
     let ns = namespace();
@@ -334,7 +303,7 @@ pub async fn prune_generations(docker: &Docker) -> anyhow::Result<usize> {
     gens.sort();
     gens.pop();
     for (_, id) in &gens {
-        remove(docker, id)
+        crate::docker::remove_container(docker, id)
             .await
             .context("removing an old registry generation")?;
     }

@@ -27,20 +27,7 @@ pub fn network_name(parent: &str) -> String {
 }
 
 fn not_found(e: &bollard::errors::Error) -> bool {
-    matches!(
-        e,
-        bollard::errors::Error::DockerResponseServerError {
-            status_code: 404,
-            ..
-        }
-    )
-}
-
-fn status(e: &bollard::errors::Error) -> Option<u16> {
-    match e {
-        bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
-        _ => None,
-    }
+    crate::docker::status(e) == Some(404)
 }
 
 /// Every IPv4 subnet the daemon's networks use.
@@ -113,7 +100,7 @@ pub async fn ensure(
         match docker.create_network(request).await {
             Ok(_) => return Ok(true),
             // Created by a concurrent command for the same parent.
-            Err(e) if status(&e) == Some(409) => return Ok(false),
+            Err(e) if crate::docker::status(&e) == Some(409) => return Ok(false),
             Err(e) if e.to_string().contains("overlap") => used.push(subnet),
             Err(e) => {
                 return Err(

@@ -22,7 +22,7 @@ pub(super) struct Session {
     pub docker: Docker,
     recovered: Vec<Edge>,
     /// The snapshot `open` read, for the first write attempt.
-    first: std::sync::Mutex<Option<Snapshot>>,
+    first: std::cell::Cell<Option<Snapshot>>,
 }
 
 impl Session {
@@ -44,7 +44,7 @@ impl Session {
                 ));
             }
         }
-        let first = std::sync::Mutex::new(Some(snap.clone()));
+        let first = std::cell::Cell::new(Some(snap.clone()));
         Ok((
             Session {
                 docker,
@@ -60,7 +60,7 @@ impl Session {
         &self,
         mut change: impl FnMut(&mut crate::graph::model::Stored, &View) -> anyhow::Result<T>,
     ) -> anyhow::Result<(T, Snapshot)> {
-        let first = self.first.lock().ok().and_then(|mut f| f.take());
+        let first = self.first.take();
         store::update(&self.docker, first, |stored, view| {
             for e in &self.recovered {
                 let live = |id: &str| view.nodes.contains_key(id);

@@ -200,20 +200,12 @@ struct Undo {
 impl Undo {
     async fn run(&self, docker: &Docker) {
         if let Some(id) = &self.container {
-            let opts = bollard::query_parameters::RemoveContainerOptions {
-                force: true,
-                ..Default::default()
-            };
-            match docker.remove_container(id, Some(opts)).await {
-                // `--rm` may have removed it already.
-                Ok(())
-                | Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404, ..
-                }) => {}
-                Err(e) => output::warn(&format!(
+            // `--rm` may have removed it already: that counts as removed.
+            if let Err(e) = crate::docker::remove_container(docker, id).await {
+                output::warn(&format!(
                     "rolling back: removing container {}: {e}",
                     short(id)
-                )),
+                ));
             }
         }
         if let Some(net) = &self.network {
@@ -448,56 +440,37 @@ fn start(
     }
     let status = cmd.arg(id).status().context("running docker start")?;
     let code = status.code().unwrap_or(125).clamp(0, 255) as u8;
-    if !parsed.detach {
-        // With --rm the engine has removed the container: its link network goes with it.
-        rt.block_on(async {
-            let gone = matches!(
-                docker
-                    .inspect_container(
-                        id,
-                        None::<bollard::query_parameters::InspectContainerOptions>
-                    )
-                    .await,
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404,
-                    ..
-                })
-            );
-            if gone {
-                if let Some(net) = &undo.network {
-                    if let Err(e) = network::remove(docker, net).await {
-                        output::warn(&format!("{e:#}"));
-                    }
-                }
-            }
-        });
-    }
-    if code != 0 {
-        let state = rt.block_on(async {
-            docker
-                .inspect_container(
-                    id,
-                    None::<bollard::query_parameters::InspectContainerOptions>,
-                )
-                .await
-                .ok()
-                .and_then(|i| i.state)
-        });
-        // A container that is gone ran with --rm and was removed after its exit: its code
-        // is the one `docker start -a` gave.
-        let never_started = state.as_ref().is_some_and(|s| {
-            s.started_at
-                .as_deref()
-                .is_none_or(|t| t.starts_with("0001-"))
-        });
-        if never_started {
-            rt.block_on(undo.run(docker));
-            let error = state.and_then(|s| s.error).unwrap_or_default();
-            return Ok(ExitCode::from(start_failure_code(&error)));
-        }
-    }
     if parsed.detach && code == 0 {
         output::write_stdout(format!("{id}\n").as_bytes())?;
+        return Ok(ExitCode::from(code));
+    }
+    // One look at the container after `docker start`: gone (an attached `--rm` run that ended),
+    // never started, or ran and exited.
+    let inspected = rt.block_on(docker.inspect_container(
+        id,
+        None::<bollard::query_parameters::InspectContainerOptions>,
+    ));
+    let state = match inspected {
+        Err(e) if crate::docker::status(&e) == Some(404) => {
+            // The engine removed it after its exit: its link network goes with it.
+            if let Some(net) = &undo.network {
+                if let Err(e) = rt.block_on(network::remove(docker, net)) {
+                    output::warn(&format!("{e:#}"));
+                }
+            }
+            None
+        }
+        other => other.ok().and_then(|i| i.state),
+    };
+    let never_started = state.as_ref().is_some_and(|s| {
+        s.started_at
+            .as_deref()
+            .is_none_or(|t| t.starts_with("0001-"))
+    });
+    if code != 0 && never_started {
+        rt.block_on(undo.run(docker));
+        let error = state.and_then(|s| s.error).unwrap_or_default();
+        return Ok(ExitCode::from(start_failure_code(&error)));
     }
     Ok(ExitCode::from(code))
 }
