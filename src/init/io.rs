@@ -51,7 +51,11 @@ impl std::fmt::Display for Target {
             Target::File(p) => write!(f, "file://{}", p.display()),
             // WaitTarget prints tcp://HOST:PORT (with brackets for IPv6).
             Target::Tcp(t) => write!(f, "{t}"),
-            Target::Tls(t) => write!(f, "tls{}", &t.to_string()["tcp".len()..]),
+            Target::Tls(t) => {
+                // Always "tcp://…"; strip_prefix rather than slicing keeps PID 1 panic-free.
+                let tcp = t.to_string();
+                write!(f, "tls{}", tcp.strip_prefix("tcp").unwrap_or(&tcp))
+            }
         }
     }
 }
@@ -259,7 +263,7 @@ impl Plan {
         let (stop_r, stop_w) = match pipe() {
             Ok(p) => p,
             Err(e) => {
-                eprintln!("{}: {e}: the child's output is not relayed", self.relay.me);
+                say!("{}: {e}: the child's output is not relayed", self.relay.me);
                 return Running {
                     stop: None,
                     thread: None,
@@ -274,7 +278,7 @@ impl Plan {
         let thread = match thread {
             Ok(t) => Some(t),
             Err(e) => {
-                eprintln!("{me}: cannot start the io thread: {e}");
+                say!("{me}: cannot start the io thread: {e}");
                 None
             }
         };
@@ -597,7 +601,7 @@ impl LogFile {
             Ok(()) => self.failed = false,
             Err(e) => {
                 if !self.failed {
-                    eprintln!(
+                    say!(
                         "{}: cannot write the log file {}: {e}",
                         self.me,
                         self.path.display()
@@ -639,7 +643,7 @@ impl LogFile {
             .path
             .with_file_name(format!("{}-{name}", utc_stamp(SystemTime::now())));
         if let Err(e) = std::fs::rename(&self.path, &archive) {
-            eprintln!(
+            say!(
                 "{me}: cannot rotate the log file {}: {e}",
                 self.path.display()
             );
@@ -650,7 +654,7 @@ impl LogFile {
             Err(e) => {
                 // Go on writing into the renamed file rather than losing lines; it is not
                 // compressed while it is still written.
-                eprintln!("{me}: {e}");
+                say!("{me}: {e}");
                 return;
             }
         }
@@ -666,7 +670,7 @@ impl LogFile {
                 .spawn(move || {
                     for plain in rx {
                         if let Err(e) = compress(&plain) {
-                            eprintln!("{me}: cannot compress {}: {e}", plain.display());
+                            say!("{me}: cannot compress {}: {e}", plain.display());
                         }
                         prune(&dir, &name, KEEP_ARCHIVES);
                     }
@@ -674,7 +678,7 @@ impl LogFile {
             match spawned {
                 Ok(t) => r.compressor = Some((tx, t)),
                 Err(e) => {
-                    eprintln!("{me}: cannot start the compression thread: {e}");
+                    say!("{me}: cannot start the compression thread: {e}");
                     return;
                 }
             }
@@ -753,7 +757,7 @@ pub fn archives(dir: &Path, name: &str) -> Vec<PathBuf> {
 fn prune(dir: &Path, name: &str, keep: usize) {
     let all = archives(dir, name);
     let extra = all.len().saturating_sub(keep);
-    for old in &all[..extra] {
+    for old in all.iter().take(extra) {
         let _ = std::fs::remove_file(old);
     }
 }
@@ -825,12 +829,17 @@ impl Relay {
                 .wire
                 .as_ref()
                 .is_some_and(|w| w.out.len() >= HIGH_WATER);
-            let mut slots: Vec<(Slot, PollFlags)> = Vec::with_capacity(5);
+            // Each slot's descriptor comes from the same borrow that decides the slot exists
+            // this turn, so no lookup can miss (a panic here would abort PID 1).
+            let mut slots: Vec<Slot> = Vec::with_capacity(5);
+            let mut fds: Vec<PollFd> = Vec::with_capacity(5);
             if finishing.is_none() {
-                slots.push((Slot::Stop, PollFlags::POLLIN));
+                slots.push(Slot::Stop);
+                fds.push(PollFd::new(stop.as_fd(), PollFlags::POLLIN));
                 for (i, s) in self.sources.iter().enumerate() {
                     if s.open && !(s.to == To::Wire && wire_full) {
-                        slots.push((Slot::Source(i), PollFlags::POLLIN));
+                        slots.push(Slot::Source(i));
+                        fds.push(PollFd::new(s.pipe.as_fd(), PollFlags::POLLIN));
                     }
                 }
             }
@@ -843,11 +852,15 @@ impl Relay {
                     ev |= PollFlags::POLLOUT;
                 }
                 if !ev.is_empty() {
-                    slots.push((Slot::Wire, ev));
+                    slots.push(Slot::Wire);
+                    fds.push(PollFd::new(w.sock.as_fd(), ev));
                 }
             }
-            if self.stdin.is_some() && !self.inbuf.is_empty() && finishing.is_none() {
-                slots.push((Slot::Stdin, PollFlags::POLLOUT));
+            if let Some(f) = &self.stdin {
+                if !self.inbuf.is_empty() && finishing.is_none() {
+                    slots.push(Slot::Stdin);
+                    fds.push(PollFd::new(f.as_fd(), PollFlags::POLLOUT));
+                }
             }
             let now = Instant::now();
             if let Some(deadline) = finishing {
@@ -869,36 +882,21 @@ impl Relay {
                 .unwrap_or(PollTimeout::MAX),
                 None => PollTimeout::NONE,
             };
-            let ready: Vec<(Slot, PollFlags)> = {
-                let mut fds: Vec<PollFd> = slots
-                    .iter()
-                    .map(|(slot, ev)| {
-                        // Slots exist only for the ends that are present this turn.
-                        let fd = match slot {
-                            Slot::Stop => stop.as_fd(),
-                            Slot::Source(i) => self.sources[*i].pipe.as_fd(),
-                            Slot::Wire => self.wire.as_ref().map(|w| w.sock.as_fd()).unwrap(),
-                            Slot::Stdin => self.stdin.as_ref().map(|f| f.as_fd()).unwrap(),
-                        };
-                        PollFd::new(fd, *ev)
-                    })
-                    .collect();
-                match nix::poll::poll(&mut fds, timeout) {
-                    Ok(_) => {}
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    Err(e) => {
-                        eprintln!("{}: io relay: poll: {e}", self.me);
-                        break;
-                    }
+            match nix::poll::poll(&mut fds, timeout) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    say!("{}: io relay: poll: {e}", self.me);
+                    break;
                 }
-                slots
-                    .iter()
-                    .zip(&fds)
-                    .filter_map(|((slot, _), fd)| {
-                        fd.revents().filter(|r| !r.is_empty()).map(|r| (*slot, r))
-                    })
-                    .collect()
-            };
+            }
+            // Collected before acting: the handlers below change the ends the fds borrow.
+            let ready: Vec<(Slot, PollFlags)> = slots
+                .iter()
+                .zip(&fds)
+                .filter_map(|(slot, fd)| fd.revents().filter(|r| !r.is_empty()).map(|r| (*slot, r)))
+                .collect();
+            drop(fds);
             for (slot, rev) in ready {
                 match slot {
                     Slot::Stop => {
@@ -937,7 +935,10 @@ impl Relay {
 
     /// One read of the child's output, passed on.
     fn pump(&mut self, i: usize) -> bool {
-        let src = &mut self.sources[i];
+        // `i` comes from enumerating `sources`, which never shrinks: the else cannot happen.
+        let Some(src) = self.sources.get_mut(i) else {
+            return false;
+        };
         let n = loop {
             match src.pipe.read(&mut self.buf) {
                 Ok(n) => break n,
@@ -1055,9 +1056,10 @@ impl Relay {
         if finishing {
             return;
         }
-        eprintln!(
+        say!(
             "{}: the io connection {} failed ({why}): sending SIGHUP to the child",
-            self.me, self.wire_name
+            self.me,
+            self.wire_name
         );
         let hup = nix::sys::signal::Signal::SIGHUP as i32;
         // The child leads its own process group; if it moved, reach it alone.

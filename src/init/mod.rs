@@ -7,6 +7,24 @@
 //! `docker-init`, `tini` or `tini-static`, so dockerd's `--init-path` can point at us) and
 //! dumb-init's (when called as `dumb-init`). See [`options`].
 
+/// `eprintln!` without its panic: std's panics when stderr fails (EPIPE once the reader of a
+/// container's log pipe is gone), and a panic in PID 1 aborts the container. A message that
+/// cannot be written is dropped.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `print!`/`eprint!` of a whole text, dropped when the stream fails (see [`say!`]).
+macro_rules! put {
+    ($stream:expr, $($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!($stream, $($arg)*);
+    }};
+}
+
 pub mod io;
 pub mod options;
 pub mod ready;
@@ -31,15 +49,15 @@ pub fn compat_main(flavour: Flavour, args: &[OsString]) -> ExitCode {
         Ok(options::Parsed::Run(opts)) => ExitCode::from(run(&opts) as u8),
         Ok(options::Parsed::Exit(code, text)) => {
             if code == 0 {
-                print!("{text}");
+                put!(std::io::stdout(), "{text}");
             } else {
-                eprint!("{text}");
+                put!(std::io::stderr(), "{text}");
             }
             ExitCode::from(code)
         }
         Err(e) => {
-            eprintln!("{}: {e}", flavour.program());
-            eprint!("{}", options::usage(flavour));
+            say!("{}: {e}", flavour.program());
+            put!(std::io::stderr(), "{}", options::usage(flavour));
             ExitCode::from(1)
         }
     }
@@ -51,7 +69,7 @@ pub fn run(opts: &Options) -> i32 {
     let inherited = match proc::block_signals() {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("{me}: cannot block signals: {e}");
+            say!("{me}: cannot block signals: {e}");
             return 1;
         }
     };
@@ -62,10 +80,10 @@ pub fn run(opts: &Options) -> i32 {
         if opts.subreaper {
             match nix::sys::prctl::set_child_subreaper(true) {
                 Ok(()) => sole_reaper = true,
-                Err(e) => eprintln!("{me}: cannot register as a child subreaper: {e}"),
+                Err(e) => say!("{me}: cannot register as a child subreaper: {e}"),
             }
         } else {
-            eprintln!(
+            say!(
                 "{me}: warning: not running as PID 1 and not registered as a child subreaper: \
                  orphaned zombies will not be reaped (use -s)"
             );
@@ -73,11 +91,11 @@ pub fn run(opts: &Options) -> i32 {
     }
     if let Some(sig) = opts.pdeathsig {
         if let Err(e) = nix::sys::prctl::set_pdeathsig(sig) {
-            eprintln!("{me}: cannot set the parent death signal: {e}");
+            say!("{me}: cannot set the parent death signal: {e}");
         }
     }
     let Some(mut spec) = ChildSpec::new(&opts.command, inherited, opts.grouping, me) else {
-        eprintln!("{me}: the command contains a NUL byte");
+        say!("{me}: the command contains a NUL byte");
         return 1;
     };
     // The signalfd reads what is blocked; SIGCHLD among it wakes us to reap.
@@ -90,7 +108,7 @@ pub fn run(opts: &Options) -> i32 {
     let sfd = match SignalFd::with_flags(&watched, SfdFlags::SFD_CLOEXEC) {
         Ok(fd) => fd,
         Err(e) => {
-            eprintln!("{me}: cannot create a signalfd: {e}");
+            say!("{me}: cannot create a signalfd: {e}");
             return 1;
         }
     };
@@ -108,10 +126,7 @@ pub fn run(opts: &Options) -> i32 {
     let io = match io::prepare(opts) {
         Ok(plan) => plan,
         Err(e) => {
-            eprintln!(
-                "{me}: {e}; not starting {}",
-                opts.command[0].to_string_lossy()
-            );
+            say!("{me}: {e}; not starting {}", opts.program_name());
             return 1;
         }
     };
@@ -121,7 +136,7 @@ pub fn run(opts: &Options) -> i32 {
     let child = match proc::spawn(&spec) {
         Ok(pid) => pid.as_raw(),
         Err(e) => {
-            eprintln!("{me}: cannot fork: {e}");
+            say!("{me}: cannot fork: {e}");
             return 1;
         }
     };
@@ -157,19 +172,20 @@ const HOOK_TIMEOUT: Duration = Duration::from_secs(5);
 /// (128 + signal) without starting the command, and so does the timeout (1).
 fn wait_for(targets: &[ready::WaitTarget], opts: &Options, sfd: &SignalFd) -> Result<(), i32> {
     let me = opts.flavour.program();
-    let deadline = Instant::now() + opts.wait_timeout;
+    // None: a timeout too long for an Instant (say --wait-timeout 1e19) never ends the wait.
+    let deadline = Instant::now().checked_add(opts.wait_timeout);
     for target in targets {
         let mut announced = false;
         while !ready::accepts(target, Duration::from_millis(500)) {
             if !announced {
-                eprintln!("{me}: waiting for {target}");
+                say!("{me}: waiting for {target}");
                 announced = true;
             }
-            if Instant::now() >= deadline {
-                eprintln!(
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                say!(
                     "{me}: {target} did not accept a connection within {}s; not starting {}",
                     opts.wait_timeout.as_secs_f64(),
-                    opts.command[0].to_string_lossy()
+                    opts.program_name()
                 );
                 return Err(1);
             }
@@ -179,7 +195,7 @@ fn wait_for(targets: &[ready::WaitTarget], opts: &Options, sfd: &SignalFd) -> Re
                     Signal::try_from(sig),
                     Ok(Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT | Signal::SIGHUP)
                 ) {
-                    eprintln!("{me}: {} while waiting for {target}", signal_name(sig));
+                    say!("{me}: {} while waiting for {target}", signal_name(sig));
                     return Err(128 + sig);
                 }
             }
@@ -246,8 +262,9 @@ impl<'a> Loop<'a> {
             let timeout = match self.term_sent {
                 Some(t) if !self.kill_sent => {
                     let left = self.opts.grace.saturating_sub(t.elapsed());
-                    PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32 + 1)
-                        .unwrap_or(PollTimeout::MAX)
+                    // One below i32::MAX: the + 1 (round up) must not overflow.
+                    let ms = left.as_millis().min(i32::MAX as u128 - 1) as i32;
+                    PollTimeout::try_from(ms + 1).unwrap_or(PollTimeout::MAX)
                 }
                 // After SIGKILL, poll briefly: the kernel's SIGCHLDs may coalesce.
                 Some(_) => PollTimeout::from(100u16),
@@ -334,7 +351,7 @@ impl<'a> Loop<'a> {
         self.opts.log(1, "running");
         if let Some(f) = &self.opts.ready_file {
             if let Err(e) = std::fs::write(f, format!("{}\n", self.child)) {
-                eprintln!(
+                say!(
                     "{}: cannot write the ready file {}: {e}",
                     self.opts.flavour.program(),
                     f.display()
@@ -386,7 +403,7 @@ impl<'a> Loop<'a> {
                 self.main_status = Some(status);
             } else {
                 if self.opts.warn_on_reap {
-                    eprintln!(
+                    say!(
                         "{}: warning: reaped zombie process with pid={pid}",
                         self.opts.flavour.program()
                     );

@@ -106,10 +106,18 @@ impl Options {
         }
     }
 
+    /// The command's program, for messages (parse refuses an empty command).
+    pub fn program_name(&self) -> std::borrow::Cow<'_, str> {
+        self.command
+            .first()
+            .map(|c| c.to_string_lossy())
+            .unwrap_or_default()
+    }
+
     /// A diagnostic on stderr when `-v` was given often enough.
     pub fn log(&self, level: u8, msg: &str) {
         if self.verbosity >= level {
-            eprintln!("[{}] {msg}", self.flavour.program());
+            say!("[{}] {msg}", self.flavour.program());
         }
     }
 }
@@ -158,10 +166,10 @@ fn env_set(key: &str) -> Option<String> {
 }
 
 fn seconds(v: &str, what: &str) -> Result<Duration, String> {
+    // try_from: Duration::from_secs_f64 panics above u64::MAX seconds (say 1e300).
     v.parse::<f64>()
         .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
         .ok_or_else(|| format!("invalid {what} \"{v}\": expected seconds"))
 }
 
@@ -170,7 +178,7 @@ fn rotation_period(v: &str) -> Result<Duration, String> {
     v.parse::<f64>()
         .ok()
         .filter(|h| h.is_finite() && *h * 3600.0 >= 0.1 && *h <= 24.0 * 365.0)
-        .map(|h| Duration::from_secs_f64(h * 3600.0))
+        .and_then(|h| Duration::try_from_secs_f64(h * 3600.0).ok())
         .ok_or_else(|| {
             format!("invalid log rotation period \"{v}\": expected hours (0.00003 to 8760)")
         })
@@ -281,15 +289,7 @@ pub fn parse(flavour: Flavour, args: &[OsString]) -> Result<Parsed, String> {
                 o.rewrite.insert(from, to);
             }
             (Flavour::Ours, "--thug") => o.thug = true,
-            (Flavour::Ours, "--grace") => {
-                let v = value()?;
-                let secs: f64 = v
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-                    .ok_or_else(|| format!("invalid grace period \"{v}\": expected seconds"))?;
-                o.grace = Duration::from_secs_f64(secs);
-            }
+            (Flavour::Ours, "--grace") => o.grace = seconds(&value()?, "grace period")?,
             (Flavour::Ours, "--no-teardown") => o.kill_tree = false,
             (Flavour::Ours, "--wait") => o.wait.push(value()?.parse()?),
             (Flavour::Ours, "--wait-links") => o.wait_links = true,
@@ -318,20 +318,23 @@ pub fn parse(flavour: Flavour, args: &[OsString]) -> Result<Parsed, String> {
             (Flavour::Ours, "--stdout-prefix") => {
                 o.stdout_prefix = Some(super::io::parse_prefix(&value()?)?)
             }
-            (_, "-v" | "--verbose") => o.verbosity += 1,
+            // Saturating: a long run of -v must not overflow the counter.
+            (_, "-v" | "--verbose") => o.verbosity = o.verbosity.saturating_add(1),
             (Flavour::Tini, f)
                 if f.starts_with('-')
                     && f.len() > 2
                     && !f.starts_with("--")
                     && f[1..].chars().all(|c| c == 'v') =>
             {
-                o.verbosity += (f.len() - 1) as u8;
+                let more = u8::try_from(f.len() - 1).unwrap_or(u8::MAX);
+                o.verbosity = o.verbosity.saturating_add(more);
             }
             _ => return Err(format!("unknown option {arg}")),
         }
         i += 1;
     }
-    o.command = args[i..].to_vec();
+    // The loop leaves i <= args.len(); get keeps that from being a panic if it ever changes.
+    o.command = args.get(i..).map(<[OsString]>::to_vec).unwrap_or_default();
     if o.command.is_empty() {
         return Err("no command given".to_string());
     }
@@ -538,6 +541,18 @@ mod tests {
     }
 
     #[test]
+    fn verbosity_saturates() {
+        // 300 v's in one flag, then more: the counter stops at its maximum instead of
+        // overflowing (a panic in a debug build, a wrap to quiet in a release one).
+        let many = format!("-{}", "v".repeat(300));
+        let o = run(Flavour::Tini, &[&many, "-v", "x"]);
+        assert_eq!(o.verbosity, u8::MAX);
+        let vs = vec!["-v"; 300];
+        let o = run(Flavour::Ours, &[vs.as_slice(), &["x"]].concat());
+        assert_eq!(o.verbosity, u8::MAX);
+    }
+
+    #[test]
     fn dumb_init() {
         let o = run(Flavour::DumbInit, &["-r", "15:10", "x"]);
         assert!(o.group && !o.kill_tree);
@@ -562,6 +577,22 @@ mod tests {
                 Flavour::Ours,
                 &["--grace", "soon", "x"],
                 "invalid grace period",
+            ),
+            // Beyond what a Duration holds: an error, not a panic of PID 1.
+            (
+                Flavour::Ours,
+                &["--grace", "1e300", "x"],
+                "invalid grace period",
+            ),
+            (
+                Flavour::Ours,
+                &["--wait-timeout", "-1", "x"],
+                "invalid wait timeout",
+            ),
+            (
+                Flavour::Ours,
+                &["--wait-timeout", "inf", "x"],
+                "invalid wait timeout",
             ),
             (Flavour::Ours, &["--bogus", "x"], "unknown option --bogus"),
             (Flavour::Tini, &["-c", "x"], "unknown option -c"),

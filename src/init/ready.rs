@@ -273,9 +273,9 @@ impl Hook {
                     match put(&url, &payload(state), timeout) {
                         Ok(code) if (200..300).contains(&code) => {}
                         Ok(code) => {
-                            eprintln!("{me}: web hook {url} answered {code} to {}", state.as_str())
+                            say!("{me}: web hook {url} answered {code} to {}", state.as_str())
                         }
-                        Err(e) => eprintln!("{me}: web hook {url}: {e} (state {})", state.as_str()),
+                        Err(e) => say!("{me}: web hook {url}: {e} (state {})", state.as_str()),
                     }
                 }
             })

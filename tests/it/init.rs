@@ -131,6 +131,35 @@ fn exit_codes_are_the_childs() {
 }
 
 #[test]
+fn a_stderr_nobody_reads_is_no_panic() {
+    // The init's messages go to a pipe whose reader is gone (a container's log reader that
+    // died): the failed write is dropped, and the init exits as it would have (1 for these
+    // startup failures), not with a panic (101 here; an abort of PID 1 in the release build).
+    let dir = TempDir::new("init-epipe");
+    let log = format!("file://{}/missing/log", dir.path().display());
+    let cases: [(&[&str], &[&str]); 2] = [(&["--io", &log], &["true"]), (&[], &[])];
+    for (extra, child) in cases {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        drop(r);
+        let argv = Peer::Ours.argv(extra);
+        // Without a child command, also without the "--" argv adds: usage on stderr.
+        let argv = if child.is_empty() {
+            &argv[..argv.len() - 1]
+        } else {
+            &argv[..]
+        };
+        let status = Command::new(&argv[0])
+            .args(&argv[1..])
+            .args(child)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(w))
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(1), "{extra:?} {child:?}");
+    }
+}
+
+#[test]
 fn exec_failures_follow_tini() {
     for init in [Peer::Ours, Peer::Tini] {
         let out = run(&mut init.command(&[], &["/nonexistent/cmd"]));
