@@ -68,12 +68,18 @@ fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
 }
 
-/// Starts the init in the background with the child `script` and waits until the child has
-/// written `ready` into the marker file (so its traps are in place).
-fn start(init: Peer, extra: &[&str], script: &str, dir: &TempDir) -> Child {
+/// Starts the init in the background with a child shell that runs `setup` (its traps), then
+/// writes the marker file, then loops; returns once the marker exists. The marker comes after
+/// the traps, so a signal sent on return always finds them in place (written before them, a
+/// signal could beat the trap and kill the shell instead).
+fn start(init: Peer, extra: &[&str], setup: &str, dir: &TempDir) -> Child {
     let ready = dir.path().join("ready");
     let _ = std::fs::remove_file(&ready);
-    let full = format!("echo > {}; {script}", ready.display());
+    // Newlines, not ';': a setup may end with '&'.
+    let full = format!(
+        "{setup}\necho > {}\nwhile :; do sleep 0.02; done",
+        ready.display()
+    );
     let child = init
         .command(extra, &["sh", "-c", &full])
         .stdout(Stdio::piped())
@@ -88,8 +94,6 @@ fn start(init: Peer, extra: &[&str], script: &str, dir: &TempDir) -> Child {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    // The trap is set right after the marker; give the shell a moment to reach its loop.
-    std::thread::sleep(Duration::from_millis(100));
     child
 }
 
@@ -189,12 +193,7 @@ fn signals_reach_the_child() {
     let dir = TempDir::new("init-sig");
     for init in ALL {
         for sig in ["TERM", "USR1", "USR2", "HUP", "INT", "QUIT", "WINCH"] {
-            let child = start(
-                init,
-                &[],
-                &format!("trap 'exit 42' {sig}; while :; do sleep 0.02; done"),
-                &dir,
-            );
+            let child = start(init, &[], &format!("trap 'exit 42' {sig}"), &dir);
             signal(&child, sig);
             assert_eq!(wait_code(child), 42, "{init:?} did not forward SIG{sig}");
         }
@@ -212,7 +211,7 @@ fn rewrite_and_drop() {
         let child = start(
             init,
             &extra,
-            "trap 'exit 43' USR1; trap 'exit 44' TERM; while :; do sleep 0.02; done",
+            "trap 'exit 43' USR1; trap 'exit 44' TERM",
             &dir,
         );
         signal(&child, "TERM");
@@ -226,7 +225,7 @@ fn rewrite_and_drop() {
         let child = start(
             init,
             &extra,
-            "trap 'exit 45' USR2; trap 'exit 46' USR1; while :; do sleep 0.02; done",
+            "trap 'exit 45' USR2; trap 'exit 46' USR1",
             &dir,
         );
         signal(&child, "USR2");
@@ -249,7 +248,7 @@ fn remap_exit_code() {
 #[test]
 fn thug_turns_an_ignored_stop_signal_into_sigkill() {
     let dir = TempDir::new("init-thug");
-    let script = "trap '' TERM; while :; do sleep 0.02; done";
+    let script = "trap '' TERM";
     let child = start(Peer::Ours, &["--thug"], script, &dir);
     signal(&child, "TERM");
     assert_eq!(wait_code(child), 137);
@@ -290,11 +289,21 @@ fn orphans_are_reaped_as_pid1() {
 fn main_child_exit_tears_down_the_rest_gracefully() {
     let dir = TempDir::new("init-teardown");
     let marker = dir.path().join("bye");
+    // The background process marks itself armed after its trap, and the main child exits
+    // only then (within 5 s): the teardown's SIGTERM cannot beat the trap.
+    let armed = dir.path().join("armed");
+    let until_armed = format!(
+        "i=0; while [ ! -e {a} ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done",
+        a = armed.display()
+    );
     let script = format!(
-        "sh -c 'trap \"echo bye > {m}; exit 0\" TERM; while :; do sleep 0.02; done' & sleep 0.3; exit 0",
-        m = marker.display()
+        "sh -c 'trap \"echo bye > {m}; exit 0\" TERM; : > {a}; while :; do sleep 0.02; done' & \
+         {until_armed}; exit 0",
+        m = marker.display(),
+        a = armed.display()
     );
     // Ours: the background process gets SIGTERM and runs its trap before the init exits.
+    let _ = std::fs::remove_file(&armed);
     let out = run(&mut Peer::Ours.as_pid1(&[], &["sh", "-c", &script]));
     assert_eq!(code(&out), 0);
     assert_eq!(
@@ -303,14 +312,19 @@ fn main_child_exit_tears_down_the_rest_gracefully() {
     );
     // tini exits at once; the kernel SIGKILLs the rest: no trap runs (the peers' known gap).
     let _ = std::fs::remove_file(&marker);
+    let _ = std::fs::remove_file(&armed);
     let out = run(&mut Peer::Tini.as_pid1(&[], &["sh", "-c", &script]));
     assert_eq!(code(&out), 0);
     assert!(!marker.exists(), "tini's background process ran its trap");
 
     // One that ignores SIGTERM is killed after the grace period, not before.
-    let stubborn = "sh -c 'trap \"\" TERM; while :; do sleep 0.02; done' & sleep 0.3; exit 3";
+    let stubborn = format!(
+        "sh -c 'trap \"\" TERM; : > {a}; while :; do sleep 0.02; done' & {until_armed}; exit 3",
+        a = armed.display()
+    );
+    let _ = std::fs::remove_file(&armed);
     let started = Instant::now();
-    let out = run(&mut Peer::Ours.as_pid1(&["--grace", "1"], &["sh", "-c", stubborn]));
+    let out = run(&mut Peer::Ours.as_pid1(&["--grace", "1"], &["sh", "-c", &stubborn]));
     assert_eq!(code(&out), 3);
     assert!(
         started.elapsed() >= Duration::from_millis(1000),
@@ -319,6 +333,7 @@ fn main_child_exit_tears_down_the_rest_gracefully() {
 
     // --no-teardown leaves them to the kernel, as tini does.
     let _ = std::fs::remove_file(&marker);
+    let _ = std::fs::remove_file(&armed);
     let out = run(&mut Peer::Ours.as_pid1(&["--no-teardown"], &["sh", "-c", &script]));
     assert_eq!(code(&out), 0);
     assert!(!marker.exists());
@@ -600,7 +615,7 @@ fn web_hook_reports_each_state_in_order() {
     let child = start(
         Peer::Ours,
         &["--web-hook", &format!("http://127.0.0.1:{port}/")],
-        "trap 'exit 9' TERM; while :; do sleep 0.02; done",
+        "trap 'exit 9' TERM",
         &TempDir::new("init-hung"),
     );
     signal(&child, "TERM");
@@ -1108,12 +1123,14 @@ fn group_option_reaches_the_whole_process_group() {
     let gc = dir.path().join("grandchild");
     // The grandchild stays in the child's process group and records a USR1; it gives up
     // after 10 s so that nothing outlives the test. The child, on USR1, gives the grandchild
-    // up to 1 s to record it before exiting (our teardown would SIGTERM it at once).
+    // up to 1 s to record it before exiting (our teardown would SIGTERM it at once). Each
+    // sets its trap before it says it is there: the child before it starts the grandchild,
+    // the grandchild before it writes its pid file; `start` loops after that.
     let script = format!(
-        "sh -c 'trap \"echo got > {got}; exit 0\" USR1; echo $$ > {gc}.tmp; mv {gc}.tmp {gc}; \
-         i=0; while [ $i -lt 500 ]; do sleep 0.02; i=$((i+1)); done' & \
-         trap 'i=0; while [ ! -e {got} ] && [ $i -lt 20 ]; do sleep 0.05; i=$((i+1)); done; \
-         exit 5' USR1; while :; do sleep 0.02; done",
+        "trap 'i=0; while [ ! -e {got} ] && [ $i -lt 20 ]; do sleep 0.05; i=$((i+1)); done; \
+         exit 5' USR1\n\
+         sh -c 'trap \"echo got > {got}; exit 0\" USR1; echo $$ > {gc}.tmp; mv {gc}.tmp {gc}; \
+         i=0; while [ $i -lt 500 ]; do sleep 0.02; i=$((i+1)); done' &",
         got = got.display(),
         gc = gc.display()
     );
@@ -1134,7 +1151,6 @@ fn group_option_reaches_the_whole_process_group() {
             assert!(Instant::now() < deadline, "{init:?}: no grandchild");
             std::thread::sleep(Duration::from_millis(10));
         }
-        std::thread::sleep(Duration::from_millis(100));
         signal(&child, "USR1");
         assert_eq!(wait_code(child), 5, "{init:?} {extra:?}");
         std::thread::sleep(Duration::from_millis(200));
