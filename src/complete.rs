@@ -199,7 +199,7 @@ async fn fetch(ctx: &Ctx, plan: &Plan, found: &mut Vec<Candidate>, directive: &m
             continue;
         }
         if docker.is_none() {
-            match crate::docker::connect(&ctx.globals).await {
+            match crate::docker::connect(&ctx.globals, &ctx.config).await {
                 Ok(d) => docker = Some(d),
                 Err(e) => {
                     tracing::debug!("completion: {e}");
@@ -210,7 +210,7 @@ async fn fetch(ctx: &Ctx, plan: &Plan, found: &mut Vec<Candidate>, directive: &m
         let Some(d) = docker.as_ref() else { return };
         let result = match source {
             // Everywhere a container is taken, a graph name or link path is accepted too.
-            Source::Containers | Source::Graph => graph_candidates(d).await,
+            Source::Containers | Source::Graph => graph_candidates(d, ctx).await,
             Source::Networks => network_candidates(d).await.map_err(anyhow::Error::from),
             Source::Docker(_) => continue,
         };
@@ -228,19 +228,19 @@ async fn fetch(ctx: &Ctx, plan: &Plan, found: &mut Vec<Candidate>, directive: &m
 /// registry is a container of it): docker names (with image and state), then graph names and
 /// link paths (`db1`, `frontend/redis`, with the docker name), then short ids. The plugin's
 /// own registry and watcher are left out: nobody names or links them.
-pub async fn graph_candidates(docker: &bollard::Docker) -> anyhow::Result<Vec<Candidate>> {
-    let snap = crate::graph::store::load(docker).await?;
+pub async fn graph_candidates(
+    daemon: &crate::docker::Daemon,
+    ctx: &Ctx,
+) -> anyhow::Result<Vec<Candidate>> {
+    let store = crate::graph::store::Store::new(daemon, &ctx.config.registry, ctx.cancel.clone());
+    let snap = store.load().await?;
     let view = &snap.view;
     let mut names = Vec::new();
     let mut ids = Vec::new();
     for node in view.nodes.values() {
         let name = node.name().to_string();
         if name != node.short_id() {
-            let desc = if node.state.is_empty() {
-                node.image.clone()
-            } else {
-                format!("{} ({})", node.image, node.state)
-            };
+            let desc = format!("{} ({})", node.image, node.state.as_str());
             names.push(Candidate::new(name.clone(), desc));
         }
         ids.push(Candidate::new(node.short_id().to_string(), name));
@@ -261,9 +261,10 @@ pub async fn graph_candidates(docker: &bollard::Docker) -> anyhow::Result<Vec<Ca
 }
 
 async fn network_candidates(
-    docker: &bollard::Docker,
+    daemon: &crate::docker::Daemon,
 ) -> Result<Vec<Candidate>, bollard::errors::Error> {
-    let list = docker
+    let list = daemon
+        .client()
         .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
         .await?;
     let mut out: Vec<Candidate> = list

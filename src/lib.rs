@@ -18,12 +18,14 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
+pub mod cancel;
 pub mod cli;
 pub mod commands;
 pub mod complete;
 pub mod docker;
 pub mod graph;
 pub mod init;
+pub mod labels;
 pub mod links;
 pub mod net;
 pub mod output;
@@ -34,6 +36,36 @@ pub mod watch;
 
 use plugin::{GlobalOpts, Invocation, Plugin};
 
+/// The settings read from the environment, once, at start: nothing deeper in the code reads
+/// the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The registry namespace (`DOCKER_LINK_REGISTRY`; `default`): separate graphs on one
+    /// daemon (tests use their own).
+    pub registry: String,
+    /// The link networks' subnet pool as given (`DOCKER_LINK_POOL`), parsed where it is used
+    /// so that commands without links never fail on it.
+    pub pool: Option<String>,
+    /// A static docker-link to put into containers when this binary is not one
+    /// (`DOCKER_LINK_STATIC_BIN`).
+    pub static_bin: Option<std::path::PathBuf>,
+}
+
+impl Config {
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
+        let set = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+        Config {
+            registry: set("DOCKER_LINK_REGISTRY").unwrap_or_else(|| "default".to_string()),
+            pool: set("DOCKER_LINK_POOL"),
+            static_bin: set("DOCKER_LINK_STATIC_BIN").map(Into::into),
+        }
+    }
+
+    pub fn pool(&self) -> Result<links::pool::Pool, links::pool::PoolError> {
+        links::pool::Pool::from_setting(self.pool.as_deref())
+    }
+}
+
 /// What every command gets besides its own arguments.
 #[derive(Debug, Clone)]
 pub struct Ctx {
@@ -41,9 +73,26 @@ pub struct Ctx {
     pub invocation: Invocation,
     /// The name we were reached by (`docker-ls` → `ls`).
     pub plugin: Plugin,
+    pub config: Config,
+    /// Cancelled by Ctrl-C, SIGTERM, or the docker CLI closing its plugin socket.
+    pub cancel: cancel::Cancel,
+    /// The one-shot runtime, made on first use and kept: a daemon connection made on it
+    /// must not outlive it.
+    runtime: std::sync::Arc<std::sync::OnceLock<tokio::runtime::Runtime>>,
 }
 
 impl Ctx {
+    pub fn new(globals: GlobalOpts, invocation: Invocation, plugin: Plugin, config: Config) -> Ctx {
+        Ctx {
+            globals,
+            invocation,
+            plugin,
+            config,
+            cancel: cancel::Cancel::new(),
+            runtime: Default::default(),
+        }
+    }
+
     /// The runtime for one-shot commands: one thread, I/O and timers, nothing else.
     pub fn runtime(&self) -> anyhow::Result<tokio::runtime::Runtime> {
         tokio::runtime::Builder::new_current_thread()
@@ -51,6 +100,65 @@ impl Ctx {
             .build()
             .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
     }
+
+    /// The runtime for long-running work (the watcher): worker threads, I/O and timers.
+    pub fn multi_thread_runtime(&self) -> anyhow::Result<tokio::runtime::Runtime> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
+    }
+
+    /// Runs a one-shot command's future on a current-thread runtime. Ctrl-C, SIGTERM and
+    /// SIGHUP cancel [`Ctx::cancel`] instead of killing the process, so that a write stops
+    /// where it can (its change there or not) and rollbacks run.
+    pub fn block_on<T>(
+        &self,
+        f: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        let rt = match self.runtime.get() {
+            Some(rt) => rt,
+            None => {
+                let rt = self.runtime()?;
+                self.runtime.get_or_init(|| rt)
+            }
+        };
+        rt.block_on(async {
+            let cancel = self.cancel.clone();
+            let watcher = tokio::spawn(async move {
+                use tokio::signal::unix::{signal, SignalKind};
+                let kinds = [
+                    SignalKind::interrupt(),
+                    SignalKind::terminate(),
+                    SignalKind::hangup(),
+                ];
+                let mut streams: Vec<_> = kinds.into_iter().filter_map(|k| signal(k).ok()).collect();
+                let waits = streams.iter_mut().map(|s| Box::pin(s.recv()));
+                futures_util::future::select_all(waits).await;
+                cancel.cancel();
+            });
+            let out = f.await;
+            watcher.abort();
+            out
+        })
+    }
+}
+
+/// 64 bits that differ between calls and processes (names of intents and networks, jitter).
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.write_u32(std::process::id());
+    h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    h.finish()
 }
 
 /// The binary's entry point: `fn main() -> ExitCode { docker_link::main(args) }`.
@@ -86,9 +194,9 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         }
     }
 
-    // The registry container's process: nothing to do but stay up until stopped.
-    if rest.len() == 1 && rest[0] == graph::store::IDLE_ARG {
-        return sys::idle();
+    // The registry container's process: write the graph's copy, then stay up until stopped.
+    if rest.first().is_some_and(|a| a == graph::copy::IDLE_ARG) {
+        return graph::copy::idle_main(&rest[1..]);
     }
 
     let (globals, rest) = match GlobalOpts::parse(rest) {
@@ -101,11 +209,8 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         if first == "__complete" || first == "__completeNoDesc" {
             let with_desc = first == "__complete"
                 && std::env::var_os("DOCKER_CLI_DISABLE_COMPLETION_DESCRIPTION").is_none();
-            let ctx = Ctx {
-                globals,
-                invocation,
-                plugin,
-            };
+            let config = Config::from_env(&|k| std::env::var(k).ok());
+            let ctx = Ctx::new(globals, invocation, plugin, config);
             return complete::run(&ctx, &rest[1..], with_desc);
         }
     }
@@ -117,27 +222,20 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         return commands::init::main(&argv[2..]);
     }
 
-    let ctx = Ctx {
-        globals,
-        invocation,
-        plugin,
-    };
-    plugin::watch_cli_socket(|| {
-        // The CLI closed our socket: it is going away (a second Ctrl-C, or it was killed).
-        // One-shot commands have nothing to flush; long-running ones install their own
-        // cancellation before this fires.
-        if !commands::cancel_long_running() {
-            std::process::exit(130);
-        }
-    });
+    let config = Config::from_env(&|k| std::env::var(k).ok());
+    let ctx = Ctx::new(globals, invocation, plugin, config);
+    let on_eof = ctx.cancel.clone();
+    // The CLI closed our socket: it is going away (a second Ctrl-C, or it was killed). The
+    // running command stops where it can and rolls back what it must.
+    plugin::watch_cli_socket(move || on_eof.cancel());
 
     let parsed = match cli::parse(argv) {
         Ok(p) => p,
         Err(e) => {
-            // clap prints help/version to stdout with exit 0 and usage errors to stderr with 2,
-            // as docker does for `--help` and bad flags.
+            // clap prints help/version to stdout with exit 0; a usage error goes to stderr and
+            // exits 125, as docker's own usage errors do.
             let _ = e.print();
-            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+            return ExitCode::from(if e.use_stderr() { USAGE } else { 0 });
         }
     };
     match commands::dispatch(parsed, &ctx) {
@@ -165,8 +263,18 @@ fn init_tracing(globals: &GlobalOpts) {
         .try_init();
 }
 
-/// The one place that turns an error into what the user sees and an exit code.
+/// Docker's exit code for a usage error of the command itself.
+pub const USAGE: u8 = 125;
+/// The exit code of a command stopped by Ctrl-C or SIGTERM before it was done.
+pub const INTERRUPTED: u8 = 130;
+
+/// The one place that turns an error into what the user sees and an exit code: usage errors
+/// 125 (as docker), interruptions 130, a docker child's own exit code passed through (its
+/// message already printed, so nothing is printed again), everything else 1.
 pub fn report(err: &anyhow::Error) -> ExitCode {
+    if let Some(code) = err.chain().find_map(|c| c.downcast_ref::<commands::Exit>()) {
+        return ExitCode::from(code.0);
+    }
     let mut msg = format!("{err}");
     for cause in err.chain().skip(1) {
         let c = cause.to_string();
@@ -195,29 +303,35 @@ fn hint_for(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(e) = cause.downcast_ref::<docker::self_image::SelfImageError>() {
         return e.hint();
     }
-    if let Some(e) = cause.downcast_ref::<bollard::errors::Error>() {
+    if let Some(e) = cause.downcast_ref::<docker::EngineError>() {
         // The daemon answered the first request and then stopped answering.
-        use bollard::errors::Error as B;
-        if matches!(
-            e,
-            B::HyperLegacyError { .. } | B::IOError { .. } | B::RequestTimeoutError
-        ) {
-            return Some(
-                "the daemon stopped answering during the command; when it is back, run the                  command again (`docker link prune` removes what a cut-off command left)"
-                    .to_string(),
-            );
-        }
+        return e.hint();
+    }
+    if let Some(e) = cause.downcast_ref::<bollard::errors::Error>() {
+        return docker::daemon::map("", clone_bollard(e)?).hint();
     }
     None
 }
 
+/// The bollard errors that mean "the daemon stopped answering", for the hint; None for others.
+fn clone_bollard(e: &bollard::errors::Error) -> Option<bollard::errors::Error> {
+    use bollard::errors::Error as B;
+    matches!(
+        e,
+        B::HyperLegacyError { .. } | B::IOError { .. } | B::RequestTimeoutError
+    )
+    .then_some(B::RequestTimeoutError)
+}
+
 fn exit_code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<commands::Exit>() {
-            return e.0;
+        if cause.downcast_ref::<plugin::GlobalOptError>().is_some()
+            || cause.downcast_ref::<commands::Usage>().is_some()
+        {
+            return USAGE;
         }
-        if cause.downcast_ref::<plugin::GlobalOptError>().is_some() {
-            return 125;
+        if cause.downcast_ref::<cancel::Interrupted>().is_some() {
+            return INTERRUPTED;
         }
     }
     1

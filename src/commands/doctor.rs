@@ -291,9 +291,13 @@ fn daemon(ctx: &Ctx) -> Check {
         Err(e) => return Check::new("daemon", Status::Fail, format!("{e:#}")),
     };
     let result = rt.block_on(async {
-        let docker = crate::docker::connect(&ctx.globals).await?;
-        let version = docker.version().await.map_err(crate::docker::Error::from)?;
-        Ok::<_, crate::docker::Error>((version, docker.client_version()))
+        let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
+        let version = daemon
+            .client()
+            .version()
+            .await
+            .map_err(crate::docker::Error::from)?;
+        Ok::<_, crate::docker::Error>((version, daemon.api_version()))
     });
     match result {
         Ok((v, api)) => Check::new(

@@ -156,10 +156,9 @@ pub fn tree(entries: &[Entry]) -> String {
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let rt = ctx.runtime()?;
-    let entries = rt.block_on(async {
-        let docker = crate::docker::connect(&ctx.globals).await?;
-        anyhow::Ok(collect(&docker, args.all).await?)
+    let entries = ctx.block_on(async {
+        let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
+        collect(&daemon, ctx, args.all).await
     })?;
     let entries = arrange(entries, &args.filters);
     if args.quiet {
@@ -179,9 +178,18 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
 }
 
 /// Every name and link path. One API call (the registry is a container of the same
-/// listing): the listing must cost no more than `docker ps`.
-async fn collect(docker: &bollard::Docker, all: bool) -> anyhow::Result<Vec<Entry>> {
-    let snap = crate::graph::store::load(docker).await?;
+/// listing): the listing must cost no more than `docker ps`. What the read found wrong (a
+/// registry read from its copy, a name hidden by a docker name) is said on stderr.
+async fn collect(
+    daemon: &crate::docker::Daemon,
+    ctx: &Ctx,
+    all: bool,
+) -> anyhow::Result<Vec<Entry>> {
+    let store = crate::graph::store::Store::new(daemon, &ctx.config.registry, ctx.cancel.clone());
+    let snap = store.load().await?;
+    for w in snap.warnings.iter().chain(&snap.view.shadow_warnings()) {
+        output::warn(w);
+    }
     let view = &snap.view;
     let show = |n: &Node| all || n.running();
     Ok(view
@@ -195,7 +203,7 @@ async fn collect(docker: &bollard::Docker, all: bool) -> anyhow::Result<Vec<Entr
                 image: node.image.clone(),
                 parent: w.parent,
                 alias: w.alias,
-                state: node.state.clone(),
+                state: node.state.as_str().to_string(),
             })
         })
         .collect())

@@ -2,7 +2,6 @@
 //! exhaustive match from the parsed command line to the code that runs it.
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cli::{Cli, Command};
 use crate::Ctx;
@@ -16,11 +15,16 @@ pub mod ls;
 pub mod net;
 pub mod proxy;
 
-/// An error that carries its own exit code (docker's conventions: 1 for failures, 125 for
-/// usage errors of the plugin itself). [`crate::report`] honours it.
+/// A failure already reported (by a docker CLI child on its stderr, or by us): exit with this
+/// code and print nothing more. [`crate::report`] honours it.
 #[derive(Debug, thiserror::Error)]
 #[error("exit status {0}")]
 pub struct Exit(pub u8);
+
+/// A usage error of our own (a bad argument that clap could not see): exit 125, as docker.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
 
 pub fn dispatch(cli: Cli, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -30,28 +34,6 @@ pub fn dispatch(cli: Cli, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Net(args) => net::run(args, ctx),
         Command::Generate(args) => generate::run(args, ctx),
     }
-}
-
-static LONG_RUNNING: AtomicBool = AtomicBool::new(false);
-static CANCEL: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>> = std::sync::OnceLock::new();
-
-/// A long-running command (the watcher, `proxy`) registers how to stop gracefully when the
-/// docker CLI closes its socket.
-pub fn on_cli_gone(cancel: impl Fn() + Send + Sync + 'static) {
-    if CANCEL.set(Box::new(cancel)).is_ok() {
-        LONG_RUNNING.store(true, Ordering::SeqCst);
-    }
-}
-
-/// Called when the CLI socket closes; false when no long-running command is there to stop.
-pub fn cancel_long_running() -> bool {
-    if !LONG_RUNNING.load(Ordering::SeqCst) {
-        return false;
-    }
-    if let Some(cancel) = CANCEL.get() {
-        cancel();
-    }
-    true
 }
 
 /// What a command that this version does not have yet answers: plainly, and non-zero.

@@ -2,9 +2,17 @@
 //! transports (unix, tcp, TLS, ssh through `docker system dial-stdio`, in [`transport`]), API
 //! version negotiation, and the typed errors callers branch on.
 
+pub mod clock;
+pub mod daemon;
 pub mod endpoint;
+pub mod engine;
+#[cfg(test)]
+pub(crate) mod fake;
 pub mod self_image;
 pub mod transport;
+
+pub use daemon::Daemon;
+pub use engine::{Engine, EngineError};
 
 use std::time::Duration;
 
@@ -66,26 +74,6 @@ impl Error {
     }
 }
 
-/// The HTTP status the daemon answered with, when the error is an answer at all.
-pub fn status(e: &bollard::errors::Error) -> Option<u16> {
-    match e {
-        bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
-        _ => None,
-    }
-}
-
-/// `docker rm -f`: a container that is already gone counts as removed.
-pub async fn remove_container(docker: &Docker, id: &str) -> Result<(), bollard::errors::Error> {
-    let opts = bollard::query_parameters::RemoveContainerOptions {
-        force: true,
-        ..Default::default()
-    };
-    match docker.remove_container(id, Some(opts)).await {
-        Err(e) if status(&e) == Some(404) => Ok(()),
-        other => other,
-    }
-}
-
 /// Resolves the endpoint the docker CLI would use with these global options.
 pub fn resolve(globals: &GlobalOpts) -> Result<Endpoint, Error> {
     let env = |k: &str| std::env::var(k).ok();
@@ -94,15 +82,18 @@ pub fn resolve(globals: &GlobalOpts) -> Result<Endpoint, Error> {
 }
 
 /// Connects to the daemon the docker CLI would talk to, and negotiates the API version.
-pub async fn connect(globals: &GlobalOpts) -> Result<Docker, Error> {
+pub async fn connect(globals: &GlobalOpts, config: &crate::Config) -> Result<Daemon, Error> {
     let ep = resolve(globals)?;
-    connect_endpoint(&ep).await
+    connect_endpoint(&ep, config.static_bin.clone()).await
 }
 
 /// Connects to one endpoint: the first exchange is an unversioned `GET /_ping`, whose
 /// `Api-Version` header fixes the version of every later request (Engine 20.10 rejects a
 /// newer one on every endpoint; Engine 29 rejects one below 1.44).
-pub async fn connect_endpoint(ep: &Endpoint) -> Result<Docker, Error> {
+pub async fn connect_endpoint(
+    ep: &Endpoint,
+    static_bin: Option<std::path::PathBuf>,
+) -> Result<Daemon, Error> {
     let name = ep.host.to_string();
     let unreachable = |reason: String| Error::Unreachable {
         endpoint: name.clone(),
@@ -137,21 +128,50 @@ pub async fn connect_endpoint(ep: &Endpoint) -> Result<Docker, Error> {
         version.minor_version
     );
 
-    let transport = move |req: BollardRequest| {
+    let http = client.clone();
+    let prefix = format!("/v{}.{}", version.major_version, version.minor_version);
+    let transport = move |mut req: BollardRequest| {
         let client = client.clone();
+        // bollard 0.21.1 builds `http://docker/v1.41` and then joins the absolute path onto
+        // it, which drops the version: every request would reach the daemon unversioned
+        // (answered at its newest version, whatever was negotiated). Put it back here, once.
+        let versioned = versioned_uri(req.uri(), &prefix);
         async move {
+            *req.uri_mut() = versioned?;
             client
                 .request(req)
                 .await
                 .map_err(bollard::errors::Error::from)
         }
     };
-    Ok(Docker::connect_with_custom_transport(
+    let docker = Docker::connect_with_custom_transport(
         transport,
         Some("http://docker"),
         REQUEST_TIMEOUT_SECS,
         &version,
-    )?)
+    )
+    .map_err(|e| unreachable(e.to_string()))?;
+    Ok(Daemon::new(docker, http, version, static_bin))
+}
+
+/// `http://docker/containers/json?all=1` → `http://docker/v1.41/containers/json?all=1`; a path
+/// that already carries a version is left alone.
+fn versioned_uri(uri: &hyper::Uri, prefix: &str) -> Result<hyper::Uri, bollard::errors::Error> {
+    let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let already = pq
+        .strip_prefix("/v")
+        .and_then(|rest| rest.split('/').next())
+        .is_some_and(|v| parse_version(v).is_some());
+    let pq = if already {
+        pq.to_string()
+    } else {
+        format!("{prefix}{pq}")
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(pq.parse().map_err(|e: hyper::http::uri::InvalidUri| {
+        bollard::errors::Error::InvalidURIError { err: e }
+    })?);
+    hyper::Uri::from_parts(parts).map_err(|e| bollard::errors::Error::InvalidURIPartsError { err: e })
 }
 
 async fn ping(client: &transport::HttpClient) -> Result<ClientVersion, String> {
@@ -174,7 +194,7 @@ async fn ping(client: &transport::HttpClient) -> Result<ClientVersion, String> {
 }
 
 /// The innermost cause of a client error: "connection refused", not "client error (Connect)".
-fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn describe(err: &(dyn std::error::Error + 'static)) -> String {
     let mut inner: &(dyn std::error::Error + 'static) = err;
     while let Some(next) = inner.source() {
         inner = next;
@@ -206,5 +226,19 @@ mod tests {
         assert!(parse_version("1").is_none());
         assert!(parse_version("x.y").is_none());
         assert!(parse_version("1.41").unwrap() < *bollard::API_DEFAULT_VERSION);
+    }
+
+    #[test]
+    fn requests_carry_the_negotiated_version() {
+        let cases = [
+            ("http://docker/containers/json?all=1", "http://docker/v1.41/containers/json?all=1"),
+            ("http://docker/_ping", "http://docker/v1.41/_ping"),
+            ("http://docker/v1.40/info", "http://docker/v1.40/info"),
+            ("http://docker/volumes", "http://docker/v1.41/volumes"),
+        ];
+        for (given, want) in cases {
+            let got = versioned_uri(&given.parse().unwrap(), "/v1.41").unwrap();
+            assert_eq!(got.to_string(), want, "{given}");
+        }
     }
 }

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 pub const SELF_REPO: &str = "docker-link";
 pub const EMPTY_IMAGE: &str = "docker-link-empty:1";
-pub const HASH_LABEL: &str = "docker-link.binary-sha256";
+pub const HASH_LABEL: &str = crate::labels::BINARY_SHA256;
 /// Where the binary sits inside the self image.
 pub const BINARY_PATH: &str = "/docker-link";
 
@@ -115,15 +115,16 @@ impl StaticBinary {
     }
 }
 
-/// The static binary to put into containers: this executable when it is static, else
-/// `$DOCKER_LINK_STATIC_BIN`. Read and hashed once per process.
-pub fn static_binary() -> Result<&'static StaticBinary, SelfImageError> {
+/// The static binary to put into containers: this executable when it is static, else the
+/// configured one (`DOCKER_LINK_STATIC_BIN`, read into the configuration at start). Read and
+/// hashed once per process.
+pub fn static_binary(configured: Option<&Path>) -> Result<&'static StaticBinary, SelfImageError> {
     static BIN: OnceLock<Result<StaticBinary, String>> = OnceLock::new();
     let found = BIN.get_or_init(|| {
         let own = std::env::current_exe().map_err(|e| e.to_string())?;
         let mut candidates = vec![own.clone()];
-        if let Some(p) = std::env::var_os("DOCKER_LINK_STATIC_BIN") {
-            candidates.push(PathBuf::from(p));
+        if let Some(p) = configured {
+            candidates.push(p.to_path_buf());
         }
         candidates
             .iter()
@@ -189,11 +190,6 @@ async fn import(
     Ok(())
 }
 
-/// Makes sure `docker-link:<version>` holds this very binary; returns the image reference.
-pub async fn ensure_self_image(docker: &Docker) -> Result<String, SelfImageError> {
-    ensure_image_of(docker, static_binary()?, &self_image_tag()).await
-}
-
 /// Makes sure `image` (`repo:tag`) holds `bin` at [`BINARY_PATH`] as its entrypoint; imports
 /// only when the image is missing or holds another binary.
 pub async fn ensure_image_of(
@@ -207,7 +203,7 @@ pub async fn ensure_image_of(
     let tar = tar_of(&[(BINARY_PATH, 0o755, &bin.bytes)]);
     let changes = vec![
         format!("LABEL {HASH_LABEL}={}", bin.sha256),
-        "LABEL docker-link.role=self".to_string(),
+        format!("LABEL {}={}", crate::labels::ROLE, crate::labels::SELF_ROLE),
         format!("ENTRYPOINT [\"{BINARY_PATH}\"]"),
     ];
     let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
@@ -217,10 +213,10 @@ pub async fn ensure_image_of(
 
 /// Makes sure the empty image exists (for containers that are created and never started).
 pub async fn ensure_empty_image(docker: &Docker) -> Result<String, SelfImageError> {
-    if image_label(docker, EMPTY_IMAGE, "docker-link.role")
+    if image_label(docker, EMPTY_IMAGE, crate::labels::ROLE)
         .await
         .as_deref()
-        == Some("empty")
+        == Some(crate::labels::EMPTY_ROLE)
     {
         return Ok(EMPTY_IMAGE.to_string());
     }
@@ -229,7 +225,7 @@ pub async fn ensure_empty_image(docker: &Docker) -> Result<String, SelfImageErro
         .unwrap_or((EMPTY_IMAGE, "latest"));
     // The daemon refuses a container without a command; `true` is never run.
     let changes = vec![
-        "LABEL docker-link.role=empty".to_string(),
+        format!("LABEL {}={}", crate::labels::ROLE, crate::labels::EMPTY_ROLE),
         "CMD [\"/none\"]".to_string(),
     ];
     import(docker, repo, tag, tar_of(&[]), changes).await?;

@@ -5,18 +5,20 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::docker::engine::{Labels, State};
+use crate::labels::{LINKS as LINKS_LABEL, NAMES as NAMES_LABEL};
+
 /// The parent of root names (`/db1`).
 pub const ROOT: &str = "";
-/// The schema this version writes and reads.
-pub const SCHEMA: u32 = 1;
+/// The schema this version writes (the compact label of `graph::codec`).
+pub const SCHEMA: u32 = 2;
+/// The plain JSON schema of the first version, still read.
+const LEGACY_SCHEMA: u32 = 1;
+/// The longest alias: a DNS label holds at most 63 octets.
+pub const MAX_LABEL: usize = 63;
 /// Deeper paths than this are not walked: a guard for pathological graphs (cycles are
 /// already cut by never revisiting a container on the current path).
 const MAX_DEPTH: usize = 32;
-
-/// Label on containers created by `docker link run/create`: extra root names, comma-separated.
-pub const NAMES_LABEL: &str = "docker-link.names";
-/// Label on such a parent: its links, `CHILD_ID:ALIAS` comma-separated.
-pub const LINKS_LABEL: &str = "docker-link.links";
 
 /// One edge: `(parent, name) → child`. `parent` is a full container id, or [`ROOT`].
 #[derive(
@@ -58,13 +60,18 @@ impl Stored {
             GraphError::Schema(format!("the registry's graph is not valid JSON: {e}"))
         })?;
         match head.schema {
-            Some(SCHEMA) => serde_json::from_str(json)
-                .map_err(|e| GraphError::Schema(format!("the registry's graph (schema {SCHEMA}) is malformed: {e}"))),
+            // The plain JSON of the first version (and of `to_json`, for tests and messages).
+            Some(LEGACY_SCHEMA | SCHEMA) => serde_json::from_str::<Stored>(json)
+                .map(|mut s| {
+                    s.schema = SCHEMA;
+                    s
+                })
+                .map_err(|e| GraphError::Schema(format!("the registry's graph (schema {LEGACY_SCHEMA}) is malformed: {e}"))),
             Some(v) if v > SCHEMA => Err(GraphError::Schema(format!(
                 "the registry was written by a newer docker-link (schema {v}; this one reads {SCHEMA}): upgrade docker-link"
             ))),
             Some(v) => Err(GraphError::Schema(format!(
-                "the registry has schema {v}, which this docker-link does not read (it reads {SCHEMA})"
+                "the registry has schema {v}, which this docker-link does not read (it reads {LEGACY_SCHEMA} and {SCHEMA})"
             ))),
             None => Err(GraphError::Schema(
                 "the registry's graph has no schema version".to_string(),
@@ -87,7 +94,9 @@ impl Stored {
 }
 
 /// Where an edge of the view comes from; decides how it can be removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// The container's docker name: `docker rename` owns it.
@@ -107,8 +116,8 @@ pub struct Node {
     /// Docker names without the leading slash; legacy link names (`web/db`) included.
     pub names: Vec<String>,
     pub image: String,
-    pub state: String,
-    pub labels: HashMap<String, String>,
+    pub state: State,
+    pub labels: Labels,
 }
 
 impl Node {
@@ -117,7 +126,7 @@ impl Node {
     }
 
     pub fn running(&self) -> bool {
-        self.state == "running"
+        self.state == State::Running
     }
 
     /// The first docker name, for messages.
@@ -137,8 +146,12 @@ pub fn short(id: &str) -> &str {
 /// Errors of graph operations; each names the object.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GraphError {
-    #[error("invalid name {0:?}: names match [a-zA-Z0-9][a-zA-Z0-9_.-]+")]
+    #[error("invalid name {0:?}: names start with a letter or digit and hold letters, digits, '_', '.' and '-' (at least two characters)")]
     InvalidName(String),
+    #[error("invalid name {0:?}: a name of 12 or 64 hexadecimal characters would be taken for a container id")]
+    IdLike(String),
+    #[error("invalid alias {name:?}: {why}")]
+    InvalidAlias { name: String, why: String },
     #[error("no such name or container: {0}")]
     NotFound(String),
     #[error("{arg:?} matches more than one container ({candidates}): give more of the id")]
@@ -157,17 +170,46 @@ pub enum GraphError {
     Schema(String),
 }
 
-/// The docker name rule, kept for graph names too.
+/// The docker name rule, kept for graph names too; and no name that reads as a container id
+/// (`docker link inspect <id>` must never answer another container).
 pub fn validate_name(name: &str) -> Result<(), GraphError> {
     let mut chars = name.chars();
     let ok = matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
         && name.len() >= 2
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(GraphError::InvalidName(name.to_string()))
+    if !ok {
+        return Err(GraphError::InvalidName(name.to_string()));
     }
+    let hex = name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if hex && (name.len() == 12 || name.len() == 64) {
+        return Err(GraphError::IdLike(name.to_string()));
+    }
+    Ok(())
+}
+
+/// A link's alias becomes a DNS name on the parent's link network (and the prefix of its
+/// variables): the name rule, and each dot-separated label at most 63 octets.
+pub fn validate_alias(name: &str) -> Result<(), GraphError> {
+    validate_name(name)?;
+    let bad = |why: String| GraphError::InvalidAlias {
+        name: name.to_string(),
+        why,
+    };
+    if name.len() > 253 {
+        return Err(bad(format!("{} octets; a DNS name holds at most 253", name.len())));
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err(bad("empty DNS label (two dots, or a dot at the end)".into()));
+        }
+        if label.len() > MAX_LABEL {
+            return Err(bad(format!(
+                "{} octets in one DNS label; a label holds at most {MAX_LABEL}",
+                label.len()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Splits a path into its elements: `/frontend/redis/` → `["frontend", "redis"]`.
@@ -181,6 +223,15 @@ pub struct View {
     pub nodes: BTreeMap<String, Node>,
     /// `(parent, name) → (child, source)`.
     pub edges: BTreeMap<(String, String), (String, Source)>,
+    /// Names of ours hidden by a docker name of another container (docker names win).
+    pub shadowed: Vec<Shadowed>,
+}
+
+/// A name of ours that a docker name hides: `name` leads to `by`, not to `hidden`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shadowed {
+    pub edge: Edge,
+    pub by: String,
 }
 
 /// One line of the walk: a path and the container it leads to.
@@ -199,9 +250,19 @@ impl View {
     /// engine enforces them, we only add to them.
     pub fn build(nodes: Vec<Node>, stored: &Stored) -> View {
         let nodes: BTreeMap<String, Node> = nodes.into_iter().map(|n| (n.id.clone(), n)).collect();
+        View::over(nodes, stored)
+    }
+
+    /// The view of another stored graph over the same containers.
+    pub fn with(&self, stored: &Stored) -> View {
+        View::over(self.nodes.clone(), stored)
+    }
+
+    fn over(nodes: BTreeMap<String, Node>, stored: &Stored) -> View {
         let mut view = View {
             edges: BTreeMap::new(),
             nodes,
+            shadowed: Vec::new(),
         };
         let by_name: HashMap<&str, &str> = view
             .nodes
@@ -213,11 +274,28 @@ impl View {
                     .map(|x| (x.as_str(), n.id.as_str()))
             })
             .collect();
-        let mut edges = BTreeMap::new();
+        let mut edges: BTreeMap<(String, String), (String, Source)> = BTreeMap::new();
+        let mut shadowed = Vec::new();
         let mut insert = |parent: &str, name: &str, child: &str, source: Source| {
-            edges
-                .entry((parent.to_string(), name.to_string()))
-                .or_insert((child.to_string(), source));
+            let key = (parent.to_string(), name.to_string());
+            match edges.get(&key) {
+                None => {
+                    edges.insert(key, (child.to_string(), source));
+                }
+                Some((by, Source::Docker | Source::Engine))
+                    if by != child && matches!(source, Source::Declared | Source::Registry) =>
+                {
+                    shadowed.push(Shadowed {
+                        edge: Edge {
+                            parent: key.0,
+                            name: key.1,
+                            child: child.to_string(),
+                        },
+                        by: by.clone(),
+                    });
+                }
+                Some(_) => {}
+            }
         };
         for n in view.nodes.values() {
             for name in &n.names {
@@ -245,7 +323,28 @@ impl View {
             }
         }
         view.edges = edges;
+        view.shadowed = shadowed;
         view
+    }
+
+    /// One line per shadowed name, for warnings.
+    pub fn shadow_warnings(&self) -> Vec<String> {
+        self.shadowed
+            .iter()
+            .map(|s| {
+                let path = match s.edge.parent.as_str() {
+                    ROOT => s.edge.name.clone(),
+                    p => format!("{}/{}", self.path_of(p), s.edge.name),
+                };
+                format!(
+                    "the name {path} of container {} is hidden by the docker name of container {} \
+                     (docker names win); `docker link {} NEW` gives it another",
+                    self.display(&s.edge.child),
+                    self.display(&s.by),
+                    short(&s.edge.child)
+                )
+            })
+            .collect()
     }
 
     pub fn node(&self, id: &str) -> Option<&Node> {
@@ -267,7 +366,12 @@ impl View {
 
     /// A container named any way the user may name one: a graph path or docker name, a full
     /// id, or a unique id prefix.
+    /// As docker resolves a container: a full id first, then a name or path, then a unique
+    /// id prefix.
     pub fn resolve(&self, arg: &str) -> Result<&str, GraphError> {
+        if let Some((id, _)) = self.nodes.get_key_value(arg) {
+            return Ok(id.as_str());
+        }
         if let Some(id) = self.resolve_path(arg) {
             return Ok(id);
         }
@@ -330,9 +434,14 @@ impl View {
         ))
     }
 
-    /// Checks that `(parent, name) → child` may be added: a valid, free name, no self link.
+    /// Checks that `(parent, name) → child` may be added: a valid, free name (an alias of a
+    /// link is a DNS name), no self link.
     pub fn check_new(&self, parent: &str, name: &str, child: &str) -> Result<(), GraphError> {
-        validate_name(name)?;
+        if parent == ROOT {
+            validate_name(name)?;
+        } else {
+            validate_alias(name)?;
+        }
         if parent == child {
             return Err(GraphError::SelfLink(self.display(child)));
         }
@@ -527,8 +636,8 @@ mod tests {
             id: id(c),
             names: names.iter().map(|s| s.to_string()).collect(),
             image: "img".into(),
-            state: "running".into(),
-            labels: HashMap::new(),
+            state: State::Running,
+            labels: Labels::new(),
         }
     }
 
@@ -700,7 +809,7 @@ mod tests {
     fn schema_is_checked() {
         let s = Stored::new();
         assert_eq!(Stored::parse(&s.to_json()), Ok(s));
-        let newer = r#"{"schema":2,"edges":[],"future":1}"#;
+        let newer = r#"{"schema":3,"edges":[],"future":1}"#;
         assert!(matches!(Stored::parse(newer), Err(GraphError::Schema(m)) if m.contains("newer")));
         for bad in [
             "{}",

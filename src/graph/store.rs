@@ -1,311 +1,1099 @@
-//! The registry: the graph's home on the daemon, as labels of a container, written by
-//! compare-and-swap. A write creates the container of generation N+1 (the daemon's unique
-//! container names let exactly one writer win), checks that no newer generation exists,
-//! starts it (so `docker container prune` leaves it alone) and removes the older ones.
-//! Readers take the highest generation. Everything is read with one container listing, which
-//! also gives the live containers and their declared labels.
+//! The registry: the graph's home on the daemon, as labels of a container, one container per
+//! generation, written by compare-and-swap on the daemon's unique container names.
+//!
+//! - **Commit.** A write creates the container of generation N+1 (exactly one writer wins its
+//!   name), checks that no newer generation exists (a stale writer can find N+1's name free
+//!   after cleanup), and starts it. A generation is committed once it was started: a
+//!   created-only container is what `docker container prune` removes, and what an interrupted
+//!   write leaves. Readers take the newest generation that was ever started; an uncommitted one
+//!   is never read.
+//! - **Old generations** go only when a newer one is committed: the writer of N+1 removes the
+//!   generations older than N while it starts N+1, and N stays until N+2 is committed. So two
+//!   registry containers run at rest, and a failed start always leaves a committed graph.
+//! - **Leftovers.** A generation that stays created-only for [`ABANDONED_AFTER`] seconds (on the
+//!   daemon's clock) was left by an interrupted write: the next writer removes it (without
+//!   force, so one that was started meanwhile stays) and says so.
+//! - **Contention.** A writer that loses the race, or finds a write in flight, hands its op to
+//!   the next generation as an *intent* (a labelled volume: cheap to make, untouched by
+//!   container prune) and waits. Whoever makes the next generation applies every pending
+//!   intent in order, records each one's outcome in the generation, and removes the intents
+//!   once committed; a waiting writer reads its outcome and exits with it. Many concurrent
+//!   writers land in a few generations instead of one generation each.
+//! - **Second copy.** Every generation mounts the volume `docker-link-graph[-ns]`, and its
+//!   process writes its graph there when it starts (`graph::copy`). When no committed
+//!   generation exists (all were stopped and pruned), reads fall back to that copy and say
+//!   so; the next write restores the registry from it.
+//!
+//! Reads are one container listing, which also gives the live containers and their declared
+//! labels.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum};
-use bollard::query_parameters::{CreateContainerOptions, ListContainersOptions};
-use bollard::Docker;
 
+use super::codec::{self, Outcome, Payload};
+use super::copy::{self, COPY_DIR, GRAPH_ENV};
+pub use super::copy::IDLE_ARG;
 use super::model::{Node, Stored, View};
+use super::ops::{apply_all, Op};
+use crate::cancel::{Cancel, Interrupted};
+use crate::docker::engine::{
+    remove_if_present, ContainerSpec, Engine, Labels, ListFilter, State,
+};
+use crate::labels;
 
-/// Every container the plugin creates carries this label with its role.
-pub const ROLE_LABEL: &str = "docker-link.role";
-pub const REGISTRY_ROLE: &str = "registry";
-pub const GENERATION_LABEL: &str = "docker-link.generation";
-pub const GRAPH_LABEL: &str = "docker-link.graph";
-/// Which registry (namespace) a registry container belongs to.
-pub const NAMESPACE_LABEL: &str = "docker-link.registry";
-/// The registry container's command: `docker-link __idle`.
-pub const IDLE_ARG: &str = "__idle";
-/// How long a writer keeps retrying when others win the race.
+/// A generation created this many seconds ago (daemon clock) and never started was left by an
+/// interrupted write (a live writer starts its generation within a second).
+pub const ABANDONED_AFTER: i64 = 3;
+/// Without the daemon's clock: how long a generation must be seen created-only.
+const ABANDONED_LOCAL: Duration = Duration::from_secs(5);
+/// An intent older than this (daemon clock) was left by a writer that is gone: dropped, never
+/// applied.
+const INTENT_TTL: i64 = 60;
+/// How long a writer keeps trying when others keep winning.
 const WRITE_DEADLINE: Duration = Duration::from_secs(90);
 
-/// The registry namespace: `DOCKER_LINK_REGISTRY`, else `default`. Separate namespaces are
-/// separate graphs on one daemon (tests use their own).
-pub fn namespace() -> String {
-    std::env::var("DOCKER_LINK_REGISTRY")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "default".to_string())
+/// One registry generation as the listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registry {
+    pub generation: u64,
+    pub id: String,
+    pub state: State,
+    pub created: i64,
+    pub image: String,
+    pub volumes: Vec<String>,
 }
 
-fn container_name(ns: &str, generation: u64) -> String {
-    if ns == "default" {
-        format!("docker-link-registry-{generation}")
-    } else {
-        format!("docker-link-registry-{ns}-{generation}")
-    }
+/// Where the graph of a snapshot was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The newest committed generation.
+    Committed,
+    /// No generation is committed: the copy in the graph's volume, of this generation.
+    Copy { generation: u64 },
+    /// No generation and no copy: nothing was ever written, or everything was removed.
+    Missing,
 }
 
 /// The graph as read in one listing.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
+    /// The generation the graph is of (0 when none).
     pub generation: u64,
-    pub stored: Stored,
+    pub payload: Payload,
     pub view: View,
-    /// Registry containers of this namespace: `(generation, id)`.
-    pub registries: Vec<(u64, String)>,
-    /// The image of the newest registry container: the next generation reuses it rather
-    /// than hash the binary again.
-    pub image: Option<String>,
+    pub origin: Origin,
+    /// This namespace's registry containers, every state.
+    pub registries: Vec<Registry>,
+    /// The daemon's clock at the listing.
+    pub server_time: Option<i64>,
+    /// What the user should be told (a fallback read, a restarted registry).
+    pub warnings: Vec<String>,
 }
 
 impl Snapshot {
+    pub fn stored(&self) -> &Stored {
+        &self.payload.stored
+    }
+
+    /// True when the registry has no committed generation.
     pub fn missing(&self) -> bool {
-        self.registries.is_empty()
+        self.origin != Origin::Committed
+    }
+
+    fn newest(&self) -> Option<&Registry> {
+        self.registries
+            .iter()
+            .filter(|r| r.generation == self.generation && r.state.ever_started())
+            .max_by_key(|r| r.created)
     }
 }
 
-/// Reads the graph: one `GET /containers/json?all=1`.
-pub async fn load(docker: &Docker) -> anyhow::Result<Snapshot> {
-    let ns = namespace();
-    let list = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            ..Default::default()
-        }))
-        .await
-        .context("listing containers")?;
-    let mut nodes = Vec::new();
-    let mut registries = Vec::new();
-    let mut newest: Option<(u64, String)> = None;
-    let mut image = None;
-    for c in list {
-        let labels: HashMap<String, String> = c.labels.unwrap_or_default();
-        let id = c.id.unwrap_or_default();
-        match labels.get(ROLE_LABEL).map(String::as_str) {
-            Some(REGISTRY_ROLE) => {
-                if labels.get(NAMESPACE_LABEL).map(String::as_str) != Some(ns.as_str()) {
-                    continue;
-                }
-                let Some(generation) = labels.get(GENERATION_LABEL).and_then(|g| g.parse().ok())
-                else {
-                    continue;
-                };
-                registries.push((generation, id));
-                if newest.as_ref().is_none_or(|(g, _)| generation > *g) {
-                    image = c.image_id.clone().filter(|i| !i.is_empty());
-                    newest = Some((
-                        generation,
-                        labels.get(GRAPH_LABEL).cloned().unwrap_or_default(),
-                    ));
-                }
-            }
-            // The plugin's own machinery (watcher, proxies) has no names to give.
-            Some(_) => {}
-            None => nodes.push(Node {
-                id,
-                names: c
-                    .names
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|n| n.trim_start_matches('/').to_string())
-                    .collect(),
-                image: c.image.unwrap_or_default(),
-                state: c.state.map(|s| s.to_string()).unwrap_or_default(),
-                labels,
-            }),
-        }
-    }
-    let (generation, stored) = match newest {
-        Some((g, json)) => (
-            g,
-            Stored::parse(&json)
-                .with_context(|| format!("reading the registry {}", container_name(&ns, g)))?,
-        ),
-        None => (0, Stored::new()),
-    };
-    let view = View::build(nodes, &stored);
-    Ok(Snapshot {
-        generation,
-        stored,
-        view,
-        registries,
-        image,
-    })
+/// A landed write: the graph it made, and whether anything changed.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub generation: u64,
+    pub stored: Stored,
+    pub view: View,
+    pub changed: bool,
+    pub warnings: Vec<String>,
 }
 
-/// Why a write did not land.
-enum WriteError {
-    /// Another writer won this generation: re-read and retry.
+/// A graph's registry on one daemon.
+pub struct Store<'a, E: Engine> {
+    engine: &'a E,
+    ns: String,
+    cancel: Cancel,
+}
+
+/// What an attempt at making the next generation came to.
+enum Lead {
+    /// Committed: the graph, every outcome it records, and our own op's.
+    Committed(Written, Vec<Outcome>, Result<(), String>),
+    /// Our own op was refused and nobody else's was waiting: nothing written.
+    Refused(anyhow::Error),
+    Unchanged(Written),
+    /// Another writer got there first.
     Lost,
-    Failed(anyhow::Error),
 }
 
-/// Reads, applies `change` to a copy of the stored graph, and writes it back by
-/// compare-and-swap, retrying on a lost race with a fresh read. `change` sees the current
-/// view and may refuse by returning an error, which ends the update with nothing written.
-/// Returns what `change` returned and the snapshot it was applied to. `first` is a snapshot
-/// the caller has just read: the first attempt uses it instead of reading again (a stale one
-/// only costs a lost race).
-pub async fn update<T>(
-    docker: &Docker,
-    mut first: Option<Snapshot>,
-    mut change: impl FnMut(&mut Stored, &View) -> anyhow::Result<T>,
-) -> anyhow::Result<(T, Snapshot)> {
-    let started = Instant::now();
-    let mut attempt: u32 = 0;
-    loop {
-        let snap = match first.take() {
-            Some(snap) => snap,
-            None => load(docker).await?,
-        };
-        let mut next = snap.stored.clone();
-        // graphdb purges a removed container's edges; we do it lazily, on every write.
-        next.purge(&|id| snap.view.nodes.contains_key(id));
-        let out = change(&mut next, &snap.view)?;
-        if next == snap.stored && !snap.missing() {
-            return Ok((out, snap));
+/// An intent on the daemon.
+#[derive(Debug, Clone)]
+struct Intent {
+    name: String,
+    created: i64,
+    op: Op,
+}
+
+impl<'a, E: Engine> Store<'a, E> {
+    pub fn new(engine: &'a E, ns: &str, cancel: Cancel) -> Store<'a, E> {
+        Store {
+            engine,
+            ns: ns.to_string(),
+            cancel,
         }
-        match write(docker, &snap, &next).await {
-            Ok(()) => return Ok((out, snap)),
-            Err(WriteError::Failed(e)) => return Err(e),
-            Err(WriteError::Lost) => {
-                attempt += 1;
-                if started.elapsed() > WRITE_DEADLINE {
-                    anyhow::bail!(
-                        "the registry is too busy: gave up after {attempt} attempts in {}s",
-                        WRITE_DEADLINE.as_secs()
-                    );
+    }
+
+    fn container_name(&self, generation: u64) -> String {
+        if self.ns == "default" {
+            format!("docker-link-registry-{generation}")
+        } else {
+            format!("docker-link-registry-{}-{generation}", self.ns)
+        }
+    }
+
+    /// The volume of the graph's second copy.
+    pub fn copy_volume(&self) -> String {
+        if self.ns == "default" {
+            "docker-link-graph".to_string()
+        } else {
+            format!("docker-link-graph-{}", self.ns)
+        }
+    }
+
+    fn ours(&self, labels: &Labels, role: &str) -> bool {
+        labels.get(labels::ROLE).map(String::as_str) == Some(role)
+            && labels.get(labels::NAMESPACE).map(String::as_str) == Some(self.ns.as_str())
+    }
+
+    fn filter(&self, role: &str) -> Vec<String> {
+        vec![labels::role(role), labels::namespace(&self.ns)]
+    }
+
+    /// Reads the graph: one `GET /containers/json?all=1`, plus the copy's volume when no
+    /// generation is committed.
+    pub async fn load(&self) -> anyhow::Result<Snapshot> {
+        let listing = self.engine.list_containers(&ListFilter::default()).await?;
+        let mut nodes = Vec::new();
+        let mut registries = Vec::new();
+        let mut graphs: HashMap<String, String> = HashMap::new();
+        for c in listing.containers {
+            match c.labels.get(labels::ROLE).map(String::as_str) {
+                Some(labels::REGISTRY_ROLE) => {
+                    if !self.ours(&c.labels, labels::REGISTRY_ROLE) {
+                        continue;
+                    }
+                    let Some(generation) = c
+                        .labels
+                        .get(labels::GENERATION)
+                        .and_then(|g| g.parse().ok())
+                    else {
+                        continue;
+                    };
+                    if let Some(g) = c.labels.get(labels::GRAPH) {
+                        graphs.insert(c.id.clone(), g.clone());
+                    }
+                    registries.push(Registry {
+                        generation,
+                        id: c.id,
+                        state: c.state,
+                        created: c.created,
+                        image: c.image_id,
+                        volumes: c.volumes,
+                    });
                 }
-                // Jittered backoff so that a crowd of writers spreads out.
-                let jitter = u64::from(std::process::id() % 17) + u64::from(attempt.min(8)) * 7;
-                tokio::time::sleep(Duration::from_millis(jitter)).await;
+                // The plugin's own machinery (watcher, proxies, readers) has no names to give.
+                Some(_) => {}
+                None => nodes.push(Node {
+                    id: c.id,
+                    names: c.names,
+                    image: c.image,
+                    state: c.state,
+                    labels: c.labels,
+                }),
             }
         }
-    }
-}
-
-async fn write(docker: &Docker, snap: &Snapshot, next: &Stored) -> Result<(), WriteError> {
-    let ns = namespace();
-    let generation = snap.generation + 1;
-    let name = container_name(&ns, generation);
-    let image = match &snap.image {
-        Some(image) => image.clone(),
-        None => crate::docker::self_image::ensure_self_image(docker)
-            .await
-            .context("preparing the registry image")
-            .map_err(WriteError::Failed)?,
-    };
-    let labels = HashMap::from([
-        (ROLE_LABEL.to_string(), REGISTRY_ROLE.to_string()),
-        (NAMESPACE_LABEL.to_string(), ns.clone()),
-        (GENERATION_LABEL.to_string(), generation.to_string()),
-        (GRAPH_LABEL.to_string(), next.to_json()),
-    ]);
-    let body = ContainerCreateBody {
-        image: Some(image),
-        // The self image's entrypoint is the binary itself.
-        cmd: Some(vec![IDLE_ARG.to_string()]),
-        labels: Some(labels),
-        network_disabled: Some(true),
-        host_config: Some(HostConfig {
-            restart_policy: Some(RestartPolicy {
-                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
-                maximum_retry_count: None,
-            }),
-            network_mode: Some("none".to_string()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let created = docker
-        .create_container(
-            Some(CreateContainerOptions {
-                name: Some(name.clone()),
-                platform: String::new(),
-            }),
-            body,
-        )
-        .await;
-    let id = match created {
-        Ok(r) => r.id,
-        // The daemon's unique names make exactly one writer of a generation win.
-        Err(e) if crate::docker::status(&e) == Some(409) => return Err(WriteError::Lost),
-        Err(e) => {
-            return Err(WriteError::Failed(
-                anyhow::Error::new(e).context(format!("writing the registry {name}")),
-            ))
-        }
-    };
-    // A generation's name is free again once it was superseded and removed; a writer that
-    // read before that must not slip in under the newest one.
-    let newer = list_generations(docker, &ns)
-        .await
-        .map_err(WriteError::Failed)?
-        .into_iter()
-        .any(|(g, _)| g > generation);
-    if newer {
-        let _ = crate::docker::remove_container(docker, &id).await;
-        return Err(WriteError::Lost);
-    }
-    let start = async {
-        docker
-            .start_container(
-                &id,
-                None::<bollard::query_parameters::StartContainerOptions>,
-            )
-            .await
-            .with_context(|| format!("starting the registry {name}"))
-    };
-    let cleanup = async {
-        for (_, old) in &snap.registries {
-            if let Err(e) = crate::docker::remove_container(docker, old).await {
-                tracing::debug!("removing an old registry generation: {e}");
+        registries.sort_by_key(|r| r.generation);
+        let mut warnings = Vec::new();
+        let committed = registries
+            .iter()
+            .filter(|r| r.state.ever_started())
+            .max_by_key(|r| r.generation)
+            .cloned();
+        let (generation, payload, origin) = match &committed {
+            Some(r) => {
+                let label = graphs.get(&r.id).map(String::as_str).unwrap_or_default();
+                let payload = codec::decode(label).with_context(|| {
+                    format!("reading the registry {}", self.container_name(r.generation))
+                })?;
+                if !matches!(r.state, State::Running | State::Restarting | State::Paused) {
+                    // Stopped (a daemon restart that brought nothing back, `docker stop`):
+                    // `docker container prune` would take it. It is the graph: start it.
+                    match self.engine.start_container(&r.id).await {
+                        Ok(()) => tracing::info!(
+                            "started the registry {} again (it was {})",
+                            self.container_name(r.generation),
+                            r.state.as_str()
+                        ),
+                        Err(e) => warnings.push(format!(
+                            "the registry {} is {} and could not be started ({e}): `docker container prune` would remove the graph",
+                            self.container_name(r.generation),
+                            r.state.as_str()
+                        )),
+                    }
+                }
+                (r.generation, payload, Origin::Committed)
             }
+            None => match self.read_copy().await? {
+                Some((generation, payload)) => {
+                    warnings.push(format!(
+                        "no registry generation is left (removed by `docker container prune`?): the graph was read \
+                         from its copy in the volume {} (generation {generation}); the next write restores the registry",
+                        self.copy_volume()
+                    ));
+                    (generation, payload, Origin::Copy { generation })
+                }
+                None => (0, Payload::default(), Origin::Missing),
+            },
+        };
+        let mut payload = payload;
+        if payload.stored.schema == 0 {
+            payload.stored = Stored::new();
         }
-    };
-    let (started, ()) = tokio::join!(start, cleanup);
-    // The labels are written: the graph is safe even if the start failed. Say so, and go on.
-    if let Err(e) = started {
-        crate::output::warn(&format!("{e:#}"));
-    }
-    tracing::debug!("wrote the registry {name}");
-    Ok(())
-}
-
-async fn list_generations(docker: &Docker, ns: &str) -> anyhow::Result<Vec<(u64, String)>> {
-    let filters = HashMap::from([(
-        "label".to_string(),
-        vec![
-            format!("{ROLE_LABEL}={REGISTRY_ROLE}"),
-            format!("{NAMESPACE_LABEL}={ns}"),
-        ],
-    )]);
-    let list = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(filters),
-            ..Default::default()
-        }))
-        .await
-        .context("listing registry generations")?;
-    Ok(list
-        .into_iter()
-        .filter_map(|c| {
-            let g = c.labels?.get(GENERATION_LABEL)?.parse().ok()?;
-            Some((g, c.id?))
+        let view = View::build(nodes, &payload.stored);
+        Ok(Snapshot {
+            generation,
+            payload,
+            view,
+            origin,
+            registries,
+            server_time: listing.server_time,
+            warnings,
         })
-        .collect())
+    }
+
+    /// The newest graph in the copy's volume, read through a container that is never started.
+    async fn read_copy(&self) -> anyhow::Result<Option<(u64, Payload)>> {
+        let volumes = self
+            .engine
+            .list_volumes(&self.filter(labels::GRAPH_COPY_ROLE))
+            .await?;
+        if !volumes.iter().any(|v| v.name == self.copy_volume()) {
+            return Ok(None);
+        }
+        let image = self.engine.empty_image().await?;
+        let spec = ContainerSpec {
+            name: format!(
+                "docker-link-graph-reader-{:012x}",
+                crate::random_u64() & 0xffff_ffff_ffff
+            ),
+            image,
+            labels: self.labels(labels::READER_ROLE),
+            no_network: true,
+            volume: Some((self.copy_volume(), COPY_DIR.to_string())),
+            ..Default::default()
+        };
+        let id = self.engine.create_container(&spec).await?;
+        let tar = self.engine.get_archive(&id, COPY_DIR).await;
+        if let Err(e) = remove_if_present(self.engine, &id, true).await {
+            tracing::debug!("removing the graph reader: {e}");
+        }
+        let Some((generation, label)) = copy::newest_in_tar(&tar?) else {
+            return Ok(None);
+        };
+        let payload = codec::decode(&label).with_context(|| {
+            format!(
+                "reading the graph's copy in the volume {}",
+                self.copy_volume()
+            )
+        })?;
+        Ok(Some((generation, payload)))
+    }
+
+    fn labels(&self, role: &str) -> Labels {
+        Labels::from([
+            (labels::ROLE.to_string(), role.to_string()),
+            (labels::NAMESPACE.to_string(), self.ns.clone()),
+        ])
+    }
+
+    /// Writes `op` by compare-and-swap. `first` is a snapshot the caller has just read: the
+    /// first attempt uses it instead of reading again (a stale one only costs a lost race).
+    /// Returns once the op is in a committed generation, or refused (its error), or the write
+    /// was interrupted before it was committed ([`Interrupted`]).
+    pub async fn write(&self, first: Option<Snapshot>, op: Op) -> anyhow::Result<Written> {
+        let mut first = first;
+        let started = Instant::now();
+        let mut intent: Option<String> = None;
+        let mut attempt: u32 = 0;
+        let mut seen: HashMap<String, Instant> = HashMap::new();
+        let mut progress = (0u64, Instant::now());
+        let mut warnings = Vec::new();
+        let result = loop {
+            if self.cancel.is_cancelled() {
+                break Err(Interrupted("nothing was written".into()).into());
+            }
+            if started.elapsed() > WRITE_DEADLINE {
+                break Err(anyhow::anyhow!(
+                    "the registry is too busy: gave up after {attempt} attempts in {}s",
+                    WRITE_DEADLINE.as_secs()
+                ));
+            }
+            let snap = match first.take() {
+                Some(s) => s,
+                None => match self.load().await {
+                    Ok(s) => s,
+                    Err(e) => break Err(e),
+                },
+            };
+            if let Some(name) = &intent {
+                if let Some(o) = snap.payload.outcome(name) {
+                    let written = self.written(&snap, true, std::mem::take(&mut warnings));
+                    break match &o.error {
+                        None => Ok(written),
+                        Some(e) => Err(anyhow::anyhow!("{e}")),
+                    };
+                }
+            }
+            if snap.generation != progress.0 {
+                progress = (snap.generation, Instant::now());
+            }
+            match self.in_flight(&snap, &mut seen, &mut warnings).await {
+                Ok(false) => {}
+                Ok(true) => {
+                    // Someone is writing: hand our op to the next generation and wait.
+                    if intent.is_none() {
+                        match self.publish(&op).await {
+                            Ok(name) => intent = Some(name),
+                            Err(e) => break Err(e),
+                        }
+                    }
+                    self.pause(&mut attempt).await;
+                    continue;
+                }
+                Err(e) => break Err(e),
+            }
+            let intents = match self.intents(&snap).await {
+                Ok(i) => i,
+                Err(e) => break Err(e),
+            };
+            // Waiting writers let the oldest intent lead, unless it seems gone.
+            if let Some(mine) = &intent {
+                let rank = intents.iter().position(|i| i.name == *mine).unwrap_or(0);
+                let stalled = progress.1.elapsed() > Duration::from_millis(400 + 100 * rank as u64);
+                if rank > 0 && !stalled {
+                    self.pause(&mut attempt).await;
+                    continue;
+                }
+            }
+            let own = if intent.is_some() { None } else { Some(&op) };
+            match self.lead(&snap, own, &intents).await {
+                Ok(Lead::Committed(mut written, outcomes, own_result)) => {
+                    written.warnings.append(&mut warnings);
+                    // Leading as a waiter, our op was one of the intents.
+                    let mine = match &intent {
+                        Some(name) => outcomes
+                            .iter()
+                            .find(|o| o.intent == *name)
+                            .and_then(|o| o.error.clone())
+                            .map_or(Ok(()), Err),
+                        None => own_result,
+                    };
+                    break match mine {
+                        Ok(()) => Ok(written),
+                        Err(e) => Err(anyhow::anyhow!("{e}")),
+                    };
+                }
+                Ok(Lead::Unchanged(mut written)) => {
+                    written.warnings.append(&mut warnings);
+                    break Ok(written);
+                }
+                Ok(Lead::Refused(e)) => break Err(e),
+                Ok(Lead::Lost) => {
+                    if intent.is_none() {
+                        match self.publish(&op).await {
+                            Ok(name) => intent = Some(name),
+                            Err(e) => break Err(e),
+                        }
+                    }
+                    self.pause(&mut attempt).await;
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        if let Some(name) = &intent {
+            // Applied (its outcome is committed) or not, it is done with.
+            if let Err(e) = self.engine.remove_volume(name).await {
+                if !e.is_not_found() {
+                    tracing::debug!("removing the intent {name}: {e}");
+                }
+            }
+        }
+        result
+    }
+
+    fn written(&self, snap: &Snapshot, changed: bool, warnings: Vec<String>) -> Written {
+        Written {
+            generation: snap.generation,
+            stored: snap.payload.stored.clone(),
+            view: snap.view.clone(),
+            changed,
+            warnings,
+        }
+    }
+
+    /// Whether a write is in flight (a generation newer than the committed one, created and not
+    /// yet started). Leftovers of interrupted writes are removed on the way.
+    async fn in_flight(
+        &self,
+        snap: &Snapshot,
+        seen: &mut HashMap<String, Instant>,
+        warnings: &mut Vec<String>,
+    ) -> anyhow::Result<bool> {
+        let mut busy = false;
+        for r in snap.registries.iter().filter(|r| !r.state.ever_started()) {
+            let first_seen = *seen.entry(r.id.clone()).or_insert_with(Instant::now);
+            let abandoned = match snap.server_time {
+                Some(now) => now - r.created >= ABANDONED_AFTER,
+                None => first_seen.elapsed() >= ABANDONED_LOCAL,
+            };
+            if !abandoned {
+                busy |= r.generation > snap.generation;
+                continue;
+            }
+            // Without force: a generation that its writer started meanwhile stays.
+            match self.engine.remove_container(&r.id, false).await {
+                Ok(()) => {
+                    if r.generation > snap.generation {
+                        warnings.push(format!(
+                            "removed {}, left uncommitted by an interrupted write: its change was not applied",
+                            self.container_name(r.generation)
+                        ));
+                    }
+                }
+                Err(e) if e.is_not_found() => {}
+                Err(e) if e.is_conflict() => busy = true,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(busy)
+    }
+
+    /// Hands `op` to whoever makes the next generation.
+    async fn publish(&self, op: &Op) -> anyhow::Result<String> {
+        let name = format!(
+            "docker-link-intent-{}-{:016x}",
+            self.ns,
+            crate::random_u64()
+        );
+        let mut labels = self.labels(labels::INTENT_ROLE);
+        labels.insert(
+            labels::OP.to_string(),
+            serde_json::to_string(op).context("encoding the write")?,
+        );
+        self.engine.create_volume(&name, &labels).await?;
+        tracing::debug!("published the intent {name}");
+        Ok(name)
+    }
+
+    /// Pending intents, oldest first. Those already applied (their outcome is committed) and
+    /// those of writers long gone are removed.
+    async fn intents(&self, snap: &Snapshot) -> anyhow::Result<Vec<Intent>> {
+        let volumes = self
+            .engine
+            .list_volumes(&self.filter(labels::INTENT_ROLE))
+            .await?;
+        let mut out = Vec::new();
+        for v in volumes {
+            let created = v
+                .created_at
+                .as_deref()
+                .and_then(crate::docker::clock::rfc3339)
+                .or(snap.server_time)
+                .unwrap_or_default();
+            let expired = snap
+                .server_time
+                .is_some_and(|now| now - created > INTENT_TTL);
+            let op = v
+                .labels
+                .get(labels::OP)
+                .and_then(|j| serde_json::from_str::<Op>(j).ok());
+            match op {
+                Some(op) if !expired && snap.payload.outcome(&v.name).is_none() => {
+                    out.push(Intent {
+                        name: v.name,
+                        created,
+                        op,
+                    });
+                }
+                _ => {
+                    if let Err(e) = self.engine.remove_volume(&v.name).await {
+                        tracing::debug!("removing the intent {}: {e}", v.name);
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| (a.created, &a.name).cmp(&(b.created, &b.name)));
+        Ok(out)
+    }
+
+    /// Tries to make the next generation from `snap`: pending intents, then `own`.
+    async fn lead(
+        &self,
+        snap: &Snapshot,
+        own: Option<&Op>,
+        intents: &[Intent],
+    ) -> anyhow::Result<Lead> {
+        let mut base = snap.payload.stored.clone();
+        // graphdb purges a removed container's edges; we do it lazily, on every write.
+        base.purge(&|id| snap.view.nodes.contains_key(id));
+        let ops: Vec<&Op> = intents.iter().map(|i| &i.op).chain(own).collect();
+        let (next, view, outcomes) = apply_all(&base, &snap.view, ops);
+        let own_result = match own {
+            Some(_) => outcomes
+                .last()
+                .cloned()
+                .unwrap_or(Ok(()))
+                .map_err(|e| e.to_string()),
+            None => Ok(()),
+        };
+        if intents.is_empty() {
+            if let Err(e) = &own_result {
+                return Ok(Lead::Refused(anyhow::anyhow!("{e}")));
+            }
+            if next == snap.payload.stored && snap.origin == Origin::Committed {
+                let mut w = self.written(snap, false, Vec::new());
+                w.view = view;
+                return Ok(Lead::Unchanged(w));
+            }
+        }
+        let now = snap.server_time.unwrap_or_else(crate::docker::clock::now);
+        let mut payload = Payload {
+            stored: next,
+            outcomes: snap.payload.outcomes.clone(),
+        };
+        for (i, o) in intents.iter().zip(&outcomes) {
+            payload.outcomes.push(Outcome {
+                intent: i.name.clone(),
+                at: now,
+                error: o.as_ref().err().map(|e| e.to_string()),
+            });
+        }
+        payload.expire(now);
+        let generation = snap
+            .registries
+            .iter()
+            .map(|r| r.generation)
+            .chain([snap.generation])
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let id = match self.create(snap, generation, &payload).await? {
+            Some(id) => id,
+            None => return Ok(Lead::Lost),
+        };
+        // A generation's name is free again once it was superseded and removed: a writer that
+        // read before that must not slip in under the newest one.
+        let newer = self
+            .engine
+            .list_containers(&ListFilter {
+                labels: self.filter(labels::REGISTRY_ROLE),
+            })
+            .await?
+            .containers
+            .iter()
+            .filter_map(|c| c.labels.get(labels::GENERATION)?.parse::<u64>().ok())
+            .any(|g| g > generation);
+        if newer {
+            remove_if_present(self.engine, &id, true).await?;
+            return Ok(Lead::Lost);
+        }
+        // Commit: start it. Generations older than the base are superseded by a committed
+        // one already: they go at the same time. The base stays until the next write.
+        let superseded: Vec<&Registry> = snap
+            .registries
+            .iter()
+            .filter(|r| r.generation < snap.generation)
+            .collect();
+        let cleanup = async {
+            for r in superseded {
+                if let Err(e) = remove_if_present(self.engine, &r.id, true).await {
+                    tracing::debug!("removing an old registry generation: {e}");
+                }
+            }
+        };
+        let (started, ()) = tokio::join!(self.engine.start_container(&id), cleanup);
+        match started {
+            Ok(()) => {}
+            // Taken for a leftover by another writer: our change is not in.
+            Err(e) if e.is_not_found() => return Ok(Lead::Lost),
+            Err(e) => {
+                let _ = remove_if_present(self.engine, &id, true).await;
+                return Err(anyhow::Error::new(e)
+                    .context(format!("committing {}", self.container_name(generation))));
+            }
+        }
+        tracing::debug!("committed {}", self.container_name(generation));
+        // Their outcomes are committed: the intents are done with.
+        for i in intents {
+            if let Err(e) = self.engine.remove_volume(&i.name).await {
+                tracing::debug!("removing the intent {}: {e}", i.name);
+            }
+        }
+        let written = Written {
+            generation,
+            stored: payload.stored,
+            view,
+            changed: true,
+            warnings: Vec::new(),
+        };
+        Ok(Lead::Committed(written, payload.outcomes, own_result))
+    }
+
+    /// Creates generation `generation`'s container; None when another writer has it.
+    async fn create(
+        &self,
+        snap: &Snapshot,
+        generation: u64,
+        payload: &Payload,
+    ) -> anyhow::Result<Option<String>> {
+        let image = match snap.newest().map(|r| r.image.clone()).filter(|i| !i.is_empty()) {
+            Some(image) => image,
+            None => self
+                .engine
+                .self_image()
+                .await
+                .context("preparing the registry image")?,
+        };
+        let volume = self.copy_volume();
+        if !snap.newest().is_some_and(|r| r.volumes.contains(&volume)) {
+            self.engine
+                .create_volume(&volume, &self.labels(labels::GRAPH_COPY_ROLE))
+                .await?;
+        }
+        let graph = codec::encode(payload);
+        let mut labels = self.labels(labels::REGISTRY_ROLE);
+        labels.insert(labels::GENERATION.to_string(), generation.to_string());
+        labels.insert(labels::GRAPH.to_string(), graph.clone());
+        let name = self.container_name(generation);
+        let spec = ContainerSpec {
+            name: name.clone(),
+            image,
+            // The self image's entrypoint is the binary itself.
+            cmd: vec![
+                IDLE_ARG.to_string(),
+                "--copy".to_string(),
+                format!("{COPY_DIR}/{}", copy::file_name(generation)),
+            ],
+            env: vec![format!("{GRAPH_ENV}={graph}")],
+            labels,
+            keep_running: true,
+            no_network: true,
+            volume: Some((volume, COPY_DIR.to_string())),
+        };
+        match self.engine.create_container(&spec).await {
+            Ok(id) => Ok(Some(id)),
+            // The daemon's unique names make exactly one writer of a generation win.
+            Err(e) if e.is_conflict() => Ok(None),
+            Err(e) => Err(anyhow::Error::new(e).context(format!("writing the registry {name}"))),
+        }
+    }
+
+    /// Waits a little before the next attempt: jittered, growing, cut short by cancellation.
+    async fn pause(&self, attempt: &mut u32) {
+        *attempt += 1;
+        let base = 30u64 * u64::from((*attempt).min(6));
+        let jitter = crate::random_u64() % 40;
+        self.cancel
+            .sleep(Duration::from_millis(base + jitter))
+            .await;
+    }
+
+    /// Removes every generation but the newest committed one, and leftovers of interrupted
+    /// writes (`docker link prune`); returns how many.
+    pub async fn prune(&self) -> anyhow::Result<usize> {
+        let snap = self.load().await?;
+        let mut removed = 0;
+        for r in &snap.registries {
+            let keep = r.generation == snap.generation && r.state.ever_started();
+            // A generation newer than the committed one may be a write in flight.
+            let young = !r.state.ever_started()
+                && r.generation > snap.generation
+                && snap
+                    .server_time
+                    .is_none_or(|now| now - r.created < ABANDONED_AFTER);
+            if keep || young {
+                continue;
+            }
+            match remove_if_present(self.engine, &r.id, true).await {
+                Ok(()) => removed += 1,
+                Err(e) if e.is_conflict() => {
+                    // "removal already in progress": someone else is removing it.
+                    tracing::debug!("{e}");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(removed)
+    }
 }
 
-/// Removes every generation but the newest (`docker link prune`); returns how many.
-pub async fn prune_generations(docker: &Docker) -> anyhow::Result<usize> {
-    let ns = namespace();
-    let mut gens = list_generations(docker, &ns).await?;
-    gens.sort();
-    gens.pop();
-    for (_, id) in &gens {
-        crate::docker::remove_container(docker, id)
-            .await
-            .context("removing an old registry generation")?;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::fake::Fake;
+    use crate::graph::model::{Edge, ROOT};
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
     }
-    Ok(gens.len())
+
+    fn name(id: &str, n: &str) -> Op {
+        Op::Add {
+            edge: Edge {
+                parent: ROOT.into(),
+                name: n.into(),
+                child: id.into(),
+            },
+        }
+    }
+
+    fn store(fake: &Fake) -> Store<'_, Fake> {
+        Store::new(fake, "t", Cancel::new())
+    }
+
+    /// The names the graph gives, as a reader sees them.
+    async fn names(fake: &Fake) -> Vec<String> {
+        let snap = store(fake).load().await.unwrap();
+        let mut v: Vec<String> = snap
+            .view
+            .edges
+            .iter()
+            .filter(|(_, (_, s))| *s == crate::graph::model::Source::Registry)
+            .map(|((_, n), _)| n.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn registries(fake: &Fake) -> Vec<(String, State)> {
+        let mut v = fake.names(labels::REGISTRY_ROLE);
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_write_is_committed_by_starting_its_generation() {
+        let fake = Fake::new();
+        let c = fake.run("c", &[], &[]);
+        rt().block_on(async {
+            let w = store(&fake).write(None, name(&c, "db1")).await.unwrap();
+            assert!(w.changed);
+            assert_eq!(w.generation, 1);
+            assert_eq!(names(&fake).await, ["db1"]);
+            assert_eq!(
+                registries(&fake),
+                [("docker-link-registry-t-1".to_string(), State::Running)]
+            );
+            // The registry's process wrote the copy.
+            let copy = fake.world().volumes["docker-link-graph-t"].files.clone();
+            assert_eq!(copy.keys().collect::<Vec<_>>(), ["graph-1"]);
+            // The same write again changes nothing and writes nothing.
+            let calls = fake.world().calls.len();
+            let w = store(&fake).write(None, name(&c, "db1")).await.unwrap();
+            assert!(!w.changed);
+            assert!(!fake.world().calls[calls..]
+                .iter()
+                .any(|c| c.starts_with("create_container")));
+            // Two more: the older generation goes when the newer one's successor is committed.
+            store(&fake).write(None, name(&c, "db2")).await.unwrap();
+            store(&fake).write(None, name(&c, "db3")).await.unwrap();
+            assert_eq!(
+                registries(&fake),
+                [
+                    ("docker-link-registry-t-2".to_string(), State::Running),
+                    ("docker-link-registry-t-3".to_string(), State::Running)
+                ]
+            );
+            assert_eq!(names(&fake).await, ["db1", "db2", "db3"]);
+        });
+    }
+
+    #[test]
+    fn a_refused_write_writes_nothing() {
+        let fake = Fake::new();
+        let (a, b) = (fake.run("a", &[], &[]), fake.run("b", &[], &[]));
+        rt().block_on(async {
+            store(&fake).write(None, name(&a, "x1")).await.unwrap();
+            let err = store(&fake).write(None, name(&b, "x1")).await.unwrap_err();
+            assert!(err.to_string().contains("already taken"), "{err}");
+            assert_eq!(registries(&fake).len(), 1);
+        });
+    }
+
+    /// The plugin killed at every step of a write: afterwards the change is there or it is
+    /// not, nothing else moved, and neither `docker container prune` nor the next write loses
+    /// anything.
+    #[test]
+    fn interrupted_at_every_step() {
+        for step in 0..12 {
+            let fake = Fake::new();
+            let c = fake.run("c", &[], &[]);
+            rt().block_on(async {
+                store(&fake).write(None, name(&c, "before")).await.unwrap();
+                fake.crash_after(step);
+                let result = store(&fake).write(None, name(&c, "during")).await;
+                fake.heal();
+                let seen = names(&fake).await;
+                match &result {
+                    Ok(_) => assert_eq!(seen, ["before", "during"], "step {step}"),
+                    Err(_) => assert!(
+                        seen == ["before"] || seen == ["before", "during"],
+                        "step {step}: {seen:?}"
+                    ),
+                }
+                // `docker container prune` right away: what readers saw survives.
+                fake.prune_containers();
+                assert_eq!(names(&fake).await, seen, "step {step}: lost by prune");
+                // The next write, after the leftover is old, lands exactly.
+                fake.advance(ABANDONED_AFTER + 1);
+                let w = store(&fake).write(None, name(&c, "after")).await.unwrap();
+                let mut want = seen.clone();
+                want.push("after".into());
+                want.sort();
+                assert_eq!(names(&fake).await, want, "step {step}");
+                assert!(w
+                    .warnings
+                    .iter()
+                    .all(|w| w.contains("interrupted write")));
+                // Nothing uncommitted is left behind.
+                assert!(
+                    registries(&fake)
+                        .iter()
+                        .all(|(_, s)| *s == State::Running),
+                    "step {step}: {:?}",
+                    registries(&fake)
+                );
+            });
+        }
+    }
+
+    #[test]
+    fn a_leftover_is_reported_and_removed() {
+        let fake = Fake::new();
+        let c = fake.run("c", &[], &[]);
+        rt().block_on(async {
+            store(&fake).write(None, name(&c, "one")).await.unwrap();
+            // Killed between creating generation 2 and starting it.
+            let creates = |f: &Fake| {
+                f.world()
+                    .calls
+                    .iter()
+                    .filter(|c| c.starts_with("create_container"))
+                    .count()
+            };
+            let before = creates(&fake);
+            let mut step = 0;
+            loop {
+                fake.crash_after(step);
+                let _ = store(&fake).write(None, name(&c, "two")).await;
+                fake.heal();
+                if creates(&fake) > before && registries(&fake).iter().any(|(_, s)| *s == State::Created) {
+                    break;
+                }
+                step += 1;
+                assert!(step < 20, "never stopped between create and start");
+            }
+            // Readers never take it for the graph.
+            assert_eq!(names(&fake).await, ["one"]);
+            fake.advance(ABANDONED_AFTER + 1);
+            let w = store(&fake).write(None, name(&c, "three")).await.unwrap();
+            assert!(
+                w.warnings.iter().any(|m| m.contains("docker-link-registry-t-2")
+                    && m.contains("was not applied")),
+                "{:?}",
+                w.warnings
+            );
+            assert_eq!(names(&fake).await, ["one", "three"]);
+        });
+    }
+
+    #[test]
+    fn a_stale_writer_never_slips_under_the_newest_generation() {
+        let fake = Fake::new();
+        let c = fake.run("c", &[], &[]);
+        rt().block_on(async {
+            store(&fake).write(None, name(&c, "aa")).await.unwrap();
+            let stale = store(&fake).load().await.unwrap();
+            for n in ["bb", "c2", "dd"] {
+                store(&fake).write(None, name(&c, n)).await.unwrap();
+            }
+            // Generation 2 was removed by cleanup: the stale writer can create it, then finds
+            // the newer ones, backs off, and lands on top of them.
+            store(&fake).write(Some(stale), name(&c, "ee")).await.unwrap();
+            assert_eq!(names(&fake).await, ["aa", "bb", "c2", "dd", "ee"]);
+        });
+    }
+
+    #[test]
+    fn the_graph_survives_stop_and_prune_through_its_copy() {
+        let fake = Fake::new();
+        let c = fake.run("c", &[], &[]);
+        rt().block_on(async {
+            store(&fake).write(None, name(&c, "aa")).await.unwrap();
+            store(&fake).write(None, name(&c, "bb")).await.unwrap();
+            // `docker stop $(docker ps -q); docker container prune -f`.
+            fake.stop_all();
+            fake.prune_containers();
+            let c = fake.run("c-again", &[], &[]);
+            assert!(registries(&fake).is_empty());
+            let snap = store(&fake).load().await.unwrap();
+            assert_eq!(snap.origin, Origin::Copy { generation: 2 });
+            assert!(snap.warnings[0].contains("copy"), "{:?}", snap.warnings);
+            // The container the names belonged to is gone too: they are purged on the next
+            // write, and the registry is back.
+            let w = store(&fake).write(None, name(&c, "cc")).await.unwrap();
+            assert_eq!(w.generation, 3);
+            let snap = store(&fake).load().await.unwrap();
+            assert_eq!(snap.origin, Origin::Committed);
+            assert!(snap.warnings.is_empty());
+        });
+    }
+
+    #[test]
+    fn a_stopped_registry_is_started_again() {
+        let fake = Fake::new();
+        let c = fake.run("c", &[], &[]);
+        rt().block_on(async {
+            store(&fake).write(None, name(&c, "aa")).await.unwrap();
+            // dockerd killed: nothing came back ("restart canceled").
+            fake.restart_daemon(false);
+            assert!(registries(&fake).iter().all(|(_, s)| *s == State::Exited));
+            // Reading the graph starts the registry again; the names are all there.
+            assert_eq!(names(&fake).await, ["aa"]);
+            assert!(registries(&fake).iter().all(|(_, s)| *s == State::Running));
+            fake.prune_containers();
+            assert_eq!(registries(&fake).len(), 1);
+        });
+    }
+
+    #[test]
+    fn many_writers_land_exactly() {
+        let fake = Fake::new();
+        let ids: Vec<String> = (0..30).map(|i| fake.run(&format!("c{i}"), &[], &[])).collect();
+        rt().block_on(async {
+            // 30 distinct names at once.
+            let writes = ids.iter().enumerate().map(|(i, id)| {
+                let fake = fake.clone();
+                let op = name(id, &format!("n{i:02}"));
+                async move { Store::new(&fake, "t", Cancel::new()).write(None, op).await }
+            });
+            let results = futures_util::future::join_all(writes).await;
+            assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+            let want: Vec<String> = (0..30).map(|i| format!("n{i:02}")).collect();
+            assert_eq!(names(&fake).await, want);
+            // Fewer generations than writers: intents landed together.
+            let generation = store(&fake).load().await.unwrap().generation;
+            assert!(generation < 10, "{generation} generations for 30 writers");
+
+            // 20 writers of one name: one wins, 19 are told it is taken.
+            let writes = ids[..20].iter().map(|id| {
+                let fake = fake.clone();
+                let op = name(id, "one");
+                async move { Store::new(&fake, "t", Cancel::new()).write(None, op).await }
+            });
+            let results = futures_util::future::join_all(writes).await;
+            let won = results.iter().filter(|r| r.is_ok()).count();
+            assert_eq!(won, 1, "{results:?}");
+            for r in results.iter().filter_map(|r| r.as_ref().err()) {
+                assert!(r.to_string().contains("already taken"), "{r}");
+            }
+            // No intent is left behind.
+            assert!(fake
+                .world()
+                .volumes
+                .keys()
+                .all(|v| !v.starts_with("docker-link-intent")));
+        });
+    }
+
+    #[test]
+    fn removals_racing_adds_are_exact() {
+        let fake = Fake::new();
+        let ids: Vec<String> = (0..10).map(|i| fake.run(&format!("c{i}"), &[], &[])).collect();
+        rt().block_on(async {
+            for (i, id) in ids.iter().enumerate() {
+                store(&fake).write(None, name(id, &format!("old{i}"))).await.unwrap();
+            }
+            let snap = store(&fake).load().await.unwrap();
+            let removes = ids.iter().enumerate().map(|(i, _)| {
+                let (edge, source) = snap.view.edge(&format!("old{i}")).unwrap();
+                Op::Remove {
+                    edges: vec![crate::graph::ops::Removal {
+                        edge,
+                        source,
+                        path: format!("old{i}"),
+                    }],
+                }
+            });
+            let adds = ids.iter().enumerate().map(|(i, id)| name(id, &format!("new{i}")));
+            let ops: Vec<Op> = removes.zip(adds).flat_map(|(r, a)| [r, a]).collect();
+            let writes = ops.into_iter().map(|op| {
+                let fake = fake.clone();
+                async move { Store::new(&fake, "t", Cancel::new()).write(None, op).await }
+            });
+            let results = futures_util::future::join_all(writes).await;
+            assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+            let want: Vec<String> = (0..10).map(|i| format!("new{i}")).collect();
+            assert_eq!(names(&fake).await, want);
+        });
+    }
+
+    #[test]
+    fn cancelled_before_commit_writes_nothing() {
+        let fake = Fake::new();
+        let c = fake.run("c", &[], &[]);
+        rt().block_on(async {
+            let cancel = Cancel::new();
+            cancel.cancel();
+            let err = Store::new(&fake, "t", cancel)
+                .write(None, name(&c, "x"))
+                .await
+                .unwrap_err();
+            assert!(err.downcast_ref::<Interrupted>().is_some(), "{err}");
+            assert!(registries(&fake).is_empty());
+        });
+    }
+
+    #[test]
+    fn prune_keeps_the_committed_generation_and_writes_in_flight() {
+        let fake = Fake::new();
+        let c = fake.run("c", &[], &[]);
+        rt().block_on(async {
+            for n in ["aa", "bb", "c3"] {
+                store(&fake).write(None, name(&c, n)).await.unwrap();
+            }
+            assert_eq!(store(&fake).prune().await.unwrap(), 1);
+            assert_eq!(
+                registries(&fake),
+                [("docker-link-registry-t-3".to_string(), State::Running)]
+            );
+            assert_eq!(names(&fake).await, ["aa", "bb", "c3"]);
+        });
+    }
 }

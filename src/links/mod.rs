@@ -1,6 +1,12 @@
-//! Link realization: per-parent link networks, the plugin's subnet pool, and the legacy link environment algorithms.
+//! Link realization: per-parent link networks ([`network`]), what should be on them and how
+//! to get there ([`realize`]: a pure plan and its apply), what prune removes ([`prune`]), the
+//! plugin's subnet pool ([`pool`]), the legacy link environment ([`env`]), the `docker run`
+//! command line ([`run_args`]), and a command's session with the graph ([`session`]).
 
 pub mod env;
 pub mod network;
 pub mod pool;
+pub mod prune;
+pub mod realize;
 pub mod run_args;
+pub mod session;

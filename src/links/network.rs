@@ -1,129 +1,121 @@
-//! Link networks: each parent's own internal network, with a subnet from the plugin's pool,
-//! that the parent and its children join; a child joins under all the aliases its parent
-//! gives it, so the parent resolves them through the engine's embedded DNS, and containers
-//! that share no link share no network.
+//! Link networks as the daemon has them: one internal bridge network per parent, its subnet
+//! from the plugin's own pool, named and labelled so that prune and the tests find it. What a
+//! link needs of a child (its address on a network, exposed ports, environment) is read here
+//! too.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context as _;
-use bollard::models::{
-    EndpointSettings, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest,
-    NetworkDisconnectRequest,
-};
-use bollard::query_parameters::ListNetworksOptions;
-use bollard::Docker;
 
 use super::pool::{Pool, Subnet};
-use crate::graph::model::{short, Edge, View};
-use crate::graph::store::{NAMESPACE_LABEL, ROLE_LABEL};
+use crate::docker::engine::{Engine, Labels, NetworkSpec};
+use crate::graph::model::{short, Edge, Node};
+use crate::labels;
 
-pub const LINK_NETWORK_ROLE: &str = "link-network";
-/// The parent's full id, on its link network.
-pub const PARENT_LABEL: &str = "docker-link.parent";
+/// How many times a network create may meet a subnet that a concurrent writer just took.
+const CREATE_ATTEMPTS: usize = 64;
 
-/// The link network of a parent.
-pub fn network_name(parent: &str) -> String {
+/// The link network of a parent linked with `docker link connect`.
+pub fn name_for(parent: &str) -> String {
     format!("docker-link-{}", short(parent))
 }
 
-fn not_found(e: &bollard::errors::Error) -> bool {
-    crate::docker::status(e) == Some(404)
+/// The link network of a parent: the one `docker link run` named in its label, else the one
+/// named after its id.
+pub fn network_of(node: &Node) -> String {
+    node.labels
+        .get(labels::NETWORK)
+        .cloned()
+        .unwrap_or_else(|| name_for(&node.id))
 }
 
-/// Every IPv4 subnet the daemon's networks use.
-async fn used_subnets(docker: &Docker) -> anyhow::Result<Vec<Subnet>> {
-    let nets = docker
-        .list_networks(None::<ListNetworksOptions>)
-        .await
-        .context("listing networks")?;
-    Ok(nets
-        .into_iter()
-        .flat_map(|n| n.ipam.and_then(|i| i.config).unwrap_or_default())
-        .filter_map(|c| Subnet::parse_normalizing(&c.subnet?).ok())
-        .collect())
-}
-
-/// Makes sure the parent's link network exists; returns its name and whether this call
-/// created it (so a failed command removes only what it made).
-/// `parent` is the parent's id when it exists already (`docker link connect`); a network
-/// made before its parent (`docker link run`) is named from the parent's own label instead.
-pub async fn ensure(
-    docker: &Docker,
+/// Makes sure the link network `name` exists; returns whether this call created it (so that a
+/// failed command removes only what it made). `parent` is the parent's id when it exists
+/// already (`docker link connect`); a network made before its parent (`docker link run`) is
+/// found through the parent's own label instead.
+pub async fn ensure<E: Engine>(
+    engine: &E,
     pool: &Pool,
+    ns: &str,
     name: &str,
     parent: Option<&str>,
 ) -> anyhow::Result<bool> {
-    let name = name.to_string();
-    match docker
-        .inspect_network(
-            &name,
-            None::<bollard::query_parameters::InspectNetworkOptions>,
-        )
-        .await
-    {
+    match engine.inspect_network(name).await {
         Ok(_) => return Ok(false),
-        Err(e) if not_found(&e) => {}
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("inspecting network {name}"))),
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e.into()),
     }
-    let mut used = used_subnets(docker).await?;
-    // Another command may take the same free subnet at the same moment: the daemon refuses
-    // the overlap, and we move on to the next one.
-    for _ in 0..16 {
-        let subnet = pool.allocate(&used).with_context(|| {
-            format!("the link subnet pool {pool} is full ({} networks): set DOCKER_LINK_POOL to a larger one", pool.capacity())
-        })?;
-        let request = NetworkCreateRequest {
-            name: name.clone(),
-            driver: Some("bridge".into()),
-            internal: Some(true),
-            ipam: Some(Ipam {
-                driver: Some("default".into()),
-                config: Some(vec![IpamConfig {
-                    subnet: Some(subnet.to_string()),
-                    gateway: Some(subnet.gateway().to_string()),
-                    ..Default::default()
-                }]),
-                options: None,
-            }),
-            labels: Some(
-                [
-                    (ROLE_LABEL, LINK_NETWORK_ROLE),
-                    (NAMESPACE_LABEL, crate::graph::store::namespace().as_str()),
-                ]
-                .into_iter()
-                .chain(parent.map(|p| (PARENT_LABEL, p)))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            ),
-            ..Default::default()
+    let mut labels = Labels::from([
+        (labels::ROLE.to_string(), labels::LINK_NETWORK_ROLE.to_string()),
+        (labels::NAMESPACE.to_string(), ns.to_string()),
+    ]);
+    if let Some(p) = parent {
+        labels.insert(labels::PARENT.to_string(), p.to_string());
+    }
+    let mut taken: Vec<Subnet> = Vec::new();
+    for attempt in 0..CREATE_ATTEMPTS {
+        // Fresh every time: a concurrent writer may just have taken a subnet.
+        let mut used: Vec<Subnet> = engine
+            .list_networks(&[])
+            .await?
+            .iter()
+            .flat_map(|n| &n.subnets)
+            .filter_map(|s| Subnet::parse_normalizing(s).ok())
+            .collect();
+        used.extend(&taken);
+        let free = pool.free(&used, 8);
+        let Some(first) = free.first() else {
+            anyhow::bail!(
+                "the link subnet pool {pool} is full ({} networks): set DOCKER_LINK_POOL to a larger one",
+                pool.capacity()
+            );
         };
-        match docker.create_network(request).await {
-            Ok(_) => return Ok(true),
-            // Created by a concurrent command for the same parent.
-            Err(e) if crate::docker::status(&e) == Some(409) => return Ok(false),
-            Err(e) if e.to_string().contains("overlap") => used.push(subnet),
-            Err(e) => {
-                return Err(
-                    anyhow::Error::new(e).context(format!("creating network {name} ({subnet})"))
-                )
-            }
+        // Writers that allocate at the same moment pick different subnets, mostly.
+        let subnet = if attempt == 0 && free.len() == 1 {
+            *first
+        } else {
+            free[(crate::random_u64() % free.len() as u64) as usize]
+        };
+        let spec = NetworkSpec {
+            name: name.to_string(),
+            labels: labels.clone(),
+            subnet: subnet.to_string(),
+            gateway: subnet.gateway().to_string(),
+            internal: true,
+        };
+        match engine.create_network(&spec).await {
+            Ok(()) => return Ok(true),
+            // Made by a concurrent command for the same parent.
+            Err(e) if e.is_conflict() => return Ok(false),
+            Err(e) if e.is_overlap() => taken.push(subnet),
+            Err(e) => return Err(e.into()),
         }
     }
-    anyhow::bail!("creating network {name}: every subnet tried overlapped another network")
+    anyhow::bail!(
+        "creating network {name}: {CREATE_ATTEMPTS} subnets in a row were taken by others at the same moment"
+    )
 }
 
-/// `GET /containers/{id}/json`, with the container named in the error.
-async fn inspect(
-    docker: &Docker,
-    container: &str,
-) -> anyhow::Result<bollard::models::ContainerInspectResponse> {
-    docker
-        .inspect_container(
-            container,
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        )
-        .await
-        .with_context(|| format!("inspecting container {}", short(container)))
+/// Removes a link network, disconnecting whatever is still attached. A network already gone
+/// counts as removed.
+pub async fn remove<E: Engine>(engine: &E, name: &str) -> anyhow::Result<()> {
+    match engine.inspect_network(name).await {
+        Ok(info) => {
+            for id in info.members.keys() {
+                if let Err(e) = engine.disconnect(name, id).await {
+                    if !e.is_not_found() {
+                        tracing::debug!("{e}");
+                    }
+                }
+            }
+        }
+        Err(e) if e.is_not_found() => return Ok(()),
+        Err(e) => return Err(e.into()),
+    }
+    match engine.remove_network(name).await {
+        Err(e) if !e.is_not_found() => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 /// What a link to a child needs of it: its address, exposed ports and environment.
@@ -134,27 +126,23 @@ pub struct Child {
     pub env: Vec<String>,
 }
 
-/// Reads a child in one request. Its address is the one on `network` when given (an error if
-/// it has none there), else the one on `prefer` if any, else on its own networks before the
-/// link networks it was joined to.
-pub async fn child(
-    docker: &Docker,
+/// Reads a child in one request. Its address is the one on `network` when given (its fixed
+/// address there, known even before it runs; an error if it has none), else the one on
+/// `prefer` if any, else on its own networks before the link networks it was joined to.
+pub async fn child<E: Engine>(
+    engine: &E,
     id: &str,
     network: Option<&str>,
     prefer: Option<&str>,
 ) -> anyhow::Result<Child> {
-    let info = inspect(docker, id).await?;
-    let config = info.config.unwrap_or_default();
-    let nets: BTreeMap<String, EndpointSettings> = info
-        .network_settings
-        .and_then(|s| s.networks)
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
+    let info = engine.inspect_container(id).await?;
     let ip_on = |n: &str| {
-        nets.get(n)
-            .and_then(|e| e.ip_address.clone())
-            .filter(|ip| !ip.is_empty())
+        info.networks.get(n).and_then(|e| {
+            e.static_ip
+                .map(|ip| ip.to_string())
+                .or_else(|| Some(e.ip.clone()))
+                .filter(|ip| !ip.is_empty())
+        })
     };
     let ip = match network {
         Some(n) => {
@@ -163,17 +151,16 @@ pub async fn child(
         None => prefer
             .and_then(ip_on)
             .or_else(|| {
-                let mut eps: Vec<_> = nets.iter().collect();
+                let mut eps: Vec<_> = info.networks.iter().collect();
                 eps.sort_by_key(|(name, _)| name.starts_with("docker-link-"));
                 eps.into_iter()
-                    .filter_map(|(_, e)| e.ip_address.clone())
+                    .map(|(_, e)| e.ip.clone())
                     .find(|ip| !ip.is_empty())
             })
             .unwrap_or_default(),
     };
-    let mut ports: Vec<super::env::Port> = config
+    let mut ports: Vec<super::env::Port> = info
         .exposed_ports
-        .unwrap_or_default()
         .iter()
         .filter_map(|p| p.parse().ok())
         .collect();
@@ -181,207 +168,70 @@ pub async fn child(
     Ok(Child {
         ip,
         ports,
-        env: config.env.unwrap_or_default(),
+        env: info.env,
     })
-}
-
-/// The aliases `container` has on `network` now, or None when it is not attached.
-async fn current_aliases(
-    docker: &Docker,
-    network: &str,
-    container: &str,
-) -> anyhow::Result<Option<BTreeSet<String>>> {
-    let info = inspect(docker, container).await?;
-    let nets = info
-        .network_settings
-        .and_then(|s| s.networks)
-        .unwrap_or_default();
-    Ok(nets.get(network).map(|ep| {
-        ep.aliases
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            // The engine adds the short id as an alias of its own.
-            .filter(|a| a.as_str() != short(container))
-            .collect()
-    }))
-}
-
-/// Attaches `container` to `network` with exactly `aliases`; an empty list detaches it.
-/// The engine cannot change the aliases of an attached container, so a change is a
-/// disconnect and a connect (the address may change; DNS follows).
-pub async fn set_aliases(
-    docker: &Docker,
-    network: &str,
-    container: &str,
-    aliases: &BTreeSet<String>,
-) -> anyhow::Result<()> {
-    let now = current_aliases(docker, network, container).await?;
-    if now.as_ref() == Some(aliases) {
-        return Ok(());
-    }
-    if now.is_some() {
-        match docker
-            .disconnect_network(
-                network,
-                NetworkDisconnectRequest {
-                    container: container.to_string(),
-                    force: Some(true),
-                },
-            )
-            .await
-        {
-            Err(e) if !not_found(&e) => {
-                return Err(anyhow::Error::new(e)
-                    .context(format!("disconnecting {} from {network}", short(container))))
-            }
-            _ => {}
-        }
-    }
-    if aliases.is_empty() && now.is_some() {
-        return Ok(());
-    }
-    let settings = EndpointSettings {
-        aliases: (!aliases.is_empty()).then(|| aliases.iter().cloned().collect()),
-        ..Default::default()
-    };
-    docker
-        .connect_network(
-            network,
-            NetworkConnectRequest {
-                container: container.to_string(),
-                endpoint_config: Some(settings),
-            },
-        )
-        .await
-        .with_context(|| format!("connecting {} to {network}", short(container)))
-}
-
-/// Attaches `container` to `network` if it is not there yet (a parent: no aliases).
-pub async fn join(docker: &Docker, network: &str, container: &str) -> anyhow::Result<()> {
-    if current_aliases(docker, network, container).await?.is_some() {
-        return Ok(());
-    }
-    docker
-        .connect_network(
-            network,
-            NetworkConnectRequest {
-                container: container.to_string(),
-                endpoint_config: Some(EndpointSettings::default()),
-            },
-        )
-        .await
-        .with_context(|| format!("connecting {} to {network}", short(container)))
-}
-
-/// The aliases each child of `parent` should have on its link network, from the view.
-pub fn desired_aliases(view: &View, parent: &str) -> BTreeMap<String, BTreeSet<String>> {
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (name, child, _) in view.children(parent) {
-        out.entry(child.to_string())
-            .or_default()
-            .insert(name.to_string());
-    }
-    out
-}
-
-/// Removes a link network (disconnecting what is still on it).
-pub async fn remove(docker: &Docker, network: &str) -> anyhow::Result<()> {
-    if let Ok(info) = docker
-        .inspect_network(
-            network,
-            None::<bollard::query_parameters::InspectNetworkOptions>,
-        )
-        .await
-    {
-        for id in info.containers.unwrap_or_default().keys() {
-            let _ = docker
-                .disconnect_network(
-                    network,
-                    NetworkDisconnectRequest {
-                        container: id.clone(),
-                        force: Some(true),
-                    },
-                )
-                .await;
-        }
-    }
-    match docker.remove_network(network).await {
-        Err(e) if !not_found(&e) => {
-            Err(anyhow::Error::new(e).context(format!("removing network {network}")))
-        }
-        _ => Ok(()),
-    }
 }
 
 /// One link network as the daemon has it.
 #[derive(Debug, Clone)]
 pub struct LinkNetwork {
     pub name: String,
+    /// The parent's id for networks made by `docker link connect`; empty for those made by
+    /// `docker link run` (the parent names its network in a label).
     pub parent: String,
-    /// When it was made, if the daemon says (RFC 3339).
+    /// When it was made (RFC 3339), if the daemon says.
     pub created: Option<String>,
-    /// Attached containers and their aliases.
+    /// Running members and their aliases there.
     pub members: BTreeMap<String, BTreeSet<String>>,
 }
 
-/// Every link network of this registry namespace, with its members.
-pub async fn list(docker: &Docker) -> anyhow::Result<Vec<LinkNetwork>> {
-    let filters = HashMap::from([(
-        "label".to_string(),
-        vec![
-            format!("{ROLE_LABEL}={LINK_NETWORK_ROLE}"),
-            format!("{NAMESPACE_LABEL}={}", crate::graph::store::namespace()),
-        ],
-    )]);
-    let nets = docker
-        .list_networks(Some(ListNetworksOptions {
-            filters: Some(filters),
-        }))
-        .await
-        .context("listing link networks")?;
+/// Every link network of a registry namespace. With `members`, each network and each running
+/// member is inspected (for rebuilding lost links); without, one listing.
+pub async fn list<E: Engine>(
+    engine: &E,
+    ns: &str,
+    members: bool,
+) -> anyhow::Result<Vec<LinkNetwork>> {
+    let nets = engine
+        .list_networks(&[
+            labels::role(labels::LINK_NETWORK_ROLE),
+            labels::namespace(ns),
+        ])
+        .await?;
     let mut out = Vec::new();
     for n in nets {
-        let Some(name) = n.name else { continue };
-        let parent = n
-            .labels
-            .and_then(|l| l.get(PARENT_LABEL).cloned())
-            .unwrap_or_default();
-        let info = match docker
-            .inspect_network(
-                &name,
-                None::<bollard::query_parameters::InspectNetworkOptions>,
-            )
-            .await
-        {
-            Ok(i) => i,
-            Err(e) if not_found(&e) => continue,
-            Err(e) => {
-                return Err(anyhow::Error::new(e).context(format!("inspecting network {name}")))
+        let parent = n.labels.get(labels::PARENT).cloned().unwrap_or_default();
+        let mut found = BTreeMap::new();
+        if members {
+            let info = match engine.inspect_network(&n.name).await {
+                Ok(i) => i,
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(e.into()),
+            };
+            for id in info.members.keys() {
+                let aliases = match engine.inspect_container(id).await {
+                    Ok(c) => c
+                        .networks
+                        .get(&n.name)
+                        .map(|e| e.aliases.iter().cloned().collect())
+                        .unwrap_or_default(),
+                    Err(_) => BTreeSet::new(),
+                };
+                found.insert(id.clone(), aliases);
             }
-        };
-        let mut members = BTreeMap::new();
-        for id in info.containers.unwrap_or_default().keys() {
-            let aliases = current_aliases(docker, &name, id)
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or_default();
-            members.insert(id.clone(), aliases);
         }
-        let created = info.created.map(|c| c.to_string());
         out.push(LinkNetwork {
-            name,
+            name: n.name,
             parent,
-            created,
-            members,
+            created: n.created,
+            members: found,
         });
     }
     Ok(out)
 }
 
 /// The link edges the link networks still show: what can be rebuilt when the registry was
-/// removed by hand.
+/// lost.
 pub fn edges_of(networks: &[LinkNetwork]) -> Vec<Edge> {
     let mut out = Vec::new();
     // Networks of parents made by `docker link run` have no parent label: their links are
@@ -403,38 +253,9 @@ pub fn edges_of(networks: &[LinkNetwork]) -> Vec<Edge> {
     out
 }
 
-/// Seconds since the epoch of an RFC 3339 UTC time as the daemon writes it
-/// (`2026-12-01T21:40:12.123456789Z`; an offset is ignored: only the age matters, roughly).
-pub fn epoch_seconds(t: &str) -> Option<i64> {
-    let (date, time) = t.split_once('T')?;
-    let mut d = date.splitn(3, '-').map(|x| x.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let mut hms = time.get(..8)?.splitn(3, ':').map(|x| x.parse::<i64>().ok());
-    let (h, min, sec) = (hms.next()??, hms.next()??, hms.next()??);
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3_600 + min * 60 + sec)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_ages() {
-        assert_eq!(epoch_seconds("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(epoch_seconds("2000-03-01T00:00:01.5Z"), Some(951_868_801));
-        assert_eq!(
-            epoch_seconds("2026-12-01T21:40:12.123456789Z"),
-            Some(1_796_161_212)
-        );
-        assert_eq!(epoch_seconds("garbage"), None);
-    }
 
     #[test]
     fn edges_from_networks() {
@@ -453,5 +274,37 @@ mod tests {
         let e = edges_of(&[n]);
         assert_eq!(e.len(), 2);
         assert!(e.iter().all(|e| e.parent == "p" && e.child == "c"));
+    }
+
+    #[test]
+    fn concurrent_creates_move_on_to_free_subnets() {
+        let fake = crate::docker::fake::Fake::new();
+        let pool: Pool = "base=10.199.0.0/24,size=26".parse().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            // Another writer took the subnet we would pick first, between our listing and our
+            // create: the daemon refuses the overlap and we move on.
+            // inspect (0), list (1), create (2).
+            fake.fail_at(
+                2,
+                crate::docker::EngineError::Overlap {
+                    what: "creating network".into(),
+                    message: "Pool overlaps".into(),
+                },
+            );
+            assert!(ensure(&fake, &pool, "t", "n1", Some("p1")).await.unwrap());
+            assert!(!ensure(&fake, &pool, "t", "n1", Some("p1")).await.unwrap());
+            for i in 2..=4 {
+                ensure(&fake, &pool, "t", &format!("n{i}"), None).await.unwrap();
+            }
+            let err = ensure(&fake, &pool, "t", "n5", None).await.unwrap_err();
+            assert!(err.to_string().contains("pool"), "{err}");
+            let nets = list(&fake, "t", false).await.unwrap();
+            assert_eq!(nets.len(), 4);
+            assert_eq!(nets.iter().filter(|n| n.parent == "p1").count(), 1);
+        });
     }
 }

@@ -10,9 +10,6 @@ use std::str::FromStr;
 /// The pool used when `DOCKER_LINK_POOL` is unset: 1024 subnets of 62 hosts.
 pub const DEFAULT_POOL: &str = "base=10.199.0.0/16,size=26";
 
-/// The environment variable that replaces [`DEFAULT_POOL`].
-const POOL_ENV: &str = "DOCKER_LINK_POOL";
-
 /// Smaller subnets leave no room for a gateway and a container.
 const MAX_SIZE: u8 = 30;
 
@@ -213,12 +210,8 @@ impl fmt::Display for Pool {
 }
 
 impl Pool {
-    /// `DOCKER_LINK_POOL` when set and not empty, else [`DEFAULT_POOL`].
-    pub fn from_env() -> Result<Pool, PoolError> {
-        Pool::from_setting(std::env::var(POOL_ENV).ok().as_deref())
-    }
-
-    fn from_setting(value: Option<&str>) -> Result<Pool, PoolError> {
+    /// The `DOCKER_LINK_POOL` setting when given and not empty, else [`DEFAULT_POOL`].
+    pub fn from_setting(value: Option<&str>) -> Result<Pool, PoolError> {
         match value.filter(|v| !v.trim().is_empty()) {
             Some(v) => v.parse().map_err(|e| PoolError::Env(Box::new(e))),
             None => DEFAULT_POOL.parse(),
@@ -271,9 +264,34 @@ impl Pool {
     }
 }
 
+impl Pool {
+    /// Up to `n` free subnets, in address order. Writers that allocate at the same moment pick
+    /// among them at random, so that they rarely collide (and retry when they do).
+    pub fn free(&self, used: &[Subnet], n: usize) -> Vec<Subnet> {
+        let mut used = used.to_vec();
+        let mut out = Vec::new();
+        while out.len() < n {
+            let Some(s) = self.allocate(&used) else { break };
+            used.push(s);
+            out.push(s);
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_lists_the_first_subnets() {
+        let p = pool("base=10.199.0.0/24,size=26");
+        let got = p.free(&[net("10.199.0.64/26")], 8);
+        assert_eq!(
+            got,
+            [net("10.199.0.0/26"), net("10.199.0.128/26"), net("10.199.0.192/26")]
+        );
+    }
 
     fn net(s: &str) -> Subnet {
         s.parse().unwrap()

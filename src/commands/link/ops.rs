@@ -1,84 +1,39 @@
 //! The graph subcommands of `docker link`: `add` (and `docker link CONTAINER NAME`), `rm`,
-//! `rename`, `connect`, `inspect`, `env` and `prune`. Each validates against a fresh view
-//! before it changes anything, and writes the registry by compare-and-swap.
+//! `rename`, `connect`, `inspect`, `env` and `prune`. Each resolves what the user named
+//! against a fresh view, turns it into an op (`graph::ops`), writes it, and realizes the
+//! links it changed (`links::realize`); the decisions live there, not here.
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use bollard::Docker;
 
-use super::run;
 use super::{AddArgs, ConnectArgs, EnvArgs, InspectArgs, PruneArgs, RenameArgs, RmArgs};
+use crate::docker::{Daemon, Engine};
 use crate::graph::model::{elements, short, Edge, GraphError, Source, View, ROOT};
-use crate::graph::store::{self, Snapshot};
+use crate::graph::ops::{owned, Op, Removal};
 use crate::links::env::{link_env, Algorithm};
-use crate::links::network;
+use crate::links::session::Session;
+use crate::links::{network, prune as pruning, realize};
 use crate::output;
 use crate::Ctx;
 
-/// A connection, and what was rebuilt if the registry had been removed by hand.
-pub(super) struct Session {
-    pub docker: Docker,
-    recovered: Vec<Edge>,
-    /// The snapshot `open` read, for the first write attempt.
-    first: std::cell::Cell<Option<Snapshot>>,
-}
-
-impl Session {
-    pub async fn open(ctx: &Ctx) -> anyhow::Result<(Session, Snapshot)> {
-        let docker = crate::docker::connect(&ctx.globals).await?;
-        let snap = store::load(&docker).await?;
-        let mut recovered = Vec::new();
-        if snap.missing() {
-            // Link networks of this namespace mean a registry existed once: it was removed
-            // by hand (or by a prune of the plugin's containers). Say so, and rebuild what
-            // the link networks still show.
-            let nets = network::list(&docker).await?;
-            if !nets.is_empty() {
-                recovered = network::edges_of(&nets);
-                output::warn(&format!(
-                    "the registry container is gone (removed by hand?): recreating it; names given with \
-                     `docker link` are lost, {} link(s) were rebuilt from the link networks",
-                    recovered.len()
-                ));
-            }
-        }
-        let first = std::cell::Cell::new(Some(snap.clone()));
-        Ok((
-            Session {
-                docker,
-                recovered,
-                first,
-            },
-            snap,
-        ))
-    }
-
-    /// [`store::update`], with the rebuilt links put back in the first write.
-    pub async fn update<T>(
-        &self,
-        mut change: impl FnMut(&mut crate::graph::model::Stored, &View) -> anyhow::Result<T>,
-    ) -> anyhow::Result<(T, Snapshot)> {
-        let first = self.first.take();
-        store::update(&self.docker, first, |stored, view| {
-            for e in &self.recovered {
-                let live = |id: &str| view.nodes.contains_key(id);
-                if live(&e.child) && live(&e.parent) {
-                    stored.edges.insert(e.clone());
-                }
-            }
-            change(stored, view)
-        })
-        .await
-    }
-}
-
-fn block_on<T>(
+/// Connects and reads the graph once; says what the read found wrong.
+pub(super) async fn open(
     ctx: &Ctx,
-    f: impl std::future::Future<Output = anyhow::Result<T>>,
-) -> anyhow::Result<T> {
-    ctx.runtime()?.block_on(f)
+) -> anyhow::Result<(Session<Daemon>, crate::graph::store::Snapshot)> {
+    let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
+    let (mut session, snap) =
+        Session::open(daemon, &ctx.config.registry, ctx.cancel.clone()).await?;
+    say(&mut session);
+    Ok((session, snap))
+}
+
+/// Prints the session's warnings once.
+pub(super) fn say<E: Engine>(session: &mut Session<E>) {
+    for w in std::mem::take(&mut session.warnings) {
+        output::warn(&w);
+    }
 }
 
 fn print_lines(lines: &[String]) -> anyhow::Result<()> {
@@ -95,76 +50,42 @@ pub fn add(args: AddArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             args.name
         );
     }
-    block_on(ctx, async {
-        let (session, _) = Session::open(ctx).await?;
-        session
-            .update(|stored, view| {
-                let id = view.resolve(&args.container)?.to_string();
-                // A retry after a race this command in fact won finds its own edge.
-                let key = (ROOT.to_string(), args.name.clone());
-                if view
-                    .edges
-                    .get(&key)
-                    .is_some_and(|(c, s)| *c == id && *s == Source::Registry)
-                {
-                    return Ok(());
-                }
-                view.check_new(ROOT, &args.name, &id)?;
-                stored.edges.insert(Edge {
-                    parent: ROOT.to_string(),
-                    name: args.name.clone(),
-                    child: id,
-                });
-                Ok(())
-            })
-            .await
+    ctx.block_on(async {
+        let (mut session, snap) = open(ctx).await?;
+        let id = snap.view.resolve(&args.container)?.to_string();
+        let edge = Edge {
+            parent: ROOT.to_string(),
+            name: args.name.clone(),
+            child: id,
+        };
+        // Refused here, before any write, when the view already says no.
+        if let Err(e) = crate::graph::ops::apply(
+            &Op::Add { edge: edge.clone() },
+            &mut snap.stored().clone(),
+            &snap.view,
+        ) {
+            return Err(e.into());
+        }
+        let written = session.write(Op::Add { edge }).await;
+        say(&mut session);
+        written
     })?;
     print_lines(&[args.name])?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Refuses to remove or rename what docker-link does not own.
-fn owned(path: &str, edge: &Edge, source: Source) -> Result<(), GraphError> {
-    match source {
-        Source::Docker => Err(GraphError::DockerName {
-            path: path.trim_matches('/').to_string(),
-            id: short(&edge.child).to_string(),
-        }),
-        Source::Engine => Err(GraphError::EngineLink(path.trim_matches('/').to_string())),
-        Source::Declared | Source::Registry => Ok(()),
-    }
-}
-
-/// Drops an edge from the stored graph: a registry edge is deleted, a declared one is
-/// recorded as removed (labels cannot change).
-fn drop_edge(stored: &mut crate::graph::model::Stored, edge: &Edge, source: Source) {
-    if source == Source::Declared {
-        stored.removed.insert(edge.clone());
-    } else {
-        stored.edges.remove(edge);
-    }
-}
-
-/// Brings each touched parent's link network in line with the view: every child with the
-/// aliases its parent gives it, and nothing else. Goes on past errors and reports them all.
-async fn realize(
-    docker: &Docker,
+/// Realizes the links of each parent in `parents` for the containers in `scope`, against
+/// `view`; goes on past errors and reports them all.
+async fn realize_all(
+    engine: &Daemon,
     view: &View,
     parents: &BTreeSet<String>,
-    touched: &BTreeSet<String>,
+    scope: &BTreeSet<String>,
 ) -> anyhow::Result<()> {
     let mut errors = Vec::new();
     for parent in parents {
-        let Some(node) = view.node(parent) else {
-            continue;
-        };
-        let net = run::network_of(node);
-        let desired = network::desired_aliases(view, parent);
-        for child in touched {
-            let aliases = desired.get(child).cloned().unwrap_or_default();
-            if let Err(e) = network::set_aliases(docker, &net, child, &aliases).await {
-                errors.push(format!("{e:#}"));
-            }
+        if let Err(e) = realize::realize(engine, view, parent, scope.clone()).await {
+            errors.push(format!("{e:#}"));
         }
     }
     if errors.is_empty() {
@@ -175,156 +96,165 @@ async fn realize(
 }
 
 pub fn rm(args: RmArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let removed = block_on(ctx, async {
-        let (session, _) = Session::open(ctx).await?;
-        let (removed, snap) = session
-            .update(|stored, view| {
-                // Validate every path before removing any.
-                let mut found = Vec::new();
-                for path in &args.paths {
-                    if elements(path).is_empty() {
-                        return Err(GraphError::RemoveRoot.into());
-                    }
-                    let (edge, source) = view.edge(path)?;
-                    owned(path, &edge, source)?;
-                    found.push((path.trim_matches('/').to_string(), edge, source));
-                }
-                for (_, edge, source) in &found {
-                    drop_edge(stored, edge, *source);
-                }
-                Ok(found)
-            })
-            .await?;
-        // Undo the realization of removed links, against the view after the removal.
-        let mut after = snap.view.clone();
-        let mut parents = BTreeSet::new();
-        let mut children = BTreeSet::new();
-        for (_, edge, _) in &removed {
-            after
-                .edges
-                .remove(&(edge.parent.clone(), edge.name.clone()));
-            if edge.parent != ROOT {
-                parents.insert(edge.parent.clone());
-                children.insert(edge.child.clone());
+    let removed = ctx.block_on(async {
+        let (mut session, snap) = open(ctx).await?;
+        // Every path is resolved before anything is removed.
+        let mut removals = Vec::new();
+        for path in &args.paths {
+            if elements(path).is_empty() {
+                return Err(GraphError::RemoveRoot.into());
             }
+            let (edge, source) = snap.view.edge(path)?;
+            owned(path, &edge, source)?;
+            removals.push(Removal {
+                edge,
+                source,
+                path: path.trim_matches('/').to_string(),
+            });
         }
-        realize(&session.docker, &after, &parents, &children).await?;
-        for (path, edge, source) in &removed {
-            if *source == Source::Declared && edge.parent != ROOT {
+        let written = session
+            .write(Op::Remove {
+                edges: removals.clone(),
+            })
+            .await;
+        say(&mut session);
+        let written = written?;
+        // Undo the realization of removed links, against the graph as written.
+        let links: Vec<&Removal> = removals.iter().filter(|r| r.edge.parent != ROOT).collect();
+        let parents: BTreeSet<String> = links.iter().map(|r| r.edge.parent.clone()).collect();
+        let scope: BTreeSet<String> = links.iter().map(|r| r.edge.child.clone()).collect();
+        realize_all(&session.engine, &written.view, &parents, &scope).await?;
+        for r in &links {
+            if r.source == Source::Declared {
                 output::info(&format!(
-                    "removed the link {path}: {} no longer reaches it, but the variables already in its \
+                    "removed the link {}: {} no longer reaches it, but the variables already in its \
                      environment stay (as with the engine's links)",
-                    after.display(&edge.parent)
+                    r.path,
+                    written.view.display(&r.edge.parent)
                 ));
             }
         }
-        anyhow::Ok(removed)
+        anyhow::Ok(removals)
     })?;
-    print_lines(&removed.into_iter().map(|(p, _, _)| p).collect::<Vec<_>>())?;
+    print_lines(&removed.into_iter().map(|r| r.path).collect::<Vec<_>>())?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn rename(args: RenameArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let new_path = block_on(ctx, async {
-        let (session, _) = Session::open(ctx).await?;
-        let ((edge, new_path), snap) = session
-            .update(|stored, view| {
-                if args.new_name.contains('/') {
-                    anyhow::bail!(
-                        "rename keeps the parent: {:?} must be a single name",
-                        args.new_name
-                    );
-                }
-                let (edge, source) = view.edge(&args.path)?;
-                owned(&args.path, &edge, source)?;
-                view.check_new(&edge.parent, &args.new_name, &edge.child)?;
-                drop_edge(stored, &edge, source);
-                stored.edges.insert(Edge {
-                    name: args.new_name.clone(),
-                    ..edge.clone()
-                });
-                let elems = elements(&args.path);
-                let mut new_path: Vec<&str> = elems[..elems.len() - 1].to_vec();
-                new_path.push(&args.new_name);
-                Ok((edge, new_path.join("/")))
-            })
-            .await?;
+    if args.new_name.contains('/') {
+        anyhow::bail!(
+            "rename keeps the parent: {:?} must be a single name",
+            args.new_name
+        );
+    }
+    let new_path = ctx.block_on(async {
+        let (mut session, snap) = open(ctx).await?;
+        let (edge, source) = snap.view.edge(&args.path)?;
+        owned(&args.path, &edge, source)?;
+        snap.view.check_new(&edge.parent, &args.new_name, &edge.child)?;
+        let op = Op::Rename {
+            edge: edge.clone(),
+            source,
+            path: args.path.trim_matches('/').to_string(),
+            to: args.new_name.clone(),
+        };
+        let written = session.write(op).await;
+        say(&mut session);
+        let written = written?;
         if edge.parent != ROOT {
-            let mut after = snap.view.clone();
-            after
-                .edges
-                .remove(&(edge.parent.clone(), edge.name.clone()));
-            after.edges.insert(
-                (edge.parent.clone(), args.new_name.clone()),
-                (edge.child.clone(), Source::Registry),
-            );
-            realize(
-                &session.docker,
-                &after,
+            realize_all(
+                &session.engine,
+                &written.view,
                 &BTreeSet::from([edge.parent.clone()]),
                 &BTreeSet::from([edge.child.clone()]),
             )
             .await?;
         }
-        anyhow::Ok(new_path)
+        let elems = elements(&args.path);
+        let mut new_path: Vec<&str> = elems[..elems.len() - 1].to_vec();
+        new_path.push(&args.new_name);
+        anyhow::Ok(new_path.join("/"))
     })?;
     print_lines(&[new_path])?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn connect(args: ConnectArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let spec: crate::links::run_args::LinkSpec =
-        args.link.parse().map_err(|e: String| anyhow::anyhow!(e))?;
-    let path = block_on(ctx, async {
-        let (session, snap) = Session::open(ctx).await?;
-        let docker = &session.docker;
+    let spec: crate::links::run_args::LinkSpec = args
+        .link
+        .parse()
+        .map_err(|e: String| crate::commands::Usage(e))?;
+    let path = ctx.block_on(async {
+        let (mut session, snap) = open(ctx).await?;
         let view = &snap.view;
         let parent = view.resolve(&args.parent)?.to_string();
         let child = view.resolve(&spec.target)?.to_string();
         view.check_new(&parent, &spec.alias, &child)?;
+        let pool = ctx.config.pool()?;
         let pnode = view.node(&parent).context("the parent vanished")?;
-        let net = run::network_of(pnode);
-        let pool = crate::links::pool::Pool::from_env()?;
+        let cnode = view.node(&child).context("the child vanished")?;
+        let (parent_running, child_running) = (pnode.running(), cnode.running());
+        let net = network::network_of(pnode);
+        let edge = Edge {
+            parent: parent.clone(),
+            name: spec.alias.clone(),
+            child: child.clone(),
+        };
 
-        // Apply, remembering what to undo.
-        let label = (!pnode.labels.contains_key(run::NETWORK_LABEL)).then_some(parent.as_str());
-        let created = network::ensure(docker, &pool, &net, label).await?;
-        let before = network::desired_aliases(view, &parent)
-            .get(&child)
-            .cloned()
-            .unwrap_or_default();
-        let mut aliases = before.clone();
-        aliases.insert(spec.alias.clone());
-        let applied = async {
-            network::join(docker, &net, &parent).await?;
-            network::set_aliases(docker, &net, &child, &aliases).await?;
-            session
-                .update(|stored, view| {
-                    view.check_new(&parent, &spec.alias, &child)?;
-                    stored.edges.insert(Edge {
-                        parent: parent.clone(),
-                        name: spec.alias.clone(),
-                        child: child.clone(),
-                    });
-                    Ok(())
-                })
-                .await
-        }
-        .await;
-        if let Err(e) = applied {
-            let _ = network::set_aliases(docker, &net, &child, &before).await;
-            if created {
-                let _ = network::remove(docker, &net).await;
+        // Realize first (network, parent, child under the alias), then write the edge: the
+        // edge never lists a link that does not resolve. If the write does not land, the
+        // realization is brought back in line with what is committed.
+        let label = (!pnode.labels.contains_key(crate::labels::NETWORK)).then_some(parent.as_str());
+        let created = network::ensure(&session.engine, &pool, &session.ns, &net, label).await?;
+        let mut with_link = snap.stored().clone();
+        with_link.edges.insert(edge.clone());
+        let planned = view.with(&with_link);
+        let scope = BTreeSet::from([parent.clone(), child.clone()]);
+        let realized = realize::realize(&session.engine, &planned, &parent, scope.clone()).await;
+        let written = match realized {
+            Ok(()) => session.write(Op::Add { edge: edge.clone() }).await,
+            Err(e) => Err(e),
+        };
+        say(&mut session);
+        let written = match written {
+            Ok(w) => w,
+            Err(e) => {
+                let undo = async {
+                    let now = session.reload().await?;
+                    realize::realize(&session.engine, &now.view, &parent, scope.clone()).await?;
+                    if created && now.view.children(&parent).next().is_none() {
+                        network::remove(&session.engine, &net).await?;
+                    }
+                    anyhow::Ok(())
+                };
+                if let Err(u) = undo.await {
+                    output::warn(&format!("rolling back the link: {u:#}"));
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
-        let path = format!("{}/{}", view.path_of(&parent), spec.alias);
+        };
+        // A concurrent write may have changed this parent's links meanwhile: the network
+        // follows the graph as committed.
+        realize::realize(&session.engine, &written.view, &parent, scope).await?;
+        let path = format!("{}/{}", written.view.path_of(&parent), spec.alias);
+        let (p, a, c) = (
+            written.view.display(&parent),
+            &spec.alias,
+            written.view.display(&child),
+        );
+        let how = match (parent_running, child_running) {
+            (true, true) => format!("{p} now resolves {a} to {c} and reaches it"),
+            (true, false) => format!(
+                "{c} is not running: {p} will resolve {a} to it and reach it once it starts"
+            ),
+            (false, true) => format!("{p} is not running: once it starts, it resolves {a} to {c}"),
+            (false, false) => format!(
+                "neither is running: once both are, {p} resolves {a} to {c}"
+            ),
+        };
         output::info(&format!(
-            "{} now resolves {} to {} and reaches it; no environment variables: a running container's \
-             environment cannot change (`docker link run --link` sets them at creation)",
-            view.display(&parent),
-            spec.alias,
-            view.display(&child)
+            "{how}; no environment variables: a container's environment cannot change after its \
+             creation (`docker link run --link` sets them)"
         ));
         anyhow::Ok(path)
     })?;
@@ -360,7 +290,7 @@ struct Relation {
 /// The child a path leads to, addressed as its parent reaches it (on the parent's link
 /// network when the path is a link), else on its own network.
 async fn child_at(
-    docker: &Docker,
+    engine: &Daemon,
     view: &View,
     path: &str,
     id: &str,
@@ -373,13 +303,13 @@ async fn child_at(
     let prefer = parent
         .as_deref()
         .and_then(|p| view.node(p))
-        .map(run::network_of);
-    network::child(docker, id, None, prefer.as_deref()).await
+        .map(network::network_of);
+    network::child(engine, id, None, prefer.as_deref()).await
 }
 
 pub fn inspect(args: InspectArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let items = block_on(ctx, async {
-        let (session, snap) = Session::open(ctx).await?;
+    let items = ctx.block_on(async {
+        let (session, snap) = open(ctx).await?;
         let view = &snap.view;
         let ids: Vec<(String, String)> = args
             .paths
@@ -390,15 +320,15 @@ pub fn inspect(args: InspectArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let mut items = Vec::new();
         for (path, id) in ids {
             let node = view.node(&id).context("the container vanished")?;
-            let facts = child_at(&session.docker, view, &path, &id).await?;
+            let facts = child_at(&session.engine, view, &path, &id).await?;
             let trimmed = path.trim_matches('/');
-            let link_path = format!("/{trimmed}");
+            let link_path = format!("/{}", elements(trimmed).last().copied().unwrap_or(trimmed));
             items.push(Inspected {
                 path: trimmed.to_string(),
                 id: id.clone(),
                 name: node.name().to_string(),
                 image: node.image.clone(),
-                state: node.state.clone(),
+                state: node.state.as_str().to_string(),
                 names: walked
                     .iter()
                     .filter(|w| w.id == id)
@@ -441,8 +371,8 @@ pub fn inspect(args: InspectArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
 }
 
 pub fn env(args: EnvArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let vars = block_on(ctx, async {
-        let (session, snap) = Session::open(ctx).await?;
+    let vars = ctx.block_on(async {
+        let (session, snap) = open(ctx).await?;
         let view = &snap.view;
         let id = view.resolve(&args.path)?.to_string();
         let alias = match &args.alias {
@@ -455,7 +385,7 @@ pub fn env(args: EnvArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         if alias.is_empty() || alias.contains('/') {
             anyhow::bail!("invalid alias {alias:?}");
         }
-        let facts = child_at(&session.docker, view, &args.path, &id).await?;
+        let facts = child_at(&session.engine, view, &args.path, &id).await?;
         anyhow::Ok(link_env(
             &format!("/{alias}"),
             &facts.ip,
@@ -469,26 +399,25 @@ pub fn env(args: EnvArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
 }
 
 pub fn prune(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let (names, networks, generations) = block_on(ctx, async {
-        let (session, snap) = Session::open(ctx).await?;
-        let docker = &session.docker;
-        // Dangling names: registry edges of containers that are gone.
+    let (names, networks, generations, errors) = ctx.block_on(async {
+        let (mut session, snap) = open(ctx).await?;
+        // Dangling names: registry edges of containers that are gone. A write purges them.
         let live = |id: &str| snap.view.nodes.contains_key(id);
         let dangling: Vec<Edge> = snap
-            .stored
+            .stored()
             .edges
             .iter()
             .filter(|e| !live(&e.child) || (e.parent != ROOT && !live(&e.parent)))
             .cloned()
             .collect();
-        if !dangling.is_empty()
-            || snap
-                .stored
-                .removed
-                .iter()
-                .any(|e| !live(&e.child) || !live(&e.parent))
-        {
-            session.update(|_, _| Ok(())).await?;
+        let stale_removals = snap
+            .stored()
+            .removed
+            .iter()
+            .any(|e| !live(&e.child) || !live(&e.parent));
+        if !dangling.is_empty() || stale_removals || snap.missing() {
+            session.write(Op::Touch).await?;
+            say(&mut session);
         }
         let names: Vec<String> = dangling
             .iter()
@@ -497,37 +426,25 @@ pub fn prune(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 p => format!("{}/{}", short(p), e.name),
             })
             .collect();
-        // Link networks whose parent is gone, or with nobody linked on them.
-        let mut networks = Vec::new();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or_default();
-        for n in network::list(docker).await? {
-            // `docker link run` makes the network before its parent: leave young ones be.
-            let age = n
-                .created
-                .as_deref()
-                .and_then(network::epoch_seconds)
-                .map(|c| now - c);
-            if age.is_none_or(|a| a < args.filter.0 as i64) {
-                continue;
-            }
-            let parent_gone = !n.parent.is_empty() && !live(&n.parent);
-            let children = n.members.keys().filter(|m| **m != n.parent).count();
-            let owner_gone = n.parent.is_empty()
-                && !snap
-                    .view
-                    .nodes
-                    .values()
-                    .any(|node| run::network_of(node) == n.name);
-            if parent_gone || owner_gone || children == 0 {
-                network::remove(docker, &n.name).await?;
-                networks.push(n.name);
-            }
-        }
-        let generations = store::prune_generations(docker).await?;
-        anyhow::Ok((names, networks, generations))
+        // Link networks whose parent is gone.
+        let nets = network::list(&session.engine, &session.ns, false).await?;
+        let input = pruning::Input {
+            networks: nets,
+            containers: snap.view.nodes.keys().cloned().collect(),
+            claimed: snap
+                .view
+                .nodes
+                .values()
+                .filter_map(|n| n.labels.get(crate::labels::NETWORK).cloned())
+                .collect(),
+            now: snap
+                .server_time
+                .unwrap_or_else(crate::docker::clock::now),
+            until: args.filter.0 as i64,
+        };
+        let (networks, errors) = pruning::apply(&session.engine, &pruning::plan(&input)).await;
+        let generations = session.store().prune().await?;
+        anyhow::Ok((names, networks, generations, errors))
     })?;
     let mut out = Vec::new();
     if !names.is_empty() {
@@ -542,5 +459,12 @@ pub fn prune(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     }
     out.push(format!("Deleted registry generations: {generations}"));
     print_lines(&out)?;
-    Ok(ExitCode::SUCCESS)
+    if errors.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for e in &errors {
+            output::error(&format!("{e:#}"));
+        }
+        Err(crate::commands::Exit(1).into())
+    }
 }

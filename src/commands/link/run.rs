@@ -7,25 +7,22 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
-use std::hash::{BuildHasher, Hasher};
 use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::Context as _;
-use bollard::Docker;
 
-use super::ops::Session;
 use super::PassThrough;
-use crate::commands::Exit;
-use crate::graph::model::{links_label, short, validate_name, Node, Source, LINKS_LABEL, ROOT};
+use crate::commands::{Exit, Usage};
+use crate::docker::engine::remove_if_present;
+use crate::docker::{Daemon, Engine};
+use crate::graph::model::{links_label, short, validate_alias, validate_name, Source, ROOT};
+use crate::labels::{LINKS as LINKS_LABEL, NETWORK as NETWORK_LABEL};
 use crate::links::env::{link_env, without_overridden};
 use crate::links::run_args::{self, env_file_keys, env_key, RunArgs};
-use crate::links::{network, pool::Pool};
+use crate::links::{network, pool::Pool, realize};
 use crate::output;
 use crate::Ctx;
 
-/// On a parent made by `docker link run/create`: the name of its link network (made before
-/// the parent existed, so it cannot carry the parent's id).
-pub const NETWORK_LABEL: &str = "docker-link.network";
 /// Where `--init` puts the static binary inside the container.
 pub const INIT_PATH: &str = "/.docker-link/docker-link";
 
@@ -42,14 +39,6 @@ impl Mode {
             Mode::Create => "create",
         }
     }
-}
-
-/// The link network of a parent.
-pub fn network_of(node: &Node) -> String {
-    node.labels
-        .get(NETWORK_LABEL)
-        .cloned()
-        .unwrap_or_else(|| network::network_name(&node.id))
 }
 
 fn usage(mode: Mode) -> String {
@@ -80,18 +69,6 @@ fn docker_cli(ctx: &Ctx) -> Command {
     cmd
 }
 
-fn random_u64() -> u64 {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    h.write_u32(std::process::id());
-    h.finish()
-}
-
 /// A docker-style name for a parent the user did not name: its variables carry
 /// `<ALIAS>_NAME=/<parent>/<alias>`, which must be known before the container exists.
 fn generated_name(taken: &dyn Fn(&str) -> bool) -> String {
@@ -103,7 +80,7 @@ fn generated_name(taken: &dyn Fn(&str) -> bool) -> String {
         "babbage", "curie", "darwin", "euler", "fermi", "gauss", "hopper", "kepler", "lovelace",
         "noether", "pascal", "ritchie", "shannon", "thompson", "turing", "wozniak",
     ];
-    let r = random_u64();
+    let r = crate::random_u64();
     let base = format!(
         "{}_{}",
         LEFT[(r % LEFT.len() as u64) as usize],
@@ -128,7 +105,11 @@ struct Plan {
     pool: Pool,
 }
 
-fn validate(parsed: &RunArgs, view: &crate::graph::model::View) -> anyhow::Result<Plan> {
+fn validate(
+    parsed: &RunArgs,
+    view: &crate::graph::model::View,
+    pool: anyhow::Result<Pool>,
+) -> anyhow::Result<Plan> {
     if let Some(net) = &parsed.network {
         let mode = net.split(':').next().unwrap_or_default();
         if matches!(mode, "host" | "none" | "container") {
@@ -140,7 +121,7 @@ fn validate(parsed: &RunArgs, view: &crate::graph::model::View) -> anyhow::Resul
     let mut links = Vec::new();
     let mut aliases = BTreeSet::new();
     for spec in &parsed.links {
-        validate_name(&spec.alias)?;
+        validate_alias(&spec.alias)?;
         if !aliases.insert(spec.alias.clone()) {
             anyhow::bail!("the alias {} is given to two links", spec.alias);
         }
@@ -186,7 +167,7 @@ fn validate(parsed: &RunArgs, view: &crate::graph::model::View) -> anyhow::Resul
         generated_name,
         links,
         user_env_keys,
-        pool: Pool::from_env()?,
+        pool: pool?,
     })
 }
 
@@ -198,10 +179,10 @@ struct Undo {
 }
 
 impl Undo {
-    async fn run(&self, docker: &Docker) {
+    async fn run(&self, engine: &Daemon) {
         if let Some(id) = &self.container {
             // `--rm` may have removed it already: that counts as removed.
-            if let Err(e) = crate::docker::remove_container(docker, id).await {
+            if let Err(e) = remove_if_present(engine, id, true).await {
                 output::warn(&format!(
                     "rolling back: removing container {}: {e}",
                     short(id)
@@ -209,7 +190,7 @@ impl Undo {
             }
         }
         if let Some(net) = &self.network {
-            if let Err(e) = network::remove(docker, net).await {
+            if let Err(e) = network::remove(engine, net).await {
                 output::warn(&format!("rolling back: {e:#}"));
             }
         }
@@ -218,10 +199,11 @@ impl Undo {
 
 /// The image's command line, resolved as the engine would run it, for wrapping in our init.
 async fn resolved_command(
-    docker: &Docker,
+    engine: &Daemon,
     ctx: &Ctx,
     parsed: &RunArgs,
 ) -> anyhow::Result<Vec<String>> {
+    let docker = engine.client();
     let image = match docker.inspect_image(&parsed.image).await {
         Ok(i) => i,
         Err(_) => {
@@ -273,8 +255,7 @@ pub fn run(args: PassThrough, ctx: &Ctx, mode: Mode) -> anyhow::Result<ExitCode>
     let parsed = match run_args::parse(&args.args) {
         Ok(p) => p,
         Err(e) => {
-            output::error(&format!("{e}\nSee 'docker link {} --help'.", mode.verb()));
-            return Ok(ExitCode::from(125));
+            return Err(Usage(format!("{e}\nSee 'docker link {} --help'.", mode.verb())).into())
         }
     };
     if parsed.help {
@@ -291,19 +272,19 @@ pub fn run(args: PassThrough, ctx: &Ctx, mode: Mode) -> anyhow::Result<ExitCode>
             status.code().unwrap_or(125).clamp(0, 255) as u8
         ));
     }
-    let rt = ctx.runtime()?;
-    let (docker, id, undo) = rt.block_on(async {
-        let (session, snap) = Session::open(ctx).await?;
-        let plan = validate(&parsed, &snap.view)?;
+    let (engine, id, undo) = ctx.block_on(async {
+        let (mut session, snap) = super::ops::open(ctx).await?;
+        let plan = validate(&parsed, &snap.view, ctx.config.pool().map_err(Into::into))?;
+        let engine = session.engine.clone();
         if parsed.init {
-            crate::docker::self_image::static_binary()?;
+            engine.static_binary()?;
         }
-        let docker = session.docker;
+        super::ops::say(&mut session);
         let mut undo = Undo::default();
-        match create(&docker, ctx, mode, &parsed, &plan, &mut undo).await {
-            Ok(id) => anyhow::Ok((docker, id, undo)),
+        match create(&engine, ctx, &session.ns, mode, &parsed, &plan, &mut undo).await {
+            Ok(id) => anyhow::Ok((engine, id, undo)),
             Err(e) => {
-                undo.run(&docker).await;
+                undo.run(&engine).await;
                 Err(e)
             }
         }
@@ -313,35 +294,62 @@ pub fn run(args: PassThrough, ctx: &Ctx, mode: Mode) -> anyhow::Result<ExitCode>
             output::write_stdout(format!("{id}\n").as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
-        Mode::Run => start(ctx, &rt, &docker, &parsed, &id, undo),
+        Mode::Run => start(ctx, &engine, &parsed, &id, undo),
+    }
+}
+
+/// Attaches the containers of `members` to `net` under their aliases, each with a fixed
+/// address (`links::realize`).
+async fn attach(
+    engine: &Daemon,
+    net: &str,
+    members: BTreeMap<String, BTreeSet<String>>,
+) -> anyhow::Result<()> {
+    let desired = realize::Desired {
+        scope: members.keys().cloned().collect(),
+        members,
+    };
+    let observed = realize::observe(engine, net, &desired.scope).await?;
+    let actions = realize::plan(&desired, &observed)
+        .map_err(|e| anyhow::anyhow!("the link network {net}: {e}"))?;
+    match realize::apply(engine, net, &actions).await.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }
 
 async fn create(
-    docker: &Docker,
+    engine: &Daemon,
     ctx: &Ctx,
+    ns: &str,
     mode: Mode,
     parsed: &RunArgs,
     plan: &Plan,
     undo: &mut Undo,
 ) -> anyhow::Result<String> {
-    // The parent's link network, its children on it under their aliases.
-    let net = format!("docker-link-{}-{:06x}", plan.name, random_u64() & 0xff_ffff);
-    if network::ensure(docker, &plan.pool, &net, None).await? {
+    // The parent's link network, its children on it under their aliases, each at the address
+    // it keeps for the life of the link.
+    let net = format!(
+        "docker-link-{}-{:06x}",
+        plan.name,
+        crate::random_u64() & 0xff_ffff
+    );
+    if network::ensure(engine, &plan.pool, ns, &net, None).await? {
         undo.network = Some(net.clone());
     }
-    let mut per_child: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut per_child: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (alias, child) in &plan.links {
-        per_child.entry(child).or_default().insert(alias.clone());
+        per_child
+            .entry(child.clone())
+            .or_default()
+            .insert(alias.clone());
     }
-    for (child, aliases) in &per_child {
-        network::set_aliases(docker, &net, child, aliases).await?;
-    }
+    attach(engine, &net, per_child).await?;
 
-    // The variables, from each child's address on that network (frozen, as the engine did).
+    // The variables, from each child's address on that network.
     let mut vars = Vec::new();
     for (alias, child) in &plan.links {
-        let facts = network::child(docker, child, Some(&net), None).await?;
+        let facts = network::child(engine, child, Some(&net), None).await?;
         let path = format!("/{}/{alias}", plan.name);
         vars.extend(link_env(
             &path,
@@ -366,7 +374,7 @@ async fn create(
         .arg(format!("{LINKS_LABEL}={}", links_label(&plan.links)));
     cmd.arg("--label").arg(format!("{NETWORK_LABEL}={net}"));
     let command: Vec<OsString> = if parsed.init {
-        let argv = resolved_command(docker, ctx, parsed).await?;
+        let argv = resolved_command(engine, ctx, parsed).await?;
         cmd.args(["--entrypoint", INIT_PATH]);
         ["init", "--"]
             .iter()
@@ -377,10 +385,11 @@ async fn create(
         parsed.command.clone()
     };
     cmd.arg(&parsed.image).args(&command);
-    let out = cmd
+    let out = tokio::process::Command::from(cmd)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
+        .await
         .context("running docker create")?;
     if !out.status.success() {
         // The docker CLI said why on stderr.
@@ -388,15 +397,16 @@ async fn create(
     }
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     undo.container = Some(id.clone());
-    network::join(docker, &net, &id).await?;
+    attach(engine, &net, BTreeMap::from([(id.clone(), BTreeSet::new())])).await?;
     if parsed.init {
-        let bin = crate::docker::self_image::static_binary()?;
+        let bin = engine.static_binary()?;
         let tar = crate::docker::self_image::tar_of(&[(
             INIT_PATH.trim_start_matches('/'),
             0o755,
             &bin.bytes,
         )]);
-        docker
+        engine
+            .client()
             .upload_to_container(
                 &id,
                 Some(bollard::query_parameters::UploadToContainerOptions {
@@ -421,8 +431,7 @@ async fn create(
 /// is removed again, with its link network.
 fn start(
     ctx: &Ctx,
-    rt: &tokio::runtime::Runtime,
-    docker: &Docker,
+    engine: &Daemon,
     parsed: &RunArgs,
     id: &str,
     undo: Undo,
@@ -446,33 +455,27 @@ fn start(
     }
     // One look at the container after `docker start`: gone (an attached `--rm` run that ended),
     // never started, or ran and exited.
-    let inspected = rt.block_on(docker.inspect_container(
-        id,
-        None::<bollard::query_parameters::InspectContainerOptions>,
-    ));
-    let state = match inspected {
-        Err(e) if crate::docker::status(&e) == Some(404) => {
-            // The engine removed it after its exit: its link network goes with it.
-            if let Some(net) = &undo.network {
-                if let Err(e) = rt.block_on(network::remove(docker, net)) {
-                    output::warn(&format!("{e:#}"));
+    ctx.block_on(async {
+        let state = match engine.inspect_container(id).await {
+            Err(e) if e.is_not_found() => {
+                // The engine removed it after its exit: its link network goes with it.
+                if let Some(net) = &undo.network {
+                    if let Err(e) = network::remove(engine, net).await {
+                        output::warn(&format!("{e:#}"));
+                    }
                 }
+                None
             }
-            None
+            other => other.ok(),
+        };
+        let never_started = state.as_ref().is_some_and(|s| !s.ever_started());
+        if code != 0 && never_started {
+            undo.run(engine).await;
+            let error = state.map(|s| s.error).unwrap_or_default();
+            return anyhow::Ok(ExitCode::from(start_failure_code(&error)));
         }
-        other => other.ok().and_then(|i| i.state),
-    };
-    let never_started = state.as_ref().is_some_and(|s| {
-        s.started_at
-            .as_deref()
-            .is_none_or(|t| t.starts_with("0001-"))
-    });
-    if code != 0 && never_started {
-        rt.block_on(undo.run(docker));
-        let error = state.and_then(|s| s.error).unwrap_or_default();
-        return Ok(ExitCode::from(start_failure_code(&error)));
-    }
-    Ok(ExitCode::from(code))
+        Ok(ExitCode::from(code))
+    })
 }
 
 /// `docker run`'s exit code for a container that could not start: 127 when the command was

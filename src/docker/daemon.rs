@@ -1,0 +1,674 @@
+//! The real daemon behind the [`Engine`] seam: bollard over our own transports, with every
+//! bollard error mapped here, once, into [`EngineError`]. The container listing, which every
+//! command and every `docker ls` pays for, is a lean request of our own: it reads only the
+//! fields the core uses and the daemon's `Date` header.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use bollard::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
+    Mount, MountType, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
+    RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, DownloadFromContainerOptions, InspectContainerOptions,
+    InspectNetworkOptions, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptions,
+    StartContainerOptions,
+};
+use bollard::{ClientVersion, Docker};
+use futures_util::TryStreamExt;
+use http_body_util::BodyExt;
+use hyper::body::Bytes;
+
+use super::engine::{
+    Attach, ContainerInfo, ContainerSpec, ContainerSummary, DaemonInfo, Endpoint, Engine,
+    EngineError, Labels, ListFilter, Listing, NetworkInfo, NetworkSpec, Result, State, VolumeInfo,
+};
+use super::transport::HttpClient;
+
+/// How long one request of our own may take (bollard's have their own timeout).
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// A connected daemon.
+#[derive(Clone)]
+pub struct Daemon {
+    docker: Docker,
+    http: HttpClient,
+    version: ClientVersion,
+    /// The static binary for the self image, when the configuration names one.
+    static_bin: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Daemon(API {}.{})",
+            self.version.major_version, self.version.minor_version
+        )
+    }
+}
+
+impl Daemon {
+    pub(crate) fn new(
+        docker: Docker,
+        http: HttpClient,
+        version: ClientVersion,
+        static_bin: Option<PathBuf>,
+    ) -> Daemon {
+        Daemon {
+            docker,
+            http,
+            version,
+            static_bin,
+        }
+    }
+
+    /// bollard itself, for the calls outside the seam (image import, the doctor's version).
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// The negotiated API version, `1.41`.
+    pub fn api_version(&self) -> String {
+        format!(
+            "{}.{}",
+            self.version.major_version, self.version.minor_version
+        )
+    }
+
+    /// The static binary that goes into containers.
+    pub fn static_binary(
+        &self,
+    ) -> std::result::Result<&'static super::self_image::StaticBinary, super::self_image::SelfImageError>
+    {
+        super::self_image::static_binary(self.static_bin.as_deref())
+    }
+
+    /// A GET of our own, versioned like bollard's: the body and the daemon's clock.
+    async fn get(&self, what: &str, path_and_query: &str) -> Result<(Bytes, Option<i64>)> {
+        let uri = format!("http://docker/v{}{path_and_query}", self.api_version());
+        let req = hyper::Request::get(uri)
+            .body(bollard::body_full(Bytes::new()))
+            .map_err(|e| other(what, None, e.to_string()))?;
+        let resp = tokio::time::timeout(REQUEST_TIMEOUT, self.http.request(req))
+            .await
+            .map_err(|_| unavailable(what, "no answer within 120s"))?
+            .map_err(|e| unavailable(what, &super::describe(&e)))?;
+        let status = resp.status().as_u16();
+        let date = resp
+            .headers()
+            .get(hyper::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(super::clock::http_date);
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| unavailable(what, &e.to_string()))?
+            .to_bytes();
+        if !(200..300).contains(&status) {
+            #[derive(serde::Deserialize)]
+            struct Message {
+                message: Option<String>,
+            }
+            let message = serde_json::from_slice::<Message>(&body)
+                .ok()
+                .and_then(|m| m.message)
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
+            return Err(classify(what, Some(status), message));
+        }
+        Ok((body, date))
+    }
+}
+
+/// The one place that reads a daemon's answer for what it means.
+fn classify(what: &str, status: Option<u16>, message: String) -> EngineError {
+    let what = what.to_string();
+    // 20.10 answers an overlapping subnet with 403 "Pool overlaps with other one on this
+    // address space", 28 with 400 "invalid pool request: Pool overlaps …".
+    if message.contains("overlaps") {
+        return EngineError::Overlap { what, message };
+    }
+    match status {
+        Some(404) => EngineError::NotFound { what, message },
+        Some(409) => EngineError::Conflict { what, message },
+        _ => EngineError::Other {
+            what,
+            status,
+            message,
+        },
+    }
+}
+
+fn other(what: &str, status: Option<u16>, message: String) -> EngineError {
+    EngineError::Other {
+        what: what.to_string(),
+        status,
+        message,
+    }
+}
+
+fn unavailable(what: &str, reason: &str) -> EngineError {
+    EngineError::Unavailable {
+        what: what.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Maps a bollard error for the operation `what`.
+pub(crate) fn map(what: &str, e: bollard::errors::Error) -> EngineError {
+    use bollard::errors::Error as B;
+    match e {
+        B::DockerResponseServerError {
+            status_code,
+            message,
+        } => classify(what, Some(status_code), message),
+        B::HyperLegacyError { .. } | B::IOError { .. } | B::RequestTimeoutError => {
+            unavailable(what, &super::describe(&e))
+        }
+        e => other(what, None, e.to_string()),
+    }
+}
+
+/// `?filters=` for `key=value` labels, URL-encoded.
+fn label_filters(labels: &[String]) -> Option<String> {
+    if labels.is_empty() {
+        return None;
+    }
+    let json = serde_json::json!({ "label": labels }).to_string();
+    Some(percent_encode(&json))
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn label_map(labels: &[String]) -> Option<HashMap<String, Vec<String>>> {
+    (!labels.is_empty()).then(|| HashMap::from([("label".to_string(), labels.to_vec())]))
+}
+
+/// The listing's fields the core reads.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawSummary {
+    id: String,
+    names: Option<Vec<String>>,
+    image: Option<String>,
+    #[serde(rename = "ImageID")]
+    image_id: Option<String>,
+    state: Option<String>,
+    labels: Option<HashMap<String, String>>,
+    created: Option<i64>,
+    mounts: Option<Vec<RawMount>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawMount {
+    #[serde(rename = "Type")]
+    kind: Option<String>,
+    name: Option<String>,
+}
+
+fn endpoint_of(e: EndpointSettings, short: &str) -> Endpoint {
+    Endpoint {
+        ip: e.ip_address.unwrap_or_default(),
+        aliases: e
+            .aliases
+            .unwrap_or_default()
+            .into_iter()
+            // The engine adds the container's short id as an alias of its own.
+            .filter(|a| a != short)
+            .collect(),
+        static_ip: e
+            .ipam_config
+            .and_then(|c| c.ipv4_address)
+            .and_then(|a| a.parse().ok()),
+    }
+}
+
+impl Engine for Daemon {
+    async fn list_containers(&self, filter: &ListFilter) -> Result<Listing> {
+        let what = "listing containers";
+        let mut path = "/containers/json?all=1".to_string();
+        if let Some(f) = label_filters(&filter.labels) {
+            path.push_str("&filters=");
+            path.push_str(&f);
+        }
+        let (body, server_time) = self.get(what, &path).await?;
+        let raw: Vec<RawSummary> =
+            serde_json::from_slice(&body).map_err(|e| other(what, None, e.to_string()))?;
+        let containers = raw
+            .into_iter()
+            .map(|c| ContainerSummary {
+                id: c.id,
+                names: c
+                    .names
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|n| n.trim_start_matches('/').to_string())
+                    .collect(),
+                image: c.image.unwrap_or_default(),
+                image_id: c.image_id.unwrap_or_default(),
+                state: State::parse(c.state.as_deref().unwrap_or_default()),
+                labels: c.labels.unwrap_or_default().into_iter().collect(),
+                created: c.created.unwrap_or_default(),
+                volumes: c
+                    .mounts
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|m| m.kind.as_deref() == Some("volume"))
+                    .filter_map(|m| m.name)
+                    .collect(),
+            })
+            .collect();
+        Ok(Listing {
+            containers,
+            server_time,
+        })
+    }
+
+    async fn inspect_container(&self, id: &str) -> Result<ContainerInfo> {
+        let what = format!("inspecting container {}", short(id));
+        let info = self
+            .docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+            .map_err(|e| map(&what, e))?;
+        let full = info.id.clone().unwrap_or_default();
+        let state = info.state.unwrap_or_default();
+        let config = info.config.unwrap_or_default();
+        let networks = info
+            .network_settings
+            .and_then(|s| s.networks)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, e)| (name, endpoint_of(e, short(&full))))
+            .collect();
+        Ok(ContainerInfo {
+            name: info
+                .name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string(),
+            id: full,
+            state: state.status.map(|s| State::parse(&s.to_string())),
+            pid: state.pid.unwrap_or_default(),
+            started_at: state.started_at.unwrap_or_default(),
+            error: state.error.unwrap_or_default(),
+            image: config.image.unwrap_or_default(),
+            env: config.env.unwrap_or_default(),
+            exposed_ports: config.exposed_ports.unwrap_or_default(),
+            labels: config.labels.unwrap_or_default().into_iter().collect(),
+            networks,
+            network_mode: info
+                .host_config
+                .and_then(|h| h.network_mode)
+                .unwrap_or_default(),
+        })
+    }
+
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
+        let what = format!("creating container {}", spec.name);
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: (!spec.cmd.is_empty()).then(|| spec.cmd.clone()),
+            env: (!spec.env.is_empty()).then(|| spec.env.clone()),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            network_disabled: spec.no_network.then_some(true),
+            host_config: Some(HostConfig {
+                restart_policy: spec.keep_running.then(|| RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                    maximum_retry_count: None,
+                }),
+                network_mode: spec.no_network.then(|| "none".to_string()),
+                mounts: spec.volume.as_ref().map(|(name, target)| {
+                    vec![Mount {
+                        typ: Some(MountType::VOLUME),
+                        source: Some(name.clone()),
+                        target: Some(target.clone()),
+                        ..Default::default()
+                    }]
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_container(
+                Some(CreateContainerOptions {
+                    name: Some(spec.name.clone()),
+                    platform: String::new(),
+                }),
+                body,
+            )
+            .await
+            .map_err(|e| map(&what, e))?;
+        Ok(created.id)
+    }
+
+    async fn start_container(&self, id: &str) -> Result<()> {
+        let what = format!("starting container {}", short(id));
+        match self
+            .docker
+            .start_container(id, None::<StartContainerOptions>)
+            .await
+        {
+            // 304: it was running already.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            other => other.map_err(|e| map(&what, e)),
+        }
+    }
+
+    async fn remove_container(&self, id: &str, force: bool) -> Result<()> {
+        let what = format!("removing container {}", short(id));
+        self.docker
+            .remove_container(
+                id,
+                Some(RemoveContainerOptions {
+                    force,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(|e| map(&what, e))
+    }
+
+    async fn get_archive(&self, id: &str, path: &str) -> Result<Vec<u8>> {
+        let what = format!("reading {path} of container {}", short(id));
+        let chunks: Vec<Bytes> = self
+            .docker
+            .download_from_container(
+                id,
+                Some(DownloadFromContainerOptions {
+                    path: path.to_string(),
+                }),
+            )
+            .try_collect()
+            .await
+            .map_err(|e| map(&what, e))?;
+        Ok(chunks.concat())
+    }
+
+    async fn list_networks(&self, labels: &[String]) -> Result<Vec<NetworkInfo>> {
+        let nets = self
+            .docker
+            .list_networks(Some(ListNetworksOptions {
+                filters: label_map(labels),
+            }))
+            .await
+            .map_err(|e| map("listing networks", e))?;
+        Ok(nets
+            .into_iter()
+            .map(|n| {
+                network_of(
+                    n.id,
+                    n.name,
+                    n.labels,
+                    n.created.map(|c| c.to_string()),
+                    n.internal,
+                    n.ipam,
+                    None,
+                )
+            })
+            .collect())
+    }
+
+    async fn inspect_network(&self, name: &str) -> Result<NetworkInfo> {
+        let what = format!("inspecting network {name}");
+        let n = self
+            .docker
+            .inspect_network(name, None::<InspectNetworkOptions>)
+            .await
+            .map_err(|e| map(&what, e))?;
+        Ok(network_of(
+            n.id,
+            n.name,
+            n.labels,
+            n.created.map(|c| c.to_string()),
+            n.internal,
+            n.ipam,
+            n.containers,
+        ))
+    }
+
+    async fn create_network(&self, spec: &NetworkSpec) -> Result<()> {
+        let what = format!("creating network {} ({})", spec.name, spec.subnet);
+        let request = NetworkCreateRequest {
+            name: spec.name.clone(),
+            driver: Some("bridge".into()),
+            internal: Some(spec.internal),
+            ipam: Some(Ipam {
+                driver: Some("default".into()),
+                config: Some(vec![IpamConfig {
+                    subnet: Some(spec.subnet.clone()),
+                    gateway: Some(spec.gateway.clone()),
+                    ..Default::default()
+                }]),
+                options: None,
+            }),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        self.docker
+            .create_network(request)
+            .await
+            .map(|_| ())
+            .map_err(|e| map(&what, e))
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<()> {
+        let what = format!("removing network {name}");
+        self.docker
+            .remove_network(name)
+            .await
+            .map_err(|e| map(&what, e))
+    }
+
+    async fn connect(&self, network: &str, container: &str, attach: &Attach) -> Result<()> {
+        let what = format!("connecting {} to {network}", short(container));
+        let settings = EndpointSettings {
+            aliases: (!attach.aliases.is_empty()).then(|| attach.aliases.clone()),
+            ipam_config: attach.ipv4.map(|ip| EndpointIpamConfig {
+                ipv4_address: Some(ip.to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        self.docker
+            .connect_network(
+                network,
+                NetworkConnectRequest {
+                    container: container.to_string(),
+                    endpoint_config: Some(settings),
+                },
+            )
+            .await
+            .map_err(|e| map(&what, e))
+    }
+
+    async fn disconnect(&self, network: &str, container: &str) -> Result<()> {
+        let what = format!("disconnecting {} from {network}", short(container));
+        self.docker
+            .disconnect_network(
+                network,
+                NetworkDisconnectRequest {
+                    container: container.to_string(),
+                    force: Some(true),
+                },
+            )
+            .await
+            .map_err(|e| map(&what, e))
+    }
+
+    async fn create_volume(&self, name: &str, labels: &Labels) -> Result<()> {
+        let what = format!("creating volume {name}");
+        self.docker
+            .create_volume(VolumeCreateRequest {
+                name: Some(name.to_string()),
+                labels: Some(labels.clone().into_iter().collect()),
+                ..Default::default()
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| map(&what, e))
+    }
+
+    async fn list_volumes(&self, labels: &[String]) -> Result<Vec<VolumeInfo>> {
+        let list = self
+            .docker
+            .list_volumes(Some(ListVolumesOptions {
+                filters: label_map(labels),
+            }))
+            .await
+            .map_err(|e| map("listing volumes", e))?;
+        Ok(list
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| VolumeInfo {
+                name: v.name,
+                labels: v.labels.into_iter().collect(),
+                created_at: v.created_at,
+            })
+            .collect())
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<()> {
+        let what = format!("removing volume {name}");
+        self.docker
+            .remove_volume(
+                name,
+                None::<bollard::query_parameters::RemoveVolumeOptions>,
+            )
+            .await
+            .map_err(|e| map(&what, e))
+    }
+
+    async fn self_image(&self) -> anyhow::Result<String> {
+        let bin = self.static_binary()?;
+        Ok(super::self_image::ensure_image_of(
+            &self.docker,
+            bin,
+            &super::self_image::self_image_tag(),
+        )
+        .await?)
+    }
+
+    async fn empty_image(&self) -> anyhow::Result<String> {
+        Ok(super::self_image::ensure_empty_image(&self.docker).await?)
+    }
+
+    async fn info(&self) -> Result<DaemonInfo> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(|e| map("reading the daemon's info", e))?;
+        Ok(DaemonInfo {
+            id: info.id.unwrap_or_default(),
+            version: info.server_version.unwrap_or_default(),
+        })
+    }
+}
+
+/// The fields the core reads of a network, from a listing or an inspect (bollard has one
+/// model for each).
+fn network_of(
+    id: Option<String>,
+    name: Option<String>,
+    labels: Option<HashMap<String, String>>,
+    created: Option<String>,
+    internal: Option<bool>,
+    ipam: Option<Ipam>,
+    containers: Option<HashMap<String, bollard::models::EndpointResource>>,
+) -> NetworkInfo {
+    NetworkInfo {
+        id: id.unwrap_or_default(),
+        name: name.unwrap_or_default(),
+        labels: labels.unwrap_or_default().into_iter().collect(),
+        created,
+        internal: internal.unwrap_or_default(),
+        subnets: ipam
+            .and_then(|i| i.config)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|c| c.subnet)
+            .collect(),
+        members: containers
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(id, c)| {
+                let ip = c
+                    .ipv4_address
+                    .unwrap_or_default()
+                    .split('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                (id, super::engine::Member { ip })
+            })
+            .collect(),
+    }
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_classified_once() {
+        let cases: &[(Option<u16>, &str, fn(&EngineError) -> bool)] = &[
+            (Some(404), "No such container: x", EngineError::is_not_found),
+            (
+                Some(409),
+                "Conflict. The container name \"/a\" is already in use",
+                EngineError::is_conflict,
+            ),
+            (
+                Some(403),
+                "Pool overlaps with other one on this address space",
+                EngineError::is_overlap,
+            ),
+            (
+                Some(400),
+                "invalid pool request: Pool overlaps with other one on this address space",
+                EngineError::is_overlap,
+            ),
+            (Some(500), "boom", |e| {
+                matches!(e, EngineError::Other { status: Some(500), .. })
+            }),
+        ];
+        for (status, message, want) in cases {
+            let e = classify("doing", *status, message.to_string());
+            assert!(want(&e), "{status:?} {message}: {e:?}");
+            assert_eq!(e.to_string(), format!("doing: {message}"));
+        }
+    }
+
+    #[test]
+    fn filters_are_url_encoded() {
+        assert_eq!(label_filters(&[]), None);
+        assert_eq!(
+            label_filters(&["docker-link.role=registry".into()]).unwrap(),
+            "%7B%22label%22%3A%5B%22docker-link.role%3Dregistry%22%5D%7D"
+        );
+    }
+}

@@ -1,0 +1,55 @@
+//! Every `docker-link.*` label the plugin writes or reads, in one place. Everything the plugin
+//! creates on a daemon carries [`ROLE`] (and the registry namespace where it belongs to one),
+//! so that prune and the tests find exactly what is ours and nothing else is ever touched.
+
+/// What an object of ours is: one of the `*_ROLE` values below.
+pub const ROLE: &str = "docker-link.role";
+/// Which graph (registry namespace) an object belongs to; `default` unless
+/// `DOCKER_LINK_REGISTRY` chose another.
+pub const NAMESPACE: &str = "docker-link.registry";
+
+/// A registry generation: a container whose labels hold the graph.
+pub const REGISTRY_ROLE: &str = "registry";
+/// A registry write waiting for the next generation (a volume, see `graph::store`).
+pub const INTENT_ROLE: &str = "intent";
+/// The volume holding the graph's second copy.
+pub const GRAPH_COPY_ROLE: &str = "graph-copy";
+/// A throwaway container that reads the second copy out of its volume.
+pub const READER_ROLE: &str = "graph-reader";
+/// A parent's internal network that its children join under their aliases.
+pub const LINK_NETWORK_ROLE: &str = "link-network";
+/// The self image (the static binary as an image).
+pub const SELF_ROLE: &str = "self";
+/// The empty image (for containers that are created and never started).
+pub const EMPTY_ROLE: &str = "empty";
+
+/// On a registry generation: its number.
+pub const GENERATION: &str = "docker-link.generation";
+/// On a registry generation: the graph, encoded by `graph::codec`.
+pub const GRAPH: &str = "docker-link.graph";
+/// On an intent: the write it asks for, JSON.
+pub const OP: &str = "docker-link.op";
+
+/// On a container created by `docker link run/create` or compose: extra root names,
+/// comma-separated.
+pub const NAMES: &str = "docker-link.names";
+/// On such a parent: its links, `CHILD_ID:ALIAS` comma-separated.
+pub const LINKS: &str = "docker-link.links";
+/// On such a parent: the name of its link network (made before the parent existed, so it
+/// cannot carry the parent's id).
+pub const NETWORK: &str = "docker-link.network";
+/// On a link network made for an existing parent: the parent's full id.
+pub const PARENT: &str = "docker-link.parent";
+
+/// On the self image: the sha256 of the binary inside.
+pub const BINARY_SHA256: &str = "docker-link.binary-sha256";
+
+/// `docker-link.role=<role>` as a filter or `--label` value.
+pub fn role(role: &str) -> String {
+    format!("{ROLE}={role}")
+}
+
+/// `docker-link.registry=<ns>` as a filter or `--label` value.
+pub fn namespace(ns: &str) -> String {
+    format!("{NAMESPACE}={ns}")
+}

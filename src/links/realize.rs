@@ -1,0 +1,368 @@
+//! Realizing links on a parent's link network: the parent attached, each child attached with
+//! exactly the aliases its parent gives it, nobody else. A pure [`plan`] turns what should be
+//! and what is into actions; [`apply`] carries them out and goes on past errors.
+//!
+//! Every member gets a fixed address from the network's subnet, chosen here: a child keeps
+//! its address for the life of the link (across restarts of the child and of the daemon), so
+//! the `<ALIAS>_PORT_…_ADDR` variables computed at the parent's creation stay true, and no
+//! dynamic allocation on the network can take a stopped member's address.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use super::network;
+use super::pool::Subnet;
+use crate::docker::engine::{Attach, Endpoint, Engine};
+use crate::graph::model::{short, View};
+
+/// What should be: members of the network and their aliases (the parent has none). Only the
+/// containers in `scope` are looked at; one in scope and not in `members` must not be there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Desired {
+    pub members: BTreeMap<String, BTreeSet<String>>,
+    pub scope: BTreeSet<String>,
+}
+
+/// What is: the network's subnet, each scoped container's endpoint there (None: not
+/// attached), and every address in use on the network.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    pub subnet: Option<Subnet>,
+    pub endpoints: BTreeMap<String, Option<Endpoint>>,
+    pub used: BTreeSet<Ipv4Addr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Attach {
+        container: String,
+        aliases: BTreeSet<String>,
+        ip: Ipv4Addr,
+    },
+    /// Aliases of an attached container cannot change in place: disconnect, then connect
+    /// with the same address.
+    Reattach {
+        container: String,
+        aliases: BTreeSet<String>,
+        ip: Ipv4Addr,
+    },
+    Detach {
+        container: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("the link network has no subnet of ours")]
+    NoSubnet,
+    #[error("the link network's subnet {0} has no free address left")]
+    Full(Subnet),
+}
+
+/// The first free host address of `subnet`: not the network address, the gateway (the first
+/// host) or the broadcast address, and not in `used`.
+fn free_address(subnet: &Subnet, used: &BTreeSet<Ipv4Addr>) -> Option<Ipv4Addr> {
+    let base = u32::from(subnet.addr);
+    let size = u32::try_from(subnet.size()).ok()?;
+    (2..size.saturating_sub(1))
+        .map(|k| Ipv4Addr::from(base + k))
+        .find(|ip| !used.contains(ip))
+}
+
+pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Action>, PlanError> {
+    let mut used = observed.used.clone();
+    let mut actions = Vec::new();
+    for container in &desired.scope {
+        let now = observed.endpoints.get(container).cloned().flatten();
+        let Some(aliases) = desired.members.get(container) else {
+            if now.is_some() {
+                actions.push(Action::Detach {
+                    container: container.clone(),
+                });
+            }
+            continue;
+        };
+        // Its fixed address, else the one it has (pinned from now on), else a free one.
+        let kept = now.as_ref().and_then(|e| {
+            e.static_ip
+                .or_else(|| e.ip.parse().ok())
+                .filter(|ip| observed.subnet.is_some_and(|s| s.contains(*ip)))
+        });
+        match (&now, kept) {
+            (Some(e), Some(ip)) if e.static_ip.is_some() => {
+                let have: BTreeSet<String> = e.aliases.iter().cloned().collect();
+                if have != *aliases {
+                    actions.push(Action::Reattach {
+                        container: container.clone(),
+                        aliases: aliases.clone(),
+                        ip,
+                    });
+                }
+            }
+            (Some(_), Some(ip)) => actions.push(Action::Reattach {
+                container: container.clone(),
+                aliases: aliases.clone(),
+                ip,
+            }),
+            (now, _) => {
+                let subnet = observed.subnet.ok_or(PlanError::NoSubnet)?;
+                let ip = free_address(&subnet, &used).ok_or(PlanError::Full(subnet))?;
+                used.insert(ip);
+                let container = container.clone();
+                let aliases = aliases.clone();
+                actions.push(if now.is_some() {
+                    Action::Reattach {
+                        container,
+                        aliases,
+                        ip,
+                    }
+                } else {
+                    Action::Attach {
+                        container,
+                        aliases,
+                        ip,
+                    }
+                });
+            }
+        }
+    }
+    Ok(actions)
+}
+
+/// Reads what [`plan`] needs: the network (subnet, running members) and each scoped
+/// container's endpoint on it (stopped ones included: a container's own configuration keeps
+/// its endpoint and fixed address while it is stopped).
+pub async fn observe<E: Engine>(
+    engine: &E,
+    net: &str,
+    scope: &BTreeSet<String>,
+) -> anyhow::Result<Observed> {
+    let info = engine.inspect_network(net).await?;
+    let subnet = info
+        .subnets
+        .iter()
+        .find_map(|s| Subnet::parse_normalizing(s).ok());
+    let mut used: BTreeSet<Ipv4Addr> = info
+        .members
+        .values()
+        .filter_map(|m| m.ip.parse().ok())
+        .collect();
+    let mut endpoints = BTreeMap::new();
+    for id in scope {
+        let ep = match engine.inspect_container(id).await {
+            Ok(c) => c.networks.get(net).cloned(),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(e) = &ep {
+            used.extend(e.static_ip);
+            used.extend(e.ip.parse::<Ipv4Addr>().ok());
+        }
+        endpoints.insert(id.clone(), ep);
+    }
+    Ok(Observed {
+        subnet,
+        endpoints,
+        used,
+    })
+}
+
+/// Carries out the actions, each independently; returns every failure.
+pub async fn apply<E: Engine>(engine: &E, net: &str, actions: &[Action]) -> Vec<anyhow::Error> {
+    let mut errors = Vec::new();
+    for action in actions {
+        let result: anyhow::Result<()> = async {
+            match action {
+                Action::Attach {
+                    container,
+                    aliases,
+                    ip,
+                } => connect(engine, net, container, aliases, *ip).await,
+                Action::Reattach {
+                    container,
+                    aliases,
+                    ip,
+                } => {
+                    match engine.disconnect(net, container).await {
+                        Err(e) if !e.is_not_found() => return Err(e.into()),
+                        _ => {}
+                    }
+                    connect(engine, net, container, aliases, *ip).await
+                }
+                Action::Detach { container } => match engine.disconnect(net, container).await {
+                    Err(e) if !e.is_not_found() => Err(e.into()),
+                    _ => Ok(()),
+                },
+            }
+        }
+        .await;
+        if let Err(e) = result {
+            errors.push(e);
+        }
+    }
+    errors
+}
+
+async fn connect<E: Engine>(
+    engine: &E,
+    net: &str,
+    container: &str,
+    aliases: &BTreeSet<String>,
+    ip: Ipv4Addr,
+) -> anyhow::Result<()> {
+    let attach = Attach {
+        aliases: aliases.iter().cloned().collect(),
+        ipv4: Some(ip),
+    };
+    engine.connect(net, container, &attach).await?;
+    Ok(())
+}
+
+/// The members a parent's link network should have, from the view: the parent, and each
+/// child under the aliases the parent gives it.
+pub fn desired_of(view: &View, parent: &str, scope: BTreeSet<String>) -> Desired {
+    let mut members: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    if view.node(parent).is_some() {
+        members.insert(parent.to_string(), BTreeSet::new());
+    }
+    for (name, child, _) in view.children(parent) {
+        members
+            .entry(child.to_string())
+            .or_default()
+            .insert(name.to_string());
+    }
+    Desired { members, scope }
+}
+
+/// Brings `parent`'s link network in line with `view` for the containers in `scope` (the
+/// parent and the children a write touched). The network must exist.
+pub async fn realize<E: Engine>(
+    engine: &E,
+    view: &View,
+    parent: &str,
+    scope: BTreeSet<String>,
+) -> anyhow::Result<()> {
+    let Some(node) = view.node(parent) else {
+        return Ok(());
+    };
+    let net = network::network_of(node);
+    let desired = desired_of(view, parent, scope);
+    let observed = match observe(engine, &net, &desired.scope).await {
+        Ok(o) => o,
+        Err(e) if desired.members.len() <= 1 => {
+            // No links left, and no network to leave: nothing to do.
+            tracing::debug!("{e:#}");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    let actions = plan(&desired, &observed)
+        .map_err(|e| anyhow::anyhow!("the link network {net} of {}: {e}", short(parent)))?;
+    let errors = apply(engine, &net, &actions).await;
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        let all: Vec<String> = errors.iter().map(|e| format!("{e:#}")).collect();
+        anyhow::bail!("{}", all.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn set(v: &[&str]) -> BTreeSet<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn ep(ip_now: &str, fixed: Option<&str>, aliases: &[&str]) -> Option<Endpoint> {
+        Some(Endpoint {
+            ip: ip_now.to_string(),
+            aliases: aliases.iter().map(|s| s.to_string()).collect(),
+            static_ip: fixed.map(|s| s.parse().unwrap()),
+        })
+    }
+
+    #[test]
+    fn table() {
+        let subnet: Subnet = "10.199.0.0/29".parse().unwrap();
+        let cases: Vec<(&str, Vec<(&str, &[&str])>, Vec<(&str, Option<Endpoint>)>, &[&str], Vec<Action>)> = vec![
+            (
+                "a new link: parent and child attached with fixed addresses",
+                vec![("p", &[]), ("c", &["db"])],
+                vec![("p", None), ("c", None)],
+                &[],
+                vec![
+                    Action::Attach { container: "c".into(), aliases: set(&["db"]), ip: ip("10.199.0.2") },
+                    Action::Attach { container: "p".into(), aliases: set(&[]), ip: ip("10.199.0.3") },
+                ],
+            ),
+            (
+                "nothing to do",
+                vec![("p", &[]), ("c", &["db"])],
+                vec![("p", ep("10.199.0.3", Some("10.199.0.3"), &[])), ("c", ep("", Some("10.199.0.2"), &["db"]))],
+                &["10.199.0.2", "10.199.0.3"],
+                vec![],
+            ),
+            (
+                "a second alias keeps the address",
+                vec![("c", &["db", "cache"])],
+                vec![("c", ep("10.199.0.2", Some("10.199.0.2"), &["db"]))],
+                &["10.199.0.2"],
+                vec![Action::Reattach { container: "c".into(), aliases: set(&["cache", "db"]), ip: ip("10.199.0.2") }],
+            ),
+            (
+                "an address without a fixed one is pinned",
+                vec![("c", &["db"])],
+                vec![("c", ep("10.199.0.4", None, &["db"]))],
+                &["10.199.0.4"],
+                vec![Action::Reattach { container: "c".into(), aliases: set(&["db"]), ip: ip("10.199.0.4") }],
+            ),
+            (
+                "a removed link detaches the child",
+                vec![("p", &[])],
+                vec![("p", ep("10.199.0.3", Some("10.199.0.3"), &[])), ("c", ep("", Some("10.199.0.2"), &["db"]))],
+                &[],
+                vec![Action::Detach { container: "c".into() }],
+            ),
+            (
+                "addresses of stopped members are not given away",
+                vec![("c2", &["two"])],
+                vec![("c2", None)],
+                &["10.199.0.2", "10.199.0.3"],
+                vec![Action::Attach { container: "c2".into(), aliases: set(&["two"]), ip: ip("10.199.0.4") }],
+            ),
+        ];
+        for (what, members, endpoints, used, want) in cases {
+            let desired = Desired {
+                members: members.iter().map(|(c, a)| (c.to_string(), set(a))).collect(),
+                scope: endpoints.iter().map(|(c, _)| c.to_string()).collect(),
+            };
+            let observed = Observed {
+                subnet: Some(subnet),
+                endpoints: endpoints.into_iter().map(|(c, e)| (c.to_string(), e)).collect(),
+                used: used.iter().map(|s| ip(s)).collect(),
+            };
+            assert_eq!(plan(&desired, &observed), Ok(want), "{what}");
+        }
+    }
+
+    #[test]
+    fn a_full_subnet_is_an_error() {
+        let subnet: Subnet = "10.199.0.0/30".parse().unwrap();
+        let desired = Desired {
+            members: BTreeMap::from([("c".to_string(), set(&["db"]))]),
+            scope: set(&["c"]),
+        };
+        let observed = Observed {
+            subnet: Some(subnet),
+            endpoints: BTreeMap::new(),
+            used: BTreeSet::from([ip("10.199.0.2")]),
+        };
+        assert_eq!(plan(&desired, &observed), Err(PlanError::Full(subnet)));
+    }
+}
