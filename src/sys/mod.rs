@@ -5,6 +5,8 @@ pub mod process;
 
 pub mod probe;
 
+pub mod netns;
+
 /// Errors callers branch on.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

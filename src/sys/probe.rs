@@ -4,10 +4,9 @@
 //!
 //! Asking the kernel is the only reliable test: module lists, `/proc/config.gz` and
 //! `modprobe -n` all miss built-ins, autoloading or a locked-down module directory. The
-//! namespace belongs to one short-lived OS thread (`unshare(CLONE_NEWNET)` affects only the
-//! calling thread), so nothing outside it changes, and it disappears with everything in it when
-//! the thread exits. The thread drives rtnetlink on its own current-thread runtime, built after
-//! the unshare, so every netlink socket it opens lives in the throwaway namespace.
+//! namespace is a new one from [`NetNs::create`], entered only by the dedicated thread of
+//! [`netns::run_in`] (whose netlink socket is made inside it), so nothing outside it changes,
+//! and it disappears with everything in it when the probe drops it.
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -20,6 +19,8 @@ use rtnetlink::packet_core::{
 use rtnetlink::packet_route::tc::{TcAttribute, TcHandle, TcMessage};
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::{Handle, LinkBridge, LinkGeneve, LinkVeth, LinkVxlan};
+
+use super::netns::{self, NetNs, NetnsError};
 
 /// Why no feature could be probed at all.
 #[derive(Debug, thiserror::Error)]
@@ -124,13 +125,29 @@ pub enum Outcome {
 /// Fails as a whole only when the namespace cannot be made (no CAP_SYS_ADMIN): then nothing
 /// can be said about any feature.
 pub fn probe_all() -> Result<Vec<(Feature, Outcome)>, ProbeError> {
-    in_throwaway_netns(|| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the probe's runtime: {e}"))?;
-        rt.block_on(probe_here())
-    })
+    let ns = NetNs::create().map_err(probe_error)?;
+    netns::run_in(&ns, probe_here)
+        .map_err(probe_error)?
+        .map_err(ProbeError::Other)
+}
+
+/// Keeps the errors doctor branches on (`NeedRoot` makes it retry in a user namespace).
+fn probe_error(err: NetnsError) -> ProbeError {
+    use super::Error;
+    let what = "creating a throwaway network namespace to probe kernel features".to_string();
+    match err {
+        NetnsError::Create { source } | NetnsError::Setns { source, .. } => {
+            if source == nix::Error::EPERM {
+                Error::NeedRoot { what }.into()
+            } else {
+                Error::Os { what, source }.into()
+            }
+        }
+        NetnsError::Netlink { reason, .. } => {
+            ProbeError::Other(format!("cannot open a netlink socket: {reason}"))
+        }
+        other => ProbeError::Other(other.to_string()),
+    }
 }
 
 /// Probes as [`probe_all`] does, for a user without CAP_SYS_ADMIN: runs `exe args…` (which
@@ -259,46 +276,8 @@ fn parse_report(text: &str) -> Result<Vec<(Feature, Outcome)>, String> {
     Ok(results)
 }
 
-/// Runs `f` on a new OS thread that first moves itself into a new, empty network namespace.
-/// The namespace goes away when the thread ends (nothing else holds a reference to it).
-fn in_throwaway_netns<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, ProbeError> {
-    use super::Error;
-    let what = "creating a throwaway network namespace to probe kernel features";
-    let thread = std::thread::Builder::new()
-        .name("probe-netns".into())
-        .spawn(move || -> Result<T, ProbeError> {
-            match nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET) {
-                Ok(()) => {}
-                Err(nix::Error::EPERM) => {
-                    return Err(Error::NeedRoot {
-                        what: what.to_string(),
-                    }
-                    .into())
-                }
-                Err(source) => {
-                    return Err(Error::Os {
-                        what: what.to_string(),
-                        source,
-                    }
-                    .into())
-                }
-            }
-            f().map_err(ProbeError::Other)
-        })
-        .map_err(|e| ProbeError::Other(format!("cannot start the probe thread: {e}")))?;
-    thread
-        .join()
-        .map_err(|_| ProbeError::Other("the probe thread panicked".to_string()))?
-}
-
 /// Creates one object of each feature in the current (throwaway) namespace.
-async fn probe_here() -> Result<Vec<(Feature, Outcome)>, String> {
-    let (conn, handle, _) =
-        rtnetlink::new_connection().map_err(|e| format!("cannot open a netlink socket: {e}"))?;
-    tokio::spawn(conn);
-
+async fn probe_here(handle: Handle) -> Result<Vec<(Feature, Outcome)>, String> {
     // tc objects go on the loopback device, which every namespace has, so they do not depend
     // on the veth probe succeeding.
     let lo = link_index(&handle, "lo").await?;

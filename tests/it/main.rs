@@ -17,6 +17,8 @@ mod install;
 mod links;
 #[cfg(feature = "test-docker")]
 mod ls;
+#[cfg(feature = "test-netns")]
+mod netns;
 #[cfg(feature = "test-docker")]
 mod output;
 #[cfg(feature = "test-docker")]
