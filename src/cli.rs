@@ -81,10 +81,16 @@ pub fn normalise(plugin: Plugin, rest: &[OsString]) -> Vec<OsString> {
             argv.extend(rest.iter().cloned());
         }
     }
-    // `docker link CONTAINER NAME` is `docker link add CONTAINER NAME`.
+    // `docker link CONTAINER NAME` is `docker link add CONTAINER NAME`; so is `docker link --
+    // CONTAINER NAME`, and a first word with a dash that is not a flag of `docker link`
+    // (`add` then says why it is no name).
     if argv.len() > 2 && argv[1] == "link" {
         let word = argv[2].to_string_lossy();
-        if !word.starts_with('-') && !commands::link::is_subcommand(&word) {
+        let flag = matches!(word.as_ref(), "-h" | "--help" | "--version" | "-V");
+        if word == "--" {
+            argv[2] = "add".into();
+            argv.insert(3, "--".into());
+        } else if !flag && !commands::link::is_subcommand(&word) {
             argv.insert(2, "add".into());
         }
     }
@@ -125,6 +131,21 @@ mod tests {
                 &["docker", "link", "--help"],
             ),
             (Plugin::Link, &["install"], &["docker", "link", "install"]),
+            (
+                Plugin::Link,
+                &["link", "pa", "-foo"],
+                &["docker", "link", "add", "pa", "-foo"],
+            ),
+            (
+                Plugin::Link,
+                &["link", "--", "pa", "-foo"],
+                &["docker", "link", "add", "--", "pa", "-foo"],
+            ),
+            (
+                Plugin::Link,
+                &["link", "-foo", "x"],
+                &["docker", "link", "add", "-foo", "x"],
+            ),
             (Plugin::Link, &["ls"], &["docker", "ls"]),
             (Plugin::Link, &["help", "ls"], &["docker", "ls", "--help"]),
             (Plugin::Link, &["help"], &["docker", "link", "--help"]),

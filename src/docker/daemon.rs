@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use bollard::models::{
-    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
-    Mount, MountType, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
-    RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, Mount,
+    MountType, NetworkConnectRequest, NetworkDisconnectRequest, RestartPolicy,
+    RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, DownloadFromContainerOptions, InspectContainerOptions,
@@ -78,19 +78,43 @@ impl Daemon {
         )
     }
 
-    /// The static binary that goes into containers.
-    pub fn static_binary(
-        &self,
-    ) -> std::result::Result<&'static super::self_image::StaticBinary, super::self_image::SelfImageError>
-    {
-        super::self_image::static_binary(self.static_bin.as_deref())
+    /// The static binary that goes into containers: read and hashed (several MB) once per
+    /// process, off the async threads.
+    pub async fn static_binary(&self) -> anyhow::Result<&'static super::self_image::StaticBinary> {
+        let path = self.static_bin.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            super::self_image::static_binary(path.as_deref())
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the static binary: {e}"))?;
+        Ok(found?)
     }
 
     /// A GET of our own, versioned like bollard's: the body and the daemon's clock.
     async fn get(&self, what: &str, path_and_query: &str) -> Result<(Bytes, Option<i64>)> {
+        self.request(what, hyper::Method::GET, path_and_query, None)
+            .await
+    }
+
+    /// A request of our own, versioned like bollard's, with an optional JSON body.
+    async fn request(
+        &self,
+        what: &str,
+        method: hyper::Method,
+        path_and_query: &str,
+        json: Option<serde_json::Value>,
+    ) -> Result<(Bytes, Option<i64>)> {
         let uri = format!("http://docker/v{}{path_and_query}", self.api_version());
-        let req = hyper::Request::get(uri)
-            .body(bollard::body_full(Bytes::new()))
+        let mut builder = hyper::Request::builder().method(method).uri(uri);
+        let body = match json {
+            Some(v) => {
+                builder = builder.header(hyper::header::CONTENT_TYPE, "application/json");
+                Bytes::from(v.to_string())
+            }
+            None => Bytes::new(),
+        };
+        let req = builder
+            .body(bollard::body_full(body))
             .map_err(|e| other(what, None, e.to_string()))?;
         let resp = tokio::time::timeout(REQUEST_TIMEOUT, self.http.request(req))
             .await
@@ -172,13 +196,16 @@ pub(crate) fn map(what: &str, e: bollard::errors::Error) -> EngineError {
     }
 }
 
-/// `?filters=` for `key=value` labels, URL-encoded.
-fn label_filters(labels: &[String]) -> Option<String> {
-    if labels.is_empty() {
-        return None;
+/// `?filters=` for `key=value` labels and a network, URL-encoded.
+fn filters(labels: &[String], network: Option<&str>) -> Option<String> {
+    let mut map = serde_json::Map::new();
+    if !labels.is_empty() {
+        map.insert("label".into(), serde_json::json!(labels));
     }
-    let json = serde_json::json!({ "label": labels }).to_string();
-    Some(percent_encode(&json))
+    if let Some(n) = network {
+        map.insert("network".into(), serde_json::json!([n]));
+    }
+    (!map.is_empty()).then(|| percent_encode(&serde_json::Value::Object(map).to_string()))
 }
 
 fn percent_encode(s: &str) -> String {
@@ -241,7 +268,7 @@ impl Engine for Daemon {
     async fn list_containers(&self, filter: &ListFilter) -> Result<Listing> {
         let what = "listing containers";
         let mut path = "/containers/json?all=1".to_string();
-        if let Some(f) = label_filters(&filter.labels) {
+        if let Some(f) = filters(&filter.labels, filter.network.as_deref()) {
             path.push_str("&filters=");
             path.push_str(&f);
         }
@@ -447,27 +474,22 @@ impl Engine for Daemon {
 
     async fn create_network(&self, spec: &NetworkSpec) -> Result<()> {
         let what = format!("creating network {} ({})", spec.name, spec.subnet);
-        let request = NetworkCreateRequest {
-            name: spec.name.clone(),
-            driver: Some("bridge".into()),
-            internal: Some(spec.internal),
-            ipam: Some(Ipam {
-                driver: Some("default".into()),
-                config: Some(vec![IpamConfig {
-                    subnet: Some(spec.subnet.clone()),
-                    gateway: Some(spec.gateway.clone()),
-                    ..Default::default()
-                }]),
-                options: None,
-            }),
-            labels: Some(spec.labels.clone().into_iter().collect()),
-            ..Default::default()
-        };
-        self.docker
-            .create_network(request)
+        // Our own request: bollard's model (API 1.53) has no `CheckDuplicate`, which API 1.41
+        // needs to refuse a second network of the same name (newer engines always refuse).
+        let body = serde_json::json!({
+            "Name": spec.name,
+            "CheckDuplicate": true,
+            "Driver": "bridge",
+            "Internal": spec.internal,
+            "IPAM": {
+                "Driver": "default",
+                "Config": [{ "Subnet": spec.subnet, "Gateway": spec.gateway }],
+            },
+            "Labels": spec.labels,
+        });
+        self.request(&what, hyper::Method::POST, "/networks/create", Some(body))
             .await
             .map(|_| ())
-            .map_err(|e| map(&what, e))
     }
 
     async fn remove_network(&self, name: &str) -> Result<()> {
@@ -559,7 +581,7 @@ impl Engine for Daemon {
     }
 
     async fn self_image(&self) -> anyhow::Result<String> {
-        let bin = self.static_binary()?;
+        let bin = self.static_binary().await?;
         Ok(super::self_image::ensure_image_of(
             &self.docker,
             bin,
@@ -665,10 +687,14 @@ mod tests {
 
     #[test]
     fn filters_are_url_encoded() {
-        assert_eq!(label_filters(&[]), None);
+        assert_eq!(filters(&[], None), None);
         assert_eq!(
-            label_filters(&["docker-link.role=registry".into()]).unwrap(),
+            filters(&["docker-link.role=registry".into()], None).unwrap(),
             "%7B%22label%22%3A%5B%22docker-link.role%3Dregistry%22%5D%7D"
+        );
+        assert_eq!(
+            filters(&[], Some("n")).unwrap(),
+            "%7B%22network%22%3A%5B%22n%22%5D%7D"
         );
     }
 }

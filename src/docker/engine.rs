@@ -153,6 +153,8 @@ pub struct Listing {
 pub struct ListFilter {
     /// `key=value` labels that must all be present.
     pub labels: Vec<String>,
+    /// Only those configured on this network (stopped ones included).
+    pub network: Option<String>,
 }
 
 /// One network endpoint of a container.

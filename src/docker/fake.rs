@@ -207,11 +207,6 @@ impl Fake {
         }
     }
 
-    /// Removes a container as `docker rm -f` would, outside the engine trait (no fault).
-    pub fn rm(&self, id: &str) {
-        self.world().containers.remove(id);
-    }
-
     pub fn names(&self, role: &str) -> Vec<(String, State)> {
         self.world()
             .containers
@@ -377,6 +372,12 @@ impl Engine for Fake {
                 .containers
                 .values()
                 .filter(|c| has_labels(&c.spec.labels, &filter.labels))
+                .filter(|c| {
+                    filter
+                        .network
+                        .as_ref()
+                        .is_none_or(|n| c.networks.contains_key(n))
+                })
                 .map(|c| ContainerSummary {
                     id: c.id.clone(),
                     names: vec![c.spec.name.clone()],

@@ -195,9 +195,6 @@ pub fn validate_alias(name: &str) -> Result<(), GraphError> {
         name: name.to_string(),
         why,
     };
-    if name.len() > 253 {
-        return Err(bad(format!("{} octets; a DNS name holds at most 253", name.len())));
-    }
     for label in name.split('.') {
         if label.is_empty() {
             return Err(bad("empty DNS label (two dots, or a dot at the end)".into()));
@@ -208,6 +205,9 @@ pub fn validate_alias(name: &str) -> Result<(), GraphError> {
                 label.len()
             )));
         }
+    }
+    if name.len() > 253 {
+        return Err(bad(format!("{} octets; a DNS name holds at most 253", name.len())));
     }
     Ok(())
 }

@@ -599,16 +599,19 @@ impl<'a, E: Engine> Store<'a, E> {
             .max()
             .unwrap_or(0)
             + 1;
+        let t0 = Instant::now();
         let id = match self.create(snap, generation, &payload).await? {
             Some(id) => id,
             None => return Ok(Lead::Lost),
         };
+        let created = t0.elapsed();
         // A generation's name is free again once it was superseded and removed: a writer that
         // read before that must not slip in under the newest one.
         let newer = self
             .engine
             .list_containers(&ListFilter {
                 labels: self.filter(labels::REGISTRY_ROLE),
+                network: None,
             })
             .await?
             .containers
@@ -619,6 +622,7 @@ impl<'a, E: Engine> Store<'a, E> {
             remove_if_present(self.engine, &id, true).await?;
             return Ok(Lead::Lost);
         }
+        let checked = t0.elapsed();
         // Commit: start it. Generations older than the base are superseded by a committed
         // one already: they go at the same time. The base stays until the next write.
         let superseded: Vec<&Registry> = snap
@@ -644,7 +648,14 @@ impl<'a, E: Engine> Store<'a, E> {
                     .context(format!("committing {}", self.container_name(generation))));
             }
         }
-        tracing::debug!("committed {}", self.container_name(generation));
+        tracing::debug!(
+            "committed {} with {} intent(s): create {} ms, newer-check {} ms, start {} ms",
+            self.container_name(generation),
+            intents.len(),
+            created.as_millis(),
+            (checked - created).as_millis(),
+            (t0.elapsed() - checked).as_millis()
+        );
         // Their outcomes are committed: the intents are done with.
         for i in intents {
             if let Err(e) = self.engine.remove_volume(&i.name).await {

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Context as _;
 
 use super::pool::{Pool, Subnet};
-use crate::docker::engine::{Engine, Labels, NetworkSpec};
+use crate::docker::engine::{Engine, Labels, ListFilter, NetworkSpec};
 use crate::graph::model::{short, Edge, Node};
 use crate::labels;
 
@@ -84,7 +84,7 @@ pub async fn ensure<E: Engine>(
             internal: true,
         };
         match engine.create_network(&spec).await {
-            Ok(()) => return Ok(true),
+            Ok(()) => return settle(engine, ns, name).await,
             // Made by a concurrent command for the same parent.
             Err(e) if e.is_conflict() => return Ok(false),
             Err(e) if e.is_overlap() => taken.push(subnet),
@@ -96,21 +96,54 @@ pub async fn ensure<E: Engine>(
     )
 }
 
-/// Removes a link network, disconnecting whatever is still attached. A network already gone
-/// counts as removed.
-pub async fn remove<E: Engine>(engine: &E, name: &str) -> anyhow::Result<()> {
-    match engine.inspect_network(name).await {
-        Ok(info) => {
-            for id in info.members.keys() {
-                if let Err(e) = engine.disconnect(name, id).await {
-                    if !e.is_not_found() {
-                        tracing::debug!("{e}");
-                    }
-                }
-            }
+/// After our create: two writers can create the same name at once (an engine of API 1.41
+/// checks names outside of its lock), and then every request by name is ambiguous. The oldest
+/// network of that name stays; a writer whose network is not that one removes its own.
+/// Returns whether ours is the one that stays.
+async fn settle<E: Engine>(engine: &E, ns: &str, name: &str) -> anyhow::Result<bool> {
+    let mut twins: Vec<_> = engine
+        .list_networks(&[labels::role(labels::LINK_NETWORK_ROLE), labels::namespace(ns)])
+        .await?
+        .into_iter()
+        .filter(|n| n.name == name)
+        .collect();
+    if twins.len() < 2 {
+        return Ok(true);
+    }
+    twins.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
+    // We do not know which twin is ours: every later one goes, and whoever made one of them
+    // finds the keeper here too. Removing a twin someone else removed first is no error.
+    for n in &twins[1..] {
+        match engine.remove_network(&n.id).await {
+            Err(e) if !e.is_not_found() => tracing::debug!("removing a twin of {name}: {e}"),
+            _ => {}
         }
+    }
+    Ok(false)
+}
+
+/// Removes a link network, disconnecting whatever is still attached, stopped containers
+/// included (a stopped container that names a removed network cannot start again). A network
+/// already gone counts as removed.
+pub async fn remove<E: Engine>(engine: &E, name: &str) -> anyhow::Result<()> {
+    let mut attached: BTreeSet<String> = match engine.inspect_network(name).await {
+        Ok(info) => info.members.keys().cloned().collect(),
         Err(e) if e.is_not_found() => return Ok(()),
         Err(e) => return Err(e.into()),
+    };
+    let configured = engine
+        .list_containers(&ListFilter {
+            labels: Vec::new(),
+            network: Some(name.to_string()),
+        })
+        .await?;
+    attached.extend(configured.containers.into_iter().map(|c| c.id));
+    for id in &attached {
+        if let Err(e) = engine.disconnect(name, id).await {
+            if !e.is_not_found() {
+                tracing::debug!("{e}");
+            }
+        }
     }
     match engine.remove_network(name).await {
         Err(e) if !e.is_not_found() => Err(e.into()),

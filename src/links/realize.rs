@@ -247,24 +247,44 @@ pub async fn realize<E: Engine>(
     };
     let net = network::network_of(node);
     let desired = desired_of(view, parent, scope);
-    let observed = match observe(engine, &net, &desired.scope).await {
-        Ok(o) => o,
-        Err(e) if desired.members.len() <= 1 => {
-            // No links left, and no network to leave: nothing to do.
-            tracing::debug!("{e:#}");
+    converge(engine, &net, &desired)
+        .await
+        .map_err(|e| e.context(format!("the link network {net} of {}", short(parent))))
+}
+
+/// How many times [`converge`] observes and plans again after a failed action.
+const ROUNDS: usize = 5;
+
+/// Observe, plan, apply, until nothing is left to do. Level-triggered: a concurrent command
+/// that attached the parent or took the address we chose only makes the next round's plan
+/// different.
+pub async fn converge<E: Engine>(engine: &E, net: &str, desired: &Desired) -> anyhow::Result<()> {
+    let mut last: Vec<anyhow::Error> = Vec::new();
+    for round in 0..ROUNDS {
+        let observed = match observe(engine, net, &desired.scope).await {
+            Ok(o) => o,
+            Err(e) if desired.members.len() <= 1 && round == 0 => {
+                // No links left, and no network to leave: nothing to do.
+                tracing::debug!("{e:#}");
+                return Ok(());
+            }
+            Err(e) => {
+                last = vec![e];
+                continue;
+            }
+        };
+        let actions = plan(desired, &observed).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if actions.is_empty() {
             return Ok(());
         }
-        Err(e) => return Err(e),
-    };
-    let actions = plan(&desired, &observed)
-        .map_err(|e| anyhow::anyhow!("the link network {net} of {}: {e}", short(parent)))?;
-    let errors = apply(engine, &net, &actions).await;
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        let all: Vec<String> = errors.iter().map(|e| format!("{e:#}")).collect();
-        anyhow::bail!("{}", all.join("; "))
+        last = apply(engine, net, &actions).await;
+        if last.is_empty() {
+            return Ok(());
+        }
+        tracing::debug!("realizing {net}, round {round}: {} failed", last.len());
     }
+    let all: Vec<String> = last.iter().map(|e| format!("{e:#}")).collect();
+    anyhow::bail!("{}", all.join("; "))
 }
 
 #[cfg(test)]

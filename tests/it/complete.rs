@@ -104,7 +104,7 @@ mod daemon {
     #[test]
     fn docker_link_tab_offers_subcommands_and_containers() {
         let config = plugin_config();
-        let c = Container::run("complete", &[images::busybox(), "sleep", "300"]);
+        let c = Container::run("complete", &[images::busybox(), "sleep", "3600"]);
         let short_id = &c.id[..12];
 
         let got = docker_complete(config.path(), &["link", ""], &[]);
@@ -155,7 +155,7 @@ mod daemon {
     #[test]
     fn descriptions_can_be_turned_off() {
         let config = plugin_config();
-        let c = Container::run("complete-nodesc", &[images::busybox(), "sleep", "300"]);
+        let c = Container::run("complete-nodesc", &[images::busybox(), "sleep", "3600"]);
         let env = [("DOCKER_CLI_DISABLE_COMPLETION_DESCRIPTION", "1")];
         let got = docker_complete(config.path(), &["link", ""], &env);
         assert!(got.has(&c.name) && got.has("rm"), "{got:?}");
@@ -194,7 +194,7 @@ mod daemon {
     #[test]
     fn link_run_completes_as_docker_run() {
         let config = plugin_config();
-        let c = Container::run("complete-run", &[images::busybox(), "sleep", "300"]);
+        let c = Container::run("complete-run", &[images::busybox(), "sleep", "3600"]);
         let image = images::busybox();
         let prefix = &image[..image.len() - 3];
 

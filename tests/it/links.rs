@@ -9,114 +9,8 @@
 
 use std::process::{Command, Output};
 
-use crate::support::{self, docker, docker_ok, images, run, unique, Container, PluginConfig};
-
-/// One test's graph: a registry namespace, and `docker-link` invocations that use it.
-struct Graph {
-    ns: String,
-    plugin: Option<PluginConfig>,
-}
-
-impl Graph {
-    fn new() -> Graph {
-        support::require_daemon();
-        Graph {
-            ns: unique("ns").replace('-', "_"),
-            plugin: None,
-        }
-    }
-
-    /// `docker-link <args>` run directly.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(support::bin());
-        cmd.env("DOCKER_LINK_REGISTRY", &self.ns)
-            .env("DOCKER_LINK_STATIC_BIN", support::static_bin())
-            .args(args);
-        cmd
-    }
-
-    /// `docker <args>` through the real docker CLI with the plugin installed.
-    fn cli(&mut self, args: &[&str]) -> Command {
-        let plugin = self.plugin.get_or_insert_with(PluginConfig::new);
-        let mut cmd = plugin.docker();
-        cmd.env("DOCKER_LINK_REGISTRY", &self.ns)
-            .env("DOCKER_LINK_STATIC_BIN", support::static_bin())
-            .args(args);
-        cmd
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        support::run_ok(&mut self.cmd(args))
-    }
-
-    fn fails(&self, args: &[&str]) -> String {
-        let out = run(&mut self.cmd(args));
-        assert!(
-            !out.status.success(),
-            "{args:?} should fail:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-
-    /// `docker ls` lines that mention one of `names`, first column only.
-    fn ls_paths(&self, args: &[&str], names: &[&str]) -> Vec<String> {
-        let mut full = vec!["ls"];
-        full.extend_from_slice(args);
-        self.ok(&full)
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split_whitespace().next())
-            .filter(|p| names.iter().any(|n| p.split('/').next() == Some(n)))
-            .map(str::to_string)
-            .collect()
-    }
-
-    fn registries(&self) -> Vec<String> {
-        docker_ok(&[
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=docker-link.registry={}", self.ns),
-        ])
-        .lines()
-        .map(str::to_string)
-        .collect()
-    }
-}
-
-impl Drop for Graph {
-    fn drop(&mut self) {
-        for id in self.registries() {
-            let _ = docker(&["rm", "-f", &id]);
-        }
-    }
-}
-
-/// A container made by `docker link run/create`: removed with its link network.
-struct Linked(Container);
-
-impl Linked {
-    fn adopt(name: &str) -> Linked {
-        Linked(Container::adopt(name))
-    }
-}
-
-impl Drop for Linked {
-    fn drop(&mut self) {
-        let net = docker(&[
-            "inspect",
-            "-f",
-            "{{index .Config.Labels \"docker-link.network\"}}",
-            &self.0.id,
-        ]);
-        let net = String::from_utf8_lossy(&net.stdout).trim().to_string();
-        let _ = docker(&["rm", "-f", &self.0.id]);
-        if !net.is_empty() {
-            drop(support::Network::adopt(&net));
-        }
-    }
-}
+use crate::support::graph::{Graph, Linked};
+use crate::support::{self, docker, docker_ok, images, run, unique, Container};
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -182,7 +76,7 @@ fn the_issue_workflow_end_to_end_through_the_cli() {
         &format!("{db1}:redis"),
         images::busybox(),
         "sleep",
-        "300",
+        "3600",
     ]));
     assert!(
         out.status.success(),
@@ -278,7 +172,7 @@ fn the_issue_workflow_end_to_end_through_the_cli() {
 fn connect_rename_inspect_env_and_restart() {
     let g = Graph::new();
     let child = Container::run("child", &["-e", "A=1", images::redis()]);
-    let parent = Container::run("parent", &[images::busybox(), "sleep", "300"]);
+    let parent = Container::run("parent", &[images::busybox(), "sleep", "3600"]);
     let out = run(&mut g.cmd(&[
         "link",
         "connect",
@@ -369,7 +263,7 @@ fn unlinked_containers_share_no_network() {
         &format!("{}:db", child.name),
         images::busybox(),
         "sleep",
-        "300",
+        "3600",
     ]);
     let parent = Linked::adopt(&parent_name);
     let net = parent
@@ -396,7 +290,7 @@ fn unlinked_containers_share_no_network() {
     );
 
     // A stranger on the default bridge reaches neither the alias nor the link address.
-    let stranger = Container::run("stranger", &[images::busybox(), "sleep", "300"]);
+    let stranger = Container::run("stranger", &[images::busybox(), "sleep", "3600"]);
     assert_eq!(resolves(&stranger, "db"), None);
     let link_ip = ip_on(&child, &net);
     let out = stranger.exec(&["ping", "-c1", "-W1", &link_ip]);
@@ -489,7 +383,7 @@ fn run_with_init_wraps_the_command() {
 #[test]
 fn bad_input_changes_nothing() {
     let g = Graph::new();
-    let a = Container::run("bad-a", &[images::busybox(), "sleep", "300"]);
+    let a = Container::run("bad-a", &[images::busybox(), "sleep", "3600"]);
     let stopped = Container::run("bad-stopped", &[images::busybox(), "true"]);
     docker_ok(&["wait", &stopped.id]);
     let name = unique("n");
@@ -613,7 +507,7 @@ fn bad_input_changes_nothing() {
 fn twenty_concurrent_names_all_land() {
     let g = Graph::new();
     let containers: Vec<Container> = (0..20)
-        .map(|i| Container::run(&format!("cc{i}"), &[images::busybox(), "sleep", "300"]))
+        .map(|i| Container::run(&format!("cc{i}"), &[images::busybox(), "sleep", "3600"]))
         .collect();
     let names: Vec<String> = (0..20).map(|i| unique(&format!("name{i}"))).collect();
     let children: Vec<_> = containers
@@ -654,42 +548,53 @@ fn twenty_concurrent_names_all_land() {
 #[test]
 fn registry_damage_is_reported_not_misread() {
     let g = Graph::new();
-    let a = Container::run("dmg-a", &[images::busybox(), "sleep", "300"]);
-    let b = Container::run("dmg-b", &[images::busybox(), "sleep", "300"]);
+    let a = Container::run("dmg-a", &[images::busybox(), "sleep", "3600"]);
+    let b = Container::run("dmg-b", &[images::busybox(), "sleep", "3600"]);
     g.ok(&["link", "connect", &a.name, &format!("{}:peer", b.name)]);
     let _net = support::Network::adopt(&format!("docker-link-{}", &a.id[..12]));
     let name = unique("gone");
     g.ok(&["link", &b.name, &name]);
 
-    // Deleted by hand: recreated with a warning; links come back from the link network.
-    for id in g.registries() {
-        docker_ok(&["rm", "-f", &id]);
+    // Every generation deleted by hand: the graph's copy answers, says so, and the next write
+    // puts the registry back with every name.
+    for (name, _) in g.registries() {
+        docker_ok(&["rm", "-f", &name]);
     }
+    let out = run(&mut g.cmd(&["ls"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("read from its copy"), "{err}");
     let extra = unique("after");
-    let out = run(&mut g.cmd(&["link", &b.name, &extra]));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("registry container is gone"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    g.ok(&["link", &b.name, &extra]);
     let paths = g.ls_paths(&[], &[&a.name, &name, &extra]);
+    for want in [format!("{}/peer", a.name), name.clone(), extra.clone()] {
+        assert!(paths.contains(&want), "{want} lost: {paths:?}");
+    }
+    let out = run(&mut g.cmd(&["ls"]));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "the registry is back");
+
+    // The registry and its copy deleted by hand: links come back from the link network, and
+    // the names of `docker link` are said to be lost.
+    for (name, _) in g.registries() {
+        docker_ok(&["rm", "-f", &name]);
+    }
+    docker_ok(&["volume", "rm", &format!("docker-link-graph-{}", g.ns)]);
+    let extra2 = unique("after2");
+    let out = run(&mut g.cmd(&["link", &b.name, &extra2]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("its copy are gone") && err.contains("1 link(s) were rebuilt"), "{err}");
+    let paths = g.ls_paths(&[], &[&a.name, &name, &extra2]);
     assert!(
-        paths.contains(&format!("{}/peer", a.name)) && paths.contains(&extra),
+        paths.contains(&format!("{}/peer", a.name)) && paths.contains(&extra2),
         "{paths:?}"
     );
-    assert!(
-        !paths.contains(&name),
-        "a name of the lost registry came back: {paths:?}"
-    );
+    assert!(!paths.contains(&name), "a name of the lost registry came back: {paths:?}");
 
     // A registry of a newer schema: refused with a clear message, never overwritten.
+    // Started once (it exits at once): a generation that ran is committed.
     let newer = docker_ok(&[
-        "create",
+        "run",
+        "-d",
         "--name",
         &unique("future"),
         "--label",
@@ -717,7 +622,7 @@ fn registry_damage_is_reported_not_misread() {
 #[test]
 fn paths_complete_through_the_cli() {
     let mut g = Graph::new();
-    let a = Container::run("cmp-a", &[images::busybox(), "sleep", "300"]);
+    let a = Container::run("cmp-a", &[images::busybox(), "sleep", "3600"]);
     let name = unique("cmpname");
     g.ok(&["link", &a.name, &name]);
     let out = support::run_ok(&mut g.cli(&["__complete", "link", "rm", &name[..name.len() - 2]]));
@@ -733,9 +638,9 @@ fn parents_beyond_the_daemons_default_pools() {
     // The daemon's default address pools hold about 30 networks; the plugin's own pool holds
     // far more. 35 parents, each with its own link network, each subnet distinct and in the pool.
     let g = Graph::new();
-    let child = Container::run("pool-child", &[images::busybox(), "sleep", "300"]);
+    let child = Container::run("pool-child", &[images::busybox(), "sleep", "3600"]);
     let parents: Vec<Container> = (0..35)
-        .map(|i| Container::run(&format!("pool-p{i}"), &[images::busybox(), "sleep", "300"]))
+        .map(|i| Container::run(&format!("pool-p{i}"), &[images::busybox(), "sleep", "3600"]))
         .collect();
     let mut nets = Vec::new();
     let mut subnets = std::collections::BTreeSet::new();
@@ -803,14 +708,15 @@ fn a_daemon_that_disappears_mid_command_is_one_error_and_a_hint() {
             err.contains("hint: the daemon stopped answering"),
             "{args:?}: {err}"
         );
+        assert!(!err.contains("  "), "a run of spaces in the message: {err:?}");
     }
 }
 
 #[test]
 fn prune_removes_what_removed_containers_left() {
     let g = Graph::new();
-    let keep = Container::run("prune-keep", &[images::busybox(), "sleep", "300"]);
-    let gone = Container::run("prune-gone", &[images::busybox(), "sleep", "300"]);
+    let keep = Container::run("prune-keep", &[images::busybox(), "sleep", "3600"]);
+    let gone = Container::run("prune-gone", &[images::busybox(), "sleep", "3600"]);
     let kept_name = unique("kept");
     let gone_name = unique("dangling");
     g.ok(&["link", &keep.name, &kept_name]);
@@ -853,7 +759,204 @@ fn prune_removes_what_removed_containers_left() {
         "inspect",
         "-f",
         "{{index .Config.Labels \"docker-link.graph\"}}",
-        &g.registries()[0],
+        &g.registries()[0].0,
     ]);
     assert!(!graph.contains(&gone_id), "{graph}");
+}
+
+#[test]
+fn names_and_aliases_that_would_break_things_are_refused() {
+    let g = Graph::new();
+    let pa = Container::run("rule-a", &[images::busybox(), "sleep", "3600"]);
+    let pb = Container::run("rule-b", &[images::busybox(), "sleep", "3600"]);
+    let stopped = Container::run("rule-stopped", &[images::redis()]);
+    docker_ok(&["stop", "-t", "0", &stopped.id]);
+    let before = g.registries();
+
+    // A name that reads as another container's id would shadow it.
+    for id_like in [&pb.id[..12], pb.id.as_str()] {
+        let err = g.fails(&["link", &pa.id, id_like]);
+        assert!(err.contains("would be taken for a container id"), "{err}");
+    }
+    // A full id always answers its own container.
+    let v: serde_json::Value =
+        serde_json::from_str(&g.ok(&["link", "inspect", &pb.id])).unwrap();
+    assert_eq!(v[0]["Id"], pb.id.as_str());
+
+    // An alias is a DNS label: at most 63 octets, in connect and in run.
+    let long = "a".repeat(300);
+    let err = g.fails(&["link", "connect", &pa.id, &format!("{}:{long}", pb.id)]);
+    assert!(err.contains("at most 63"), "{err}");
+    let seventy = "b".repeat(70);
+    let err = g.fails(&[
+        "link", "run", "--link", &format!("{}:{seventy}", pb.name), images::busybox(), "true",
+    ]);
+    assert!(err.contains("at most 63"), "{err}");
+    let sixty_three = "c".repeat(63);
+    g.ok(&["link", "connect", &pa.id, &format!("{}:{sixty_three}", pb.id)]);
+    let _net = support::Network::adopt(&format!("docker-link-{}", &pa.id[..12]));
+    assert_eq!(
+        resolves(&pa, &sixty_three).as_deref(),
+        Some(ip_on(&pb, &format!("docker-link-{}", &pa.id[..12])).as_str())
+    );
+
+    // Leading dashes: a clear message and docker's usage exit code.
+    for args in [
+        &["link", &pa.name, "-foo"][..],
+        &["link", "--", &pa.name, "-foo"],
+        &["link", "-foo", "x1"],
+    ] {
+        let out = run(&mut g.cmd(args));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {err}");
+        assert!(err.contains("\"-foo\"") && err.contains("never start with '-'"), "{args:?}: {err}");
+        assert!(!err.contains("unexpected argument"), "{args:?}: {err}");
+    }
+    assert_eq!(g.registries().len(), before.len() + 1, "only the 63-octet link was written");
+
+    // A stopped child: said what happens when it starts, and it does.
+    let out = run(&mut g.cmd(&["link", "connect", &pa.id, &format!("{}:later", stopped.id)]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not running") && err.contains("once it starts"), "{err}");
+    assert!(!err.contains("now resolves"), "{err}");
+    docker_ok(&["start", &stopped.id]);
+    assert!(resolves(&pa, "later").is_some());
+}
+
+#[test]
+fn a_docker_name_that_hides_an_extra_name_is_reported() {
+    let g = Graph::new();
+    let a = Container::run("shadowed", &[images::busybox(), "sleep", "3600"]);
+    let name = unique("extra");
+    g.ok(&["link", &a.id, &name]);
+    // Later, someone gives another container that very docker name.
+    let _b = Container::adopt(&docker_ok(&[
+        "run", "-d", "--name", &name, "--label", support::TEST_LABEL, images::busybox(), "sleep", "3600",
+    ]));
+    let out = run(&mut g.cmd(&["ls"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success());
+    assert!(
+        err.contains(&format!("the name {name} of container")) && err.contains("hidden by the docker name"),
+        "{err}"
+    );
+    let out = run(&mut g.cmd(&["link", &a.id, &unique("another")]));
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hidden by the docker name"));
+}
+
+#[test]
+fn exit_codes_follow_docker_and_errors_are_said_once() {
+    let g = Graph::new();
+    let child = Container::run("codes-child", &[images::redis()]);
+    // Usage errors: 125, as docker.
+    for args in [
+        &["link", "rm"][..],
+        &["link", "connect", "only-one"],
+        &["ls", "--bogus"],
+        &["link", "prune", "--filter", "nope"],
+        &["link", "run", "--link"],
+        &["link", "connect", "a", ":"],
+    ] {
+        let out = run(&mut g.cmd(args));
+        assert_eq!(
+            out.status.code(),
+            Some(125),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Failures: 1.
+    let out = run(&mut g.cmd(&["link", "no-such-container-x", "zz"]));
+    assert_eq!(out.status.code(), Some(1));
+    // The docker CLI's own error, once: nothing of ours after it.
+    let out = run(&mut g.cmd(&[
+        "link", "run", "--link", &format!("{}:db", child.name), "--memory=lots",
+        images::busybox(),
+    ]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(!err.contains("exit status"), "{err}");
+    assert_eq!(err.matches("lots").count(), 1, "{err}");
+}
+
+/// A daemon that answers only versioned paths (as the Engine API asks of clients), and
+/// records every request line.
+fn strict_daemon(dir: &support::TempDir) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixListener;
+    let path = dir.path().join("docker.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    // Skip the headers (our client sends no request bodies on these calls).
+                    let mut h = String::new();
+                    while reader.read_line(&mut h).unwrap_or(0) > 2 {
+                        h.clear();
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                    log.lock().unwrap().push(path.clone());
+                    let versioned = path.starts_with("/v1.");
+                    let route = path.splitn(3, '/').nth(2).unwrap_or("");
+                    let (status, body) = if path == "/_ping" {
+                        ("200 OK", "OK".to_string())
+                    } else if !versioned {
+                        ("400 Bad Request", r#"{"message":"unversioned request"}"#.to_string())
+                    } else if route.starts_with("containers/json") || route.starts_with("networks") {
+                        ("200 OK", "[]".to_string())
+                    } else if route.starts_with("volumes") {
+                        ("200 OK", r#"{"Volumes":[],"Warnings":null}"#.to_string())
+                    } else {
+                        ("404 Not Found", r#"{"message":"no such thing"}"#.to_string())
+                    };
+                    let resp = format!(
+                        "HTTP/1.1 {status}\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if conn.write_all(resp.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (format!("unix://{}", path.display()), seen)
+}
+
+#[test]
+fn every_request_carries_the_negotiated_api_version() {
+    let dir = support::TempDir::new("strict");
+    let (host, seen) = strict_daemon(&dir);
+    let out = run(Command::new(support::bin())
+        .env("DOCKER_LINK_REGISTRY", unique("ns"))
+        .arg("-H")
+        .arg(&host)
+        .arg("ls"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let paths = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(paths.first().map(String::as_str), Some("/_ping"), "{paths:?}");
+    assert!(paths.len() > 1, "{paths:?}");
+    assert!(paths[1..].iter().all(|p| p.starts_with("/v1.41/")), "{paths:?}");
+
+    // DOCKER_API_VERSION pins it: no negotiation, every path at that version.
+    let out = run(Command::new(support::bin())
+        .env("DOCKER_API_VERSION", "1.40")
+        .arg("-H")
+        .arg(&host)
+        .arg("ls"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let paths = std::mem::take(&mut *seen.lock().unwrap());
+    assert!(!paths.is_empty() && paths.iter().all(|p| p.starts_with("/v1.40/")), "{paths:?}");
 }

@@ -11,7 +11,7 @@ fn ls(args: &[&str]) -> String {
 
 #[test]
 fn lists_names_through_the_cli_and_directly() {
-    let running = Container::run("ls-up", &[images::busybox(), "sleep", "300"]);
+    let running = Container::run("ls-up", &[images::busybox(), "sleep", "3600"]);
     let stopped = Container::run("ls-down", &[images::busybox(), "true"]);
     run_ok(Command::new("docker").args(["wait", &stopped.id]));
     let short = |c: &Container| c.id[..12].to_string();
@@ -74,7 +74,7 @@ fn lists_names_through_the_cli_and_directly() {
 
     // A bad filter or template is a usage error.
     let out = run(Command::new(support::bin()).args(["ls", "--filter", "color=red"]));
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(125), "docker's usage exit code");
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid filter \"color\""));
     let out = run(Command::new(support::bin()).args(["ls", "--format", "{{.Nope}}"]));
     assert!(!out.status.success());

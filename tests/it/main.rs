@@ -24,6 +24,8 @@ mod output;
 #[cfg(feature = "test-docker")]
 mod packaging;
 #[cfg(feature = "test-docker")]
+mod registry;
+#[cfg(feature = "test-docker")]
 mod self_image;
 // Shared fixtures: not every feature set uses every helper.
 #[allow(dead_code)]

@@ -30,10 +30,13 @@ fn own_binary_is_imported_once_and_runs_in_a_container() {
     let image = Image(format!("{}:1", unique("self")));
     let rt = runtime();
     let docker_api = rt
-        .block_on(docker_link::docker::connect(&GlobalOpts::default()))
+        .block_on(docker_link::docker::connect(
+            &GlobalOpts::default(),
+            &docker_link::Config::default(),
+        ))
         .unwrap();
 
-    rt.block_on(self_image::ensure_image_of(&docker_api, &bin, &image.0))
+    rt.block_on(self_image::ensure_image_of(docker_api.client(), &bin, &image.0))
         .unwrap();
     let first = docker_ok(&["image", "inspect", "-f", "{{.Id}}", &image.0]);
     let label = docker_ok(&[
@@ -46,7 +49,7 @@ fn own_binary_is_imported_once_and_runs_in_a_container() {
     assert_eq!(label, bin.sha256);
 
     // Unchanged binary: nothing is imported again.
-    rt.block_on(self_image::ensure_image_of(&docker_api, &bin, &image.0))
+    rt.block_on(self_image::ensure_image_of(docker_api.client(), &bin, &image.0))
         .unwrap();
     assert_eq!(
         docker_ok(&["image", "inspect", "-f", "{{.Id}}", &image.0]),
@@ -76,7 +79,7 @@ fn own_binary_is_imported_once_and_runs_in_a_container() {
     );
     let changed = StaticBinary::load(&changed).unwrap();
     assert_ne!(changed.sha256, bin.sha256);
-    rt.block_on(self_image::ensure_image_of(&docker_api, &changed, &image.0))
+    rt.block_on(self_image::ensure_image_of(docker_api.client(), &changed, &image.0))
         .unwrap();
     assert_ne!(
         docker_ok(&["image", "inspect", "-f", "{{.Id}}", &image.0]),
@@ -95,10 +98,13 @@ fn a_dynamic_binary_is_refused_with_a_hint() {
 fn the_empty_image_creates_containers_that_never_run() {
     let rt = runtime();
     let docker_api = rt
-        .block_on(docker_link::docker::connect(&GlobalOpts::default()))
+        .block_on(docker_link::docker::connect(
+            &GlobalOpts::default(),
+            &docker_link::Config::default(),
+        ))
         .unwrap();
     let image = rt
-        .block_on(self_image::ensure_empty_image(&docker_api))
+        .block_on(self_image::ensure_empty_image(docker_api.client()))
         .unwrap();
     assert_eq!(image, self_image::EMPTY_IMAGE);
     let size = docker_ok(&["image", "inspect", "-f", "{{.Size}}", &image]);

@@ -62,8 +62,10 @@ pub enum Sub {
 #[derive(Debug, clap::Args)]
 pub struct AddArgs {
     /// Container: a name, a link path or an id prefix.
+    #[arg(allow_hyphen_values = true)]
     pub container: String,
     /// The new name.
+    #[arg(allow_hyphen_values = true)]
     pub name: String,
 }
 
@@ -79,6 +81,7 @@ pub struct RenameArgs {
     /// The name or link path to rename.
     pub path: String,
     /// Its new last element.
+    #[arg(allow_hyphen_values = true)]
     pub new_name: String,
 }
 
@@ -87,6 +90,7 @@ pub struct ConnectArgs {
     /// The parent container.
     pub parent: String,
     /// CHILD:ALIAS
+    #[arg(allow_hyphen_values = true)]
     pub link: String,
 }
 

@@ -43,6 +43,16 @@ fn print_lines(lines: &[String]) -> anyhow::Result<()> {
 }
 
 pub fn add(args: AddArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    if let Some(word) = [&args.container, &args.name]
+        .into_iter()
+        .find(|w| w.starts_with('-') && *w != "-")
+    {
+        return Err(crate::commands::Usage(format!(
+            "unknown option {word:?}: `docker link CONTAINER NAME` takes no options, and names \
+             and containers never start with '-'"
+        ))
+        .into());
+    }
     if args.name.contains('/') {
         anyhow::bail!(
             "invalid name {:?}: `docker link CONTAINER NAME` gives a root name; \

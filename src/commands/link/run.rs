@@ -208,10 +208,12 @@ async fn resolved_command(
         Ok(i) => i,
         Err(_) => {
             // `docker create` would pull it; so do we, to read its entrypoint.
-            let status = docker_cli(ctx)
-                .args(["pull", "--quiet", &parsed.image])
-                .stdout(Stdio::null())
+            let mut pull = docker_cli(ctx);
+            pull.args(["pull", "--quiet", &parsed.image])
+                .stdout(Stdio::null());
+            let status = tokio::process::Command::from(pull)
                 .status()
+                .await
                 .context("running docker pull")?;
             if !status.success() {
                 return Err(Exit(125).into());
@@ -277,7 +279,7 @@ pub fn run(args: PassThrough, ctx: &Ctx, mode: Mode) -> anyhow::Result<ExitCode>
         let plan = validate(&parsed, &snap.view, ctx.config.pool().map_err(Into::into))?;
         let engine = session.engine.clone();
         if parsed.init {
-            engine.static_binary()?;
+            engine.static_binary().await?;
         }
         super::ops::say(&mut session);
         let mut undo = Undo::default();
@@ -309,13 +311,9 @@ async fn attach(
         scope: members.keys().cloned().collect(),
         members,
     };
-    let observed = realize::observe(engine, net, &desired.scope).await?;
-    let actions = realize::plan(&desired, &observed)
-        .map_err(|e| anyhow::anyhow!("the link network {net}: {e}"))?;
-    match realize::apply(engine, net, &actions).await.into_iter().next() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    realize::converge(engine, net, &desired)
+        .await
+        .map_err(|e| e.context(format!("the link network {net}")))
 }
 
 async fn create(
@@ -399,7 +397,7 @@ async fn create(
     undo.container = Some(id.clone());
     attach(engine, &net, BTreeMap::from([(id.clone(), BTreeSet::new())])).await?;
     if parsed.init {
-        let bin = engine.static_binary()?;
+        let bin = engine.static_binary().await?;
         let tar = crate::docker::self_image::tar_of(&[(
             INIT_PATH.trim_start_matches('/'),
             0o755,

@@ -11,6 +11,9 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
+pub mod daemon;
+pub mod graph;
+
 pub const TEST_LABEL: &str = "docker-link.test=1";
 
 /// The repository root.
