@@ -44,6 +44,106 @@ pub enum TlsSetupError {
     Rustls(#[from] rustls::Error),
     #[error("a client certificate needs both cert.pem and key.pem")]
     HalfClientCert,
+    /// `--tlsverify` without a CA file, and no system CA certificates to fall back on.
+    #[error(
+        "no CA file (--tlscacert, or ca.pem in DOCKER_CERT_PATH or the context) and no system CA \
+         certificates to verify the daemon with (tried {}): give --tlscacert, or point \
+         SSL_CERT_FILE or SSL_CERT_DIR at a CA bundle",
+        .tried.join(", ")
+    )]
+    NoSystemRoots {
+        /// Each place looked at, with why it gave nothing.
+        tried: Vec<String>,
+    },
+}
+
+/// The system's CA bundles, tried in this order when `--tlsverify` has no CA file: the list
+/// of Go's crypto/x509, whose system pool the docker CLI falls back on (Debian, Ubuntu and
+/// Arch; Fedora and RHEL 6; openSUSE; OpenELEC; CentOS and RHEL 7; Alpine).
+pub const SYSTEM_CA_FILES: [&str; 6] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// Where the system's CA certificates are read from, as Go's crypto/x509 does it: the first
+/// bundle of `files` that holds a certificate, plus every file in `dirs`. Built from the
+/// environment once, where the connector is made ([`Connector::new`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemRoots {
+    /// `SSL_CERT_FILE` alone when set, else [`SYSTEM_CA_FILES`].
+    pub files: Vec<PathBuf>,
+    /// `SSL_CERT_DIR` (colon-separated) when set, else none.
+    pub dirs: Vec<PathBuf>,
+}
+
+impl SystemRoots {
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> SystemRoots {
+        let files = match env("SSL_CERT_FILE").filter(|f| !f.is_empty()) {
+            Some(f) => vec![PathBuf::from(f)],
+            None => SYSTEM_CA_FILES.iter().map(PathBuf::from).collect(),
+        };
+        let dirs = env("SSL_CERT_DIR")
+            .map(|d| {
+                d.split(':')
+                    .filter(|p| !p.is_empty())
+                    .map(PathBuf::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        SystemRoots { files, dirs }
+    }
+
+    /// The certificates, or an error naming every place tried. One certificate that does
+    /// not parse (system bundles carry odd ones) is skipped, not fatal.
+    fn load(&self) -> Result<rustls::RootCertStore, TlsSetupError> {
+        let mut roots = rustls::RootCertStore::empty();
+        let mut tried = Vec::new();
+        for file in &self.files {
+            match add_pem_file(&mut roots, file) {
+                Ok(0) => tried.push(format!("{}: no certificate", file.display())),
+                Ok(_) => break,
+                Err(e) => tried.push(format!("{}: {e}", file.display())),
+            }
+        }
+        for dir in &self.dirs {
+            let entries = match std::fs::read_dir(dir) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    tried.push(format!("{}: {e}", dir.display()));
+                    continue;
+                }
+            };
+            let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            paths.sort();
+            let mut added = 0;
+            for path in paths.iter().filter(|p| p.is_file()) {
+                // A file that is not PEM (a README in the directory) adds nothing.
+                added += add_pem_file(&mut roots, path).unwrap_or(0);
+            }
+            if added == 0 {
+                tried.push(format!("{}: no certificate", dir.display()));
+            }
+        }
+        if roots.is_empty() {
+            return Err(TlsSetupError::NoSystemRoots { tried });
+        }
+        Ok(roots)
+    }
+}
+
+/// Adds the certificates of a PEM file; how many were added.
+fn add_pem_file(roots: &mut rustls::RootCertStore, path: &Path) -> io::Result<usize> {
+    let certs = CertificateDer::pem_file_iter(path).map_err(|e| match e {
+        rustls::pki_types::pem::Error::Io(e) => e,
+        other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
+    })?;
+    // Every item makes progress through the file, so flatten (skipping bad blocks) ends.
+    let (added, _ignored) = roots.add_parsable_certificates(certs.flatten());
+    Ok(added)
 }
 
 #[derive(Clone)]
@@ -70,7 +170,20 @@ pub struct Connector {
 }
 
 impl Connector {
+    /// The connector for an endpoint; `--tlsverify` without a CA file verifies against the
+    /// system's CA certificates, found through `SSL_CERT_FILE` and `SSL_CERT_DIR` (read here,
+    /// once) or the distributions' usual bundles.
     pub fn new(host: &Host, tls: &Tls) -> Result<Connector, TlsSetupError> {
+        let system = SystemRoots::from_env(&|k| std::env::var(k).ok());
+        Connector::with_system_roots(host, tls, &system)
+    }
+
+    /// [`Connector::new`] with the system roots' locations given.
+    pub fn with_system_roots(
+        host: &Host,
+        tls: &Tls,
+        system: &SystemRoots,
+    ) -> Result<Connector, TlsSetupError> {
         let target = match (host, tls) {
             (Host::Unix(p), _) => Target::Unix(p.clone()),
             (Host::Tcp { host, port }, Tls::Off) => Target::Tcp {
@@ -80,12 +193,12 @@ impl Connector {
             (Host::Tcp { host, port }, Tls::Verify(files)) => Target::Tls {
                 host: host.clone(),
                 port: *port,
-                config: Arc::new(tls_config(files, true)?),
+                config: Arc::new(tls_config(files, Some(system))?),
             },
             (Host::Tcp { host, port }, Tls::NoVerify(files)) => Target::Tls {
                 host: host.clone(),
                 port: *port,
-                config: Arc::new(tls_config(files, false)?),
+                config: Arc::new(tls_config(files, None)?),
             },
             (Host::Ssh { user, host, port }, _) => Target::Ssh {
                 args: ssh_args(user.as_deref(), host, *port),
@@ -132,22 +245,33 @@ fn read_file(path: &Path) -> Result<Vec<u8>, TlsSetupError> {
     })
 }
 
-fn tls_config(files: &TlsFiles, verify: bool) -> Result<rustls::ClientConfig, TlsSetupError> {
+/// The client configuration; `verify` holds where the system roots are when the daemon's
+/// certificate is verified, None for `--tls` without verification.
+fn tls_config(
+    files: &TlsFiles,
+    verify: Option<&SystemRoots>,
+) -> Result<rustls::ClientConfig, TlsSetupError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
-    let builder = if verify {
-        let mut roots = rustls::RootCertStore::empty();
-        if let Some(ca) = &files.ca {
-            let pem = read_file(ca)?;
-            for cert in CertificateDer::pem_slice_iter(&pem) {
-                let cert = cert.map_err(|e| TlsSetupError::File {
-                    path: ca.display().to_string(),
-                    reason: e.to_string(),
-                })?;
-                roots.add(cert)?;
+    let builder = if let Some(system) = verify {
+        // A CA file is the only root, as the docker CLI's exclusive pool; without one the
+        // CLI falls back on the system's pool, and so do we.
+        let roots = match &files.ca {
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                let pem = read_file(ca)?;
+                for cert in CertificateDer::pem_slice_iter(&pem) {
+                    let cert = cert.map_err(|e| TlsSetupError::File {
+                        path: ca.display().to_string(),
+                        reason: e.to_string(),
+                    })?;
+                    roots.add(cert)?;
+                }
+                roots
             }
-        }
+            None => system.load()?,
+        };
         builder.with_root_certificates(roots)
     } else {
         builder
@@ -381,8 +505,177 @@ mod tests {
             key: None,
         };
         assert!(matches!(
-            tls_config(&files, false),
+            tls_config(&files, None),
             Err(TlsSetupError::HalfClientCert)
         ));
+    }
+
+    /// Two self-signed roots (P-256, valid until 2126), for bundles made in the tests.
+    const ROOT_A: &str = "-----BEGIN CERTIFICATE-----
+MIIBmzCCAUGgAwIBAgIUNn1YGANdvG6ttrZ6t0GUdinpahowCgYIKoZIzj0EAwIw
+IjEgMB4GA1UEAwwXZG9ja2VyLWxpbmstdGVzdC1yb290LWEwIBcNMjYxMjAyMDIz
+NzU1WhgPMjEyNjExMDgwMjM3NTVaMCIxIDAeBgNVBAMMF2RvY2tlci1saW5rLXRl
+c3Qtcm9vdC1hMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEXLpYKlBLlyvnXJql
+YeWbP0N2aguGPeUajJ+gEnU6/SHdc9Eqg1YakuVdzWzuN8YOl5nfueazyHSHFMuK
+lYxML6NTMFEwHQYDVR0OBBYEFFkxLg4ASH/Q+UFVIYCo7CO10L5fMB8GA1UdIwQY
+MBaAFFkxLg4ASH/Q+UFVIYCo7CO10L5fMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZI
+zj0EAwIDSAAwRQIgC+len8VsdAgqqoui0Z7n0Ju2YMosA2z7qWzQL7nHkagCIQCQ
+lHax76vjfwhbFwhQiMYCvdj9HaWN9S2+XR/09NB3ig==
+-----END CERTIFICATE-----
+";
+    const ROOT_B: &str = "-----BEGIN CERTIFICATE-----
+MIIBmjCCAUGgAwIBAgIUDIF+Ouy1M55Y6IOnmJ0//L2ePvowCgYIKoZIzj0EAwIw
+IjEgMB4GA1UEAwwXZG9ja2VyLWxpbmstdGVzdC1yb290LWIwIBcNMjYxMjAyMDIz
+NzU1WhgPMjEyNjExMDgwMjM3NTVaMCIxIDAeBgNVBAMMF2RvY2tlci1saW5rLXRl
+c3Qtcm9vdC1iMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEA5Q685jInNY9wG1r
+Sh+koXCGMGVVJqMEiI0PiJbCnXXwLw3nZEkIhO4wdGjb1XXrXFkZgZYJlQSGCV4G
+viGmxqNTMFEwHQYDVR0OBBYEFKUvkfAafDkphrhPEQ3vm5wgqiKJMB8GA1UdIwQY
+MBaAFKUvkfAafDkphrhPEQ3vm5wgqiKJMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZI
+zj0EAwIDRwAwRAIgPKUzK780XdikVL+P367BiWfz+tVxzl2x80/dspjELzACIA+f
+QT6NWuDOrGnrm2Jidb/lg/UKSIGBESjTeI6yQvET
+-----END CERTIFICATE-----
+";
+
+    /// A directory of its own under the system temp dir, removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(tag: &str) -> Scratch {
+            let dir =
+                std::env::temp_dir().join(format!("dl-unit-roots-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+
+        fn write(&self, name: &str, text: &str) -> PathBuf {
+            let path = self.0.join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).unwrap();
+            }
+            std::fs::write(&path, text).unwrap();
+            path
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn env_of<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            vars.iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn system_roots_follow_ssl_cert_file_and_dir() {
+        let defaults = SystemRoots::from_env(&env_of(&[]));
+        assert_eq!(defaults.files.len(), SYSTEM_CA_FILES.len());
+        assert_eq!(
+            defaults.files[0],
+            PathBuf::from("/etc/ssl/certs/ca-certificates.crt")
+        );
+        assert!(defaults.dirs.is_empty());
+        // An empty variable is an unset one (Go's rule).
+        assert_eq!(
+            SystemRoots::from_env(&env_of(&[("SSL_CERT_FILE", "")])),
+            defaults
+        );
+        let set = SystemRoots::from_env(&env_of(&[
+            ("SSL_CERT_FILE", "/my/bundle.pem"),
+            ("SSL_CERT_DIR", "/a::/b"),
+        ]));
+        assert_eq!(set.files, [PathBuf::from("/my/bundle.pem")]);
+        assert_eq!(set.dirs, [PathBuf::from("/a"), PathBuf::from("/b")]);
+    }
+
+    #[test]
+    fn system_roots_load_from_a_bundle_or_a_directory() {
+        let scratch = Scratch::new("load");
+        // A bundle with a broken block between two good ones: the good ones count.
+        let bundle = scratch.write(
+            "bundle.pem",
+            &format!(
+                "{ROOT_A}-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n{ROOT_B}"
+            ),
+        );
+        let env = [("SSL_CERT_FILE", bundle.to_str().unwrap())];
+        let roots = SystemRoots::from_env(&env_of(&env)).load().unwrap();
+        assert_eq!(roots.len(), 2);
+
+        // The first bundle with a certificate wins; missing and empty ones are passed over.
+        let empty = scratch.write("empty.pem", "");
+        let system = SystemRoots {
+            files: vec![scratch.0.join("missing.pem"), empty, bundle.clone(), bundle],
+            dirs: vec![],
+        };
+        assert_eq!(system.load().unwrap().len(), 2);
+
+        // SSL_CERT_DIR: every file of the directory, whatever its name.
+        scratch.write("dir/a.pem", ROOT_A);
+        scratch.write("dir/5ad8a5d6.0", ROOT_B);
+        scratch.write("dir/README", "not a certificate\n");
+        let dir = scratch.0.join("dir");
+        let env = [
+            ("SSL_CERT_FILE", "/nonexistent/bundle.pem"),
+            ("SSL_CERT_DIR", dir.to_str().unwrap()),
+        ];
+        assert_eq!(
+            SystemRoots::from_env(&env_of(&env)).load().unwrap().len(),
+            2
+        );
+    }
+
+    #[test]
+    fn no_system_roots_is_an_error_naming_what_was_tried() {
+        let scratch = Scratch::new("none");
+        let empty = scratch.write("empty.pem", "");
+        let nodir = scratch.0.join("nodir");
+        let system = SystemRoots {
+            files: vec![scratch.0.join("missing.pem"), empty.clone()],
+            dirs: vec![nodir.clone()],
+        };
+        let err = system.load().unwrap_err();
+        assert!(matches!(err, TlsSetupError::NoSystemRoots { .. }));
+        let msg = err.to_string();
+        for path in [scratch.0.join("missing.pem"), empty, nodir] {
+            assert!(msg.contains(&path.display().to_string()), "{msg}");
+        }
+        assert!(
+            msg.contains("--tlscacert") && msg.contains("SSL_CERT_FILE"),
+            "{msg}"
+        );
+
+        // Through the connector: --tlsverify without ca.pem reaches for the system roots...
+        let host = Host::Tcp {
+            host: "127.0.0.1".into(),
+            port: 2376,
+        };
+        let verify = Tls::Verify(TlsFiles::default());
+        assert!(matches!(
+            Connector::with_system_roots(&host, &verify, &system),
+            Err(TlsSetupError::NoSystemRoots { .. })
+        ));
+        // ... a CA file replaces them, and --tls without verification needs none.
+        let ca = scratch.write("ca.pem", ROOT_A);
+        let with_ca = Tls::Verify(TlsFiles {
+            ca: Some(ca),
+            ..TlsFiles::default()
+        });
+        assert!(Connector::with_system_roots(&host, &with_ca, &system).is_ok());
+        let no_verify = Tls::NoVerify(TlsFiles::default());
+        assert!(Connector::with_system_roots(&host, &no_verify, &system).is_ok());
+        // And with a bundle there, the connector is made.
+        let bundle = scratch.write("bundle.pem", ROOT_B);
+        let found = SystemRoots {
+            files: vec![bundle],
+            dirs: vec![],
+        };
+        assert!(Connector::with_system_roots(&host, &verify, &found).is_ok());
     }
 }

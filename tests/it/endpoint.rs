@@ -363,6 +363,80 @@ fn the_binary_follows_the_context_and_reports_an_unreachable_daemon() {
     );
 }
 
+/// The daemon check's JSON line of `link doctor --format json`, run with the global `args`
+/// and with SSL_CERT_* from `ssl_env` only (neither those nor DOCKER_* are inherited).
+fn doctor_daemon_line(config: &Path, args: &[String], ssl_env: &[(&str, &Path)]) -> String {
+    let mut cmd = Command::new(support::bin());
+    cmd.arg("--config").arg(config).args(args);
+    cmd.args(["link", "doctor", "--format", "json"]);
+    for var in [
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "DOCKER_HOST",
+        "DOCKER_CONTEXT",
+        "DOCKER_CERT_PATH",
+        "DOCKER_TLS",
+        "DOCKER_TLS_VERIFY",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in ssl_env {
+        cmd.env(k, v);
+    }
+    let out = run(&mut cmd);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .find(|l| l.contains("\"Check\":\"daemon\""))
+        .unwrap_or_else(|| panic!("no daemon check in {stdout}"))
+        .to_string()
+}
+
+#[test]
+fn tlsverify_without_a_ca_file_uses_the_system_roots() {
+    // --tlsverify with a client certificate but no --tlscacert, and no ca.pem in the (empty)
+    // config dir: as the docker CLI, the daemon is verified against the system's roots, here
+    // a bundle installed only through SSL_CERT_FILE.
+    let daemon = SecondDaemon::start();
+    let d = daemon.path();
+    let config = TempDir::new("config-no-ca");
+    let args: Vec<String> = vec![
+        "-H".into(),
+        daemon.tcp_host(),
+        "--tlsverify".into(),
+        "--tlscert".into(),
+        d.join("cert.pem").display().to_string(),
+        "--tlskey".into(),
+        d.join("key.pem").display().to_string(),
+    ];
+    let line = doctor_daemon_line(
+        config.path(),
+        &args,
+        &[("SSL_CERT_FILE", &d.join("ca.pem"))],
+    );
+    assert!(line.contains("\"Status\":\"ok\""), "{line}");
+
+    // A system bundle that does not hold the daemon's CA: refused.
+    let other = d.join("other/ca.pem");
+    let line = doctor_daemon_line(config.path(), &args, &[("SSL_CERT_FILE", &other)]);
+    assert!(
+        line.contains("\"Status\":\"fail\"")
+            && line.contains(&daemon.tcp_host())
+            && line.contains("UnknownIssuer"),
+        "{line}"
+    );
+
+    // No bundle at all: the error names what was tried and how to give a CA.
+    let missing = d.join("no-such-bundle.pem");
+    let line = doctor_daemon_line(config.path(), &args, &[("SSL_CERT_FILE", &missing)]);
+    assert!(
+        line.contains("\"Status\":\"fail\"")
+            && line.contains(&missing.display().to_string())
+            && line.contains("--tlscacert"),
+        "{line}"
+    );
+}
+
 #[test]
 fn docker_context_ls_reaches_the_daemon_of_that_context() {
     let daemon = SecondDaemon::start();
