@@ -4,7 +4,10 @@
 #   - `docker ls -a` (our plugin through the CLI) against `docker ps -a`, and `docker-link ls -a`
 #     run directly, with CONTAINERS containers and NAMES names and links in the graph;
 #   - `docker link run --link` against `docker run` (one link, --rm, a command that exits);
-#   - `docker link CONTAINER NAME` against `docker rename`.
+#   - `docker link CONTAINER NAME` against `docker rename`, and where its time goes (the
+#     registry write's steps, from its debug log);
+#   - 50 writers of distinct names at once: wall time until all have landed, against 50
+#     `docker rename` at once.
 #
 #   benches/links.sh [STATIC_BINARY] [CONTAINERS=300] [NAMES=500]
 #
@@ -39,19 +42,21 @@ echo "== $containers containers" >&2
 seq "$containers" | xargs -P 8 -I{} docker run -d --label "docker-link.bench=$tag" \
   --name "bench$tag-c{}" "$busybox" sleep 3600 >/dev/null
 
-# Half the names are root names, half are links: 10 children per parent.
+# Half the names are root names, half are links: 10 children per parent. Written by 16
+# writers at once (they land together in few registry generations).
 root=$((names / 2))
 links=$((names - root))
 echo "== $root names, $links links" >&2
-for i in $(seq "$root"); do
-  "$bin" link "bench$tag-c$(( (i - 1) % containers + 1 ))" "bench$tag-n$i" >/dev/null
-done
-for i in $(seq "$links"); do
-  parent=$(( (i - 1) / 10 + 1 ))
-  child=$(( containers - (i - 1) % containers ))
+t0=$(date +%s%N)
+seq "$root" | xargs -P 16 -I{} sh -c \
+  '"$0" link "bench$1-c$(( ({} - 1) % $2 + 1 ))" "bench$1-n{}" >/dev/null' "$bin" "$tag" "$containers"
+t1=$(date +%s%N)
+seq "$links" | xargs -P 16 -I{} sh -c '
+  i={}; parent=$(( (i - 1) / 10 + 1 )); child=$(( $2 - (i - 1) % $2 ))
   [ "$child" = "$parent" ] && child=$((child - 1))
-  "$bin" link connect "bench$tag-c$parent" "bench$tag-c$child:l$i" >/dev/null 2>&1
-done
+  "$0" link connect "bench$1-c$parent" "bench$1-c$child:l$i" >/dev/null 2>&1' "$bin" "$tag" "$containers"
+t2=$(date +%s%N)
+echo "populated: $root names in $(( (t1 - t0) / 1000000 )) ms, $links links in $(( (t2 - t1) / 1000000 )) ms (16 writers)" >&2
 echo "docker ls -a lists $(docker ls -a | tail -n +2 | wc -l) paths" >&2
 
 out=$(mktemp)
@@ -76,14 +81,40 @@ done
 printf '%s\n' "${rename_t[@]}" > "$out.name.ns"
 printf '%s\n' "${link_t[@]}" > "$out.link.ns"
 
+# Where one write's time goes: the store logs its steps at debug level.
+DOCKER_LINK_LOG=debug "$bin" link "bench$tag-c4" "bench$tag-steps" 2>&1 >/dev/null \
+  | grep -E 'committed' | sed 's/^ *DEBUG *//' > "$out.steps" || true
+
+# 50 writers at once, distinct names, 3 rounds; and 50 `docker rename` at once.
+fifty_t=(); renames_t=()
+for r in 1 2 3; do
+  t0=$(date +%s%N)
+  seq 50 | xargs -P 50 -I{} sh -c \
+    '"$0" link "bench$1-c$(( {} % 10 + 5 ))" "bench$1-f$2-{}" >/dev/null' "$bin" "$tag" "$r"
+  t1=$(date +%s%N)
+  seq 50 | xargs -P 50 -I{} sh -c \
+    'docker rename "bench$1-c$(( {} + 20 ))" "bench$1-r$2-{}"' "$tag" "$r"
+  t2=$(date +%s%N)
+  fifty_t+=($((t1 - t0))); renames_t+=($((t2 - t1)))
+  # Put the names back for the next round.
+  seq 50 | xargs -P 50 -I{} docker rename "bench$tag-r$r-{}" "bench$tag-c$(( {} + 20 ))" 2>/dev/null || \
+    for i in $(seq 50); do docker rename "bench$tag-r$r-$i" "bench$tag-c$((i + 20))"; done
+done
+landed=$(docker ls -a --format '{{.Name}}' | grep -c "^bench$tag-f" || true)
+printf '%s\n' "${fifty_t[@]}" > "$out.fifty.ns"
+printf '%s\n' "${renames_t[@]}" > "$out.renames.ns"
+echo "50 writers x 3 rounds: $landed of 150 names listed" >&2
+
 python3 - "$out" <<'EOF'
 import json, sys, statistics
 out = sys.argv[1]
 def means(kind):
     return {r["command"]: statistics.mean(r["times"]) * 1000 for r in json.load(open(f"{out}.{kind}.json"))["results"]}
 ls = means("ls"); run = means("run")
+def samples(kind):
+    return [int(l) / 1e6 for l in open(f"{out}.{kind}.ns") if l.strip()]
 def loop(kind):
-    return statistics.mean(int(l) for l in open(f"{out}.{kind}.ns") if l.strip()) / 1e6
+    return statistics.mean(samples(kind))
 name = {"docker rename": loop("name")}
 link = {"docker link CONTAINER NAME": loop("link")}
 ps = ls["docker ps -a"]
@@ -97,5 +128,12 @@ for k, v in run.items():
 n0 = statistics.mean(name.values())
 for k, v in {**name, **link}.items():
     print(f"| `{k}` | {v:.1f} ms | {v / n0:.2f} × `docker rename` |")
+lm = statistics.median(samples("link")); nm = statistics.median(samples("name"))
+print(f"| `docker link CONTAINER NAME`, median | {lm:.1f} ms | {lm / nm:.2f} × `docker rename` median ({nm:.1f} ms) |")
+f = samples("fifty"); r = samples("renames")
+print(f"| 50 `docker link C NAME` at once, wall | {statistics.median(f):.0f} ms (rounds {', '.join(f'{x:.0f}' for x in f)}) | {statistics.median(f) / statistics.median(r):.2f} × 50 `docker rename` at once ({statistics.median(r):.0f} ms) |")
+print()
+for line in open(f"{out}.steps"):
+    print("one write:", line.strip())
 EOF
-rm -f "$out" "$out".*.json "$out".*.ns
+rm -f "$out" "$out".*.json "$out".*.ns "$out.steps"

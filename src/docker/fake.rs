@@ -254,6 +254,17 @@ impl World {
             .map(|c| c.id.clone())
     }
 
+    /// A network's name from its name or id, as the daemon accepts either.
+    fn net_name(&self, name_or_id: &str) -> Option<String> {
+        if self.networks.contains_key(name_or_id) {
+            return Some(name_or_id.to_string());
+        }
+        self.networks
+            .values()
+            .find(|n| n.id == name_or_id)
+            .map(|n| n.spec.name.clone())
+    }
+
     fn subnet_of(&self, net: &str) -> Option<Subnet> {
         self.networks
             .get(net)
@@ -373,10 +384,9 @@ impl Engine for Fake {
                 .values()
                 .filter(|c| has_labels(&c.spec.labels, &filter.labels))
                 .filter(|c| {
-                    filter
-                        .network
-                        .as_ref()
-                        .is_none_or(|n| c.networks.contains_key(n))
+                    filter.network.as_ref().is_none_or(|n| {
+                        w.net_name(n).is_some_and(|n| c.networks.contains_key(&n))
+                    })
                 })
                 .map(|c| ContainerSummary {
                     id: c.id.clone(),
@@ -510,6 +520,8 @@ impl Engine for Fake {
     async fn inspect_network(&self, name: &str) -> Result<NetworkInfo> {
         let what = format!("inspecting network {name}");
         let w = self.call(format!("inspect_network {name}")).await?;
+        let name = w.net_name(name).ok_or_else(|| not_found(what.clone()))?;
+        let name = name.as_str();
         let n = w.networks.get(name).ok_or_else(|| not_found(what))?;
         Ok(NetworkInfo {
             id: n.id.clone(),
@@ -568,9 +580,10 @@ impl Engine for Fake {
     async fn remove_network(&self, name: &str) -> Result<()> {
         let what = format!("removing network {name}");
         let mut w = self.call(format!("remove_network {name}")).await?;
-        if !w.networks.contains_key(name) {
+        let Some(name) = w.net_name(name) else {
             return Err(not_found(what));
-        }
+        };
+        let name = name.as_str();
         if w.containers.values().any(|c| c.networks.contains_key(name)) {
             return Err(EngineError::Other {
                 what,
@@ -585,6 +598,8 @@ impl Engine for Fake {
     async fn connect(&self, network: &str, container: &str, attach: &Attach) -> Result<()> {
         let what = format!("connecting {} to {network}", short(container));
         let mut w = self.call(format!("connect {} {network}", short(container))).await?;
+        let network = w.net_name(network).ok_or_else(|| not_found(what.clone()))?;
+        let network = network.as_str();
         let id = w.find(container).ok_or_else(|| not_found(what.clone()))?;
         let subnet = w.subnet_of(network).ok_or_else(|| not_found(what.clone()))?;
         if w.containers[&id].networks.contains_key(network) {
@@ -623,6 +638,8 @@ impl Engine for Fake {
     async fn disconnect(&self, network: &str, container: &str) -> Result<()> {
         let what = format!("disconnecting {} from {network}", short(container));
         let mut w = self.call(format!("disconnect {} {network}", short(container))).await?;
+        let network = w.net_name(network).ok_or_else(|| not_found(what.clone()))?;
+        let network = network.as_str();
         let id = w.find(container).ok_or_else(|| not_found(what.clone()))?;
         let c = w.containers.get_mut(&id).ok_or_else(|| not_found(what.clone()))?;
         if c.networks.remove(network).is_none() {

@@ -48,9 +48,9 @@ use crate::labels;
 pub const ABANDONED_AFTER: i64 = 3;
 /// Without the daemon's clock: how long a generation must be seen created-only.
 const ABANDONED_LOCAL: Duration = Duration::from_secs(5);
-/// An intent older than this (daemon clock) was left by a writer that is gone: dropped, never
-/// applied.
-const INTENT_TTL: i64 = 60;
+/// An intent older than this (daemon clock) was left by a writer that is gone (a live one gives
+/// up after [`WRITE_DEADLINE`] and removes its own): dropped, never applied.
+const INTENT_TTL: i64 = 150;
 /// How long a writer keeps trying when others keep winning.
 const WRITE_DEADLINE: Duration = Duration::from_secs(90);
 
@@ -90,6 +90,9 @@ pub struct Snapshot {
     pub server_time: Option<i64>,
     /// What the user should be told (a fallback read, a restarted registry).
     pub warnings: Vec<String>,
+    /// Read from the registry containers alone (a writer waiting its turn): no view of the
+    /// other containers, no fallback.
+    light: bool,
 }
 
 impl Snapshot {
@@ -184,7 +187,21 @@ impl<'a, E: Engine> Store<'a, E> {
     /// Reads the graph: one `GET /containers/json?all=1`, plus the copy's volume when no
     /// generation is committed.
     pub async fn load(&self) -> anyhow::Result<Snapshot> {
-        let listing = self.engine.list_containers(&ListFilter::default()).await?;
+        self.read(false).await
+    }
+
+    /// `light`: only this graph's registry containers (a filtered listing, cheap for the
+    /// daemon while many writers wait their turn); the view is empty and nothing falls back.
+    async fn read(&self, light: bool) -> anyhow::Result<Snapshot> {
+        let filter = if light {
+            ListFilter {
+                labels: self.filter(labels::REGISTRY_ROLE),
+                network: None,
+            }
+        } else {
+            ListFilter::default()
+        };
+        let listing = self.engine.list_containers(&filter).await?;
         let mut nodes = Vec::new();
         let mut registries = Vec::new();
         let mut graphs: HashMap<String, String> = HashMap::new();
@@ -237,7 +254,7 @@ impl<'a, E: Engine> Store<'a, E> {
                 let payload = codec::decode(label).with_context(|| {
                     format!("reading the registry {}", self.container_name(r.generation))
                 })?;
-                if !matches!(r.state, State::Running | State::Restarting | State::Paused) {
+                if !light && !matches!(r.state, State::Running | State::Restarting | State::Paused) {
                     // Stopped (a daemon restart that brought nothing back, `docker stop`):
                     // `docker container prune` would take it. It is the graph: start it.
                     match self.engine.start_container(&r.id).await {
@@ -255,6 +272,7 @@ impl<'a, E: Engine> Store<'a, E> {
                 }
                 (r.generation, payload, Origin::Committed)
             }
+            None if light => (0, Payload::default(), Origin::Missing),
             None => match self.read_copy().await? {
                 Some((generation, payload)) => {
                     warnings.push(format!(
@@ -280,6 +298,7 @@ impl<'a, E: Engine> Store<'a, E> {
             registries,
             server_time: listing.server_time,
             warnings,
+            light,
         })
     }
 
@@ -340,6 +359,9 @@ impl<'a, E: Engine> Store<'a, E> {
         let mut seen: HashMap<String, Instant> = HashMap::new();
         let mut progress = (0u64, Instant::now());
         let mut warnings = Vec::new();
+        // Set once a write was seen in flight or a race lost: from then on the loop polls the
+        // registry containers alone, and reads everything only to lead.
+        let mut waiting = false;
         let result = loop {
             if self.cancel.is_cancelled() {
                 break Err(Interrupted("nothing was written".into()).into());
@@ -352,17 +374,21 @@ impl<'a, E: Engine> Store<'a, E> {
             }
             let snap = match first.take() {
                 Some(s) => s,
-                None => match self.load().await {
+                None => match self.read(waiting).await {
                     Ok(s) => s,
                     Err(e) => break Err(e),
                 },
             };
             if let Some(name) = &intent {
                 if let Some(o) = snap.payload.outcome(name) {
-                    let written = self.written(&snap, true, std::mem::take(&mut warnings));
-                    break match &o.error {
-                        None => Ok(written),
-                        Some(e) => Err(anyhow::anyhow!("{e}")),
+                    let error = o.error.clone();
+                    if let Some(e) = error {
+                        break Err(anyhow::anyhow!("{e}"));
+                    }
+                    // The caller realizes against the graph as written: read it whole.
+                    break match self.load().await {
+                        Ok(full) => Ok(self.written(&full, true, std::mem::take(&mut warnings))),
+                        Err(e) => Err(e),
                     };
                 }
             }
@@ -372,29 +398,55 @@ impl<'a, E: Engine> Store<'a, E> {
             match self.in_flight(&snap, &mut seen, &mut warnings).await {
                 Ok(false) => {}
                 Ok(true) => {
-                    // Someone is writing: hand our op to the next generation and wait.
-                    if intent.is_none() {
-                        match self.publish(&op).await {
-                            Ok(name) => intent = Some(name),
-                            Err(e) => break Err(e),
-                        }
-                    }
+                    // Someone is writing: wait for its commit (or for it to be abandoned).
+                    // Nothing is handed over yet, so a writer interrupted while it waits
+                    // leaves nothing behind.
+                    waiting = true;
                     self.pause(&mut attempt).await;
                     continue;
                 }
                 Err(e) => break Err(e),
             }
+            // Waiting writers let the oldest intent lead, unless it seems gone.
+            if let Some(mine) = &intent {
+                let intents = match self.intents(&snap).await {
+                    Ok(i) => i,
+                    Err(e) => break Err(e),
+                };
+                let rank = intents.iter().position(|i| i.name == *mine).unwrap_or(0);
+                let stalled =
+                    progress.1.elapsed() > Duration::from_millis(400 + 100 * rank as u64);
+                if rank > 0 && !stalled {
+                    self.pause(&mut attempt).await;
+                    continue;
+                }
+            }
+            // To lead, read everything: the view the ops are checked against.
+            let snap = if snap.light {
+                match self.load().await {
+                    Ok(s) => s,
+                    Err(e) => break Err(e),
+                }
+            } else {
+                snap
+            };
             let intents = match self.intents(&snap).await {
                 Ok(i) => i,
                 Err(e) => break Err(e),
             };
-            // Waiting writers let the oldest intent lead, unless it seems gone.
             if let Some(mine) = &intent {
-                let rank = intents.iter().position(|i| i.name == *mine).unwrap_or(0);
-                let stalled = progress.1.elapsed() > Duration::from_millis(400 + 100 * rank as u64);
-                if rank > 0 && !stalled {
-                    self.pause(&mut attempt).await;
-                    continue;
+                if !intents.iter().any(|i| i.name == *mine) {
+                    // Gone without an outcome in the graph we just read: if a generation newer
+                    // than that read applied it, the next read shows its outcome; if not, it
+                    // was dropped, and this writer writes its op itself.
+                    let fresh = match self.read(true).await {
+                        Ok(s) => s,
+                        Err(e) => break Err(e),
+                    };
+                    if fresh.payload.outcome(mine).is_some() || fresh.generation != snap.generation {
+                        continue;
+                    }
+                    intent = None;
                 }
             }
             let own = if intent.is_some() { None } else { Some(&op) };
@@ -421,12 +473,15 @@ impl<'a, E: Engine> Store<'a, E> {
                 }
                 Ok(Lead::Refused(e)) => break Err(e),
                 Ok(Lead::Lost) => {
+                    // Another writer made the generation we wanted: hand our op to the next
+                    // one, whoever makes it.
                     if intent.is_none() {
                         match self.publish(&op).await {
                             Ok(name) => intent = Some(name),
                             Err(e) => break Err(e),
                         }
                     }
+                    waiting = true;
                     self.pause(&mut attempt).await;
                 }
                 Err(e) => break Err(e),

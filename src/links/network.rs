@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Context as _;
 
 use super::pool::{Pool, Subnet};
-use crate::docker::engine::{Engine, Labels, ListFilter, NetworkSpec};
+use crate::docker::engine::{Engine, Labels, ListFilter, NetworkInfo, NetworkSpec};
 use crate::graph::model::{short, Edge, Node};
 use crate::labels;
 
@@ -40,10 +40,8 @@ pub async fn ensure<E: Engine>(
     name: &str,
     parent: Option<&str>,
 ) -> anyhow::Result<bool> {
-    match engine.inspect_network(name).await {
-        Ok(_) => return Ok(false),
-        Err(e) if e.is_not_found() => {}
-        Err(e) => return Err(e.into()),
+    if keeper(engine, name).await?.is_some() {
+        return Ok(false);
     }
     let mut labels = Labels::from([
         (labels::ROLE.to_string(), labels::LINK_NETWORK_ROLE.to_string()),
@@ -96,21 +94,31 @@ pub async fn ensure<E: Engine>(
     )
 }
 
-/// After our create: two writers can create the same name at once (an engine of API 1.41
-/// checks names outside of its lock), and then every request by name is ambiguous. The oldest
-/// network of that name stays; a writer whose network is not that one removes its own.
-/// Returns whether ours is the one that stays.
-async fn settle<E: Engine>(engine: &E, ns: &str, name: &str) -> anyhow::Result<bool> {
-    let mut twins: Vec<_> = engine
-        .list_networks(&[labels::role(labels::LINK_NETWORK_ROLE), labels::namespace(ns)])
+/// Link networks named `name`, the keeper first. Two writers can create the same name at once
+/// (an engine of API 1.41 checks names outside of its lock); then every request by name is
+/// ambiguous, so link networks are always addressed by the id of the oldest of that name.
+async fn twins<E: Engine>(engine: &E, name: &str) -> anyhow::Result<Vec<NetworkInfo>> {
+    let mut twins: Vec<NetworkInfo> = engine
+        .list_networks(&[labels::role(labels::LINK_NETWORK_ROLE)])
         .await?
         .into_iter()
         .filter(|n| n.name == name)
         .collect();
+    twins.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
+    Ok(twins)
+}
+
+/// The link network `name` stands for: the oldest of that name.
+pub async fn keeper<E: Engine>(engine: &E, name: &str) -> anyhow::Result<Option<NetworkInfo>> {
+    Ok(twins(engine, name).await?.into_iter().next())
+}
+
+/// After our create: the keeper stays, the other twins go. Returns whether only ours exists.
+async fn settle<E: Engine>(engine: &E, _ns: &str, name: &str) -> anyhow::Result<bool> {
+    let twins = twins(engine, name).await?;
     if twins.len() < 2 {
         return Ok(true);
     }
-    twins.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
     // We do not know which twin is ours: every later one goes, and whoever made one of them
     // finds the keeper here too. Removing a twin someone else removed first is no error.
     for n in &twins[1..] {
@@ -126,29 +134,32 @@ async fn settle<E: Engine>(engine: &E, ns: &str, name: &str) -> anyhow::Result<b
 /// included (a stopped container that names a removed network cannot start again). A network
 /// already gone counts as removed.
 pub async fn remove<E: Engine>(engine: &E, name: &str) -> anyhow::Result<()> {
-    let mut attached: BTreeSet<String> = match engine.inspect_network(name).await {
-        Ok(info) => info.members.keys().cloned().collect(),
-        Err(e) if e.is_not_found() => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    let configured = engine
-        .list_containers(&ListFilter {
-            labels: Vec::new(),
-            network: Some(name.to_string()),
-        })
-        .await?;
-    attached.extend(configured.containers.into_iter().map(|c| c.id));
-    for id in &attached {
-        if let Err(e) = engine.disconnect(name, id).await {
-            if !e.is_not_found() {
-                tracing::debug!("{e}");
+    for net in twins(engine, name).await? {
+        let mut attached: BTreeSet<String> = match engine.inspect_network(&net.id).await {
+            Ok(info) => info.members.keys().cloned().collect(),
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let configured = engine
+            .list_containers(&ListFilter {
+                labels: Vec::new(),
+                network: Some(net.id.clone()),
+            })
+            .await?;
+        attached.extend(configured.containers.into_iter().map(|c| c.id));
+        for id in &attached {
+            if let Err(e) = engine.disconnect(&net.id, id).await {
+                if !e.is_not_found() {
+                    tracing::debug!("{e}");
+                }
             }
         }
+        match engine.remove_network(&net.id).await {
+            Err(e) if !e.is_not_found() => return Err(e.into()),
+            _ => {}
+        }
     }
-    match engine.remove_network(name).await {
-        Err(e) if !e.is_not_found() => Err(e.into()),
-        _ => Ok(()),
-    }
+    Ok(())
 }
 
 /// What a link to a child needs of it: its address, exposed ports and environment.

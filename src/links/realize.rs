@@ -138,6 +138,8 @@ pub async fn observe<E: Engine>(
     scope: &BTreeSet<String>,
 ) -> anyhow::Result<Observed> {
     let info = engine.inspect_network(net).await?;
+    // The endpoints below are keyed by network name in a container's inspect.
+    let net = info.name.as_str();
     let subnet = info
         .subnets
         .iter()
@@ -261,6 +263,26 @@ const ROUNDS: usize = 5;
 pub async fn converge<E: Engine>(engine: &E, net: &str, desired: &Desired) -> anyhow::Result<()> {
     let mut last: Vec<anyhow::Error> = Vec::new();
     for round in 0..ROUNDS {
+        if round > 0 {
+            // Let the concurrent command finish what made this round necessary.
+            let ms = 50 + crate::random_u64() % 150;
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
+        // By id: a twin of the same name made by a concurrent command would make every request
+        // by name ambiguous until its maker removes it.
+        let id = match network::keeper(engine, net).await {
+            Ok(Some(n)) => n.id,
+            Ok(None) if desired.members.len() <= 1 && round == 0 => return Ok(()),
+            Ok(None) => {
+                last = vec![anyhow::anyhow!("no such network {net}")];
+                continue;
+            }
+            Err(e) => {
+                last = vec![e];
+                continue;
+            }
+        };
+        let net = id.as_str();
         let observed = match observe(engine, net, &desired.scope).await {
             Ok(o) => o,
             Err(e) if desired.members.len() <= 1 && round == 0 => {

@@ -200,10 +200,10 @@ fn root_dir_via(
         .build()
         .unwrap();
     rt.block_on(async {
-        let docker = docker::connect_endpoint(&ep)
+        let docker = docker::connect_endpoint(&ep, None)
             .await
             .map_err(|e| e.to_string())?;
-        let info = docker.info().await.map_err(|e| e.to_string())?;
+        let info = docker.client().info().await.map_err(|e| e.to_string())?;
         Ok(info.docker_root_dir.unwrap_or_default())
     })
 }
@@ -518,6 +518,7 @@ PidFile {d}/sshd.pid
 PermitRootLogin prohibit-password
 StrictModes no
 UsePAM no
+{set_env}
 EOC
              cat > ssh_config <<EOC
 Host *
@@ -530,7 +531,12 @@ EOC
              mkdir bin
              printf '#!/bin/sh\\nexec /usr/bin/ssh -F {d}/ssh_config \"$@\"\\n' > bin/ssh
              chmod +x bin/ssh",
-            d = d.display()
+            d = d.display(),
+            // The remote side's `docker system dial-stdio` reaches the daemon under test
+            // (CI runs the suite against a second engine through DOCKER_HOST).
+            set_env = std::env::var("DOCKER_HOST")
+                .map(|h| format!("SetEnv DOCKER_HOST={h}"))
+                .unwrap_or_default()
         )));
         let child = Command::new("/usr/sbin/sshd")
             .args(["-D", "-e", "-f"])

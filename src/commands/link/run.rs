@@ -383,10 +383,14 @@ async fn create(
         parsed.command.clone()
     };
     cmd.arg(&parsed.image).args(&command);
+    // The docker CLI's errors go straight to the user's stderr; only the id is read.
     let out = tokio::process::Command::from(cmd)
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .output()
+        .spawn()
+        .context("running docker create")?
+        .wait_with_output()
         .await
         .context("running docker create")?;
     if !out.status.success() {

@@ -85,11 +85,12 @@ impl PrivateDaemon {
                 panic!("prerequisite missing: cannot start {:?}: {e}", self.binary)
             });
         *self.child.lock().unwrap() = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
+        // Generous: a loaded machine (the whole suite at once) starts containerd slowly.
+        let deadline = Instant::now() + Duration::from_secs(180);
         while !self.docker(&["version"]).status.success() {
             assert!(
                 Instant::now() < deadline,
-                "the private dockerd did not answer within 60s:\n{}",
+                "the private dockerd did not answer within 180s:\n{}",
                 std::fs::read_to_string(d.join("dockerd.log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(200));
@@ -139,12 +140,23 @@ impl PrivateDaemon {
         self.launch();
     }
 
-    /// `kill -9` of dockerd (a crash), then a start.
+    /// `kill -9` of dockerd (a crash), then a start. Its containerd goes down with it (the
+    /// daemon starts it with a parent-death signal); one still shutting down would hold the
+    /// socket the new daemon's containerd needs, so the start waits until it is gone.
     pub fn crash_and_start(&self) {
         if let Some(pid) = self.pid() {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
             self.wait_gone(pid);
         }
+        let config = self.dir.path().join("exec/containerd/containerd.toml");
+        let pattern = format!("containerd --config {}", config.display());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while run(Command::new("pgrep").args(["-f", &pattern])).status.success() {
+            let _ = Command::new("pkill").args(["-9", "-f", &pattern]).status();
+            assert!(Instant::now() < deadline, "the crashed daemon's containerd stays");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = std::fs::remove_file(self.dir.path().join("exec/containerd/containerd.pid"));
         self.launch();
     }
 }
