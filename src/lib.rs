@@ -133,7 +133,8 @@ impl Ctx {
                     SignalKind::terminate(),
                     SignalKind::hangup(),
                 ];
-                let mut streams: Vec<_> = kinds.into_iter().filter_map(|k| signal(k).ok()).collect();
+                let mut streams: Vec<_> =
+                    kinds.into_iter().filter_map(|k| signal(k).ok()).collect();
                 let waits = streams.iter_mut().map(|s| Box::pin(s.recv()));
                 futures_util::future::select_all(waits).await;
                 cancel.cancel();
@@ -169,7 +170,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 
     // The probe runs before every docker command: answer before anything else is set up.
     if rest.len() == 1 && rest[0] == "docker-cli-plugin-metadata" {
-        println!("{}", plugin.metadata_json());
+        let _ = output::write_stdout(format!("{}\n", plugin.metadata_json()).as_bytes());
         return ExitCode::SUCCESS;
     }
 

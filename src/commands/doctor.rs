@@ -120,7 +120,7 @@ impl Check {
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     if args.kernel_probe {
         let results = probe::probe_all()?;
-        print!("{}", probe::write_report(&results));
+        output::write_stdout(probe::write_report(&results).as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut checks = Vec::new();

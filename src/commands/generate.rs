@@ -122,10 +122,11 @@ fn man_root() -> clap::Command {
 /// `docker link`, and the other commands are reachable by name (`docker-link ls`).
 fn standalone_command() -> clap::Command {
     let root = crate::cli::command();
+    // The tree always has `link` (`cli::Command::Link`); a bare command would do otherwise.
     let mut cmd = root
         .find_subcommand("link")
         .cloned()
-        .expect("the clap tree has a link command")
+        .unwrap_or_else(|| clap::Command::new("link"))
         .name("docker-link")
         .version(crate::plugin::VERSION)
         .disable_help_subcommand(true);

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use bollard::models::{
-    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, Mount,
-    MountType, NetworkConnectRequest, NetworkDisconnectRequest, RestartPolicy,
-    RestartPolicyNameEnum, VolumeCreateRequest,
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, Mount, MountType,
+    NetworkConnectRequest, NetworkDisconnectRequest, RestartPolicy, RestartPolicyNameEnum,
+    VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, DownloadFromContainerOptions, InspectContainerOptions,
@@ -82,11 +82,10 @@ impl Daemon {
     /// process, off the async threads.
     pub async fn static_binary(&self) -> anyhow::Result<&'static super::self_image::StaticBinary> {
         let path = self.static_bin.clone();
-        let found = tokio::task::spawn_blocking(move || {
-            super::self_image::static_binary(path.as_deref())
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("reading the static binary: {e}"))?;
+        let found =
+            tokio::task::spawn_blocking(move || super::self_image::static_binary(path.as_deref()))
+                .await
+                .map_err(|e| anyhow::anyhow!("reading the static binary: {e}"))?;
         Ok(found?)
     }
 
@@ -329,7 +328,7 @@ impl Engine for Daemon {
                 .trim_start_matches('/')
                 .to_string(),
             id: full,
-            state: state.status.map(|s| State::parse(&s.to_string())),
+            state: state.status.map(|s| State::parse(s.as_ref())),
             pid: state.pid.unwrap_or_default(),
             started_at: state.started_at.unwrap_or_default(),
             error: state.error.unwrap_or_default(),
@@ -354,7 +353,7 @@ impl Engine for Daemon {
             labels: Some(spec.labels.clone().into_iter().collect()),
             network_disabled: spec.no_network.then_some(true),
             host_config: Some(HostConfig {
-                restart_policy: spec.keep_running.then(|| RestartPolicy {
+                restart_policy: spec.keep_running.then_some(RestartPolicy {
                     name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
                     maximum_retry_count: None,
                 }),
@@ -572,10 +571,7 @@ impl Engine for Daemon {
     async fn remove_volume(&self, name: &str) -> Result<()> {
         let what = format!("removing volume {name}");
         self.docker
-            .remove_volume(
-                name,
-                None::<bollard::query_parameters::RemoveVolumeOptions>,
-            )
+            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
             .await
             .map_err(|e| map(&what, e))
     }
@@ -657,7 +653,8 @@ mod tests {
 
     #[test]
     fn answers_are_classified_once() {
-        let cases: &[(Option<u16>, &str, fn(&EngineError) -> bool)] = &[
+        type Check = fn(&EngineError) -> bool;
+        let cases: &[(Option<u16>, &str, Check)] = &[
             (Some(404), "No such container: x", EngineError::is_not_found),
             (
                 Some(409),
@@ -675,7 +672,13 @@ mod tests {
                 EngineError::is_overlap,
             ),
             (Some(500), "boom", |e| {
-                matches!(e, EngineError::Other { status: Some(500), .. })
+                matches!(
+                    e,
+                    EngineError::Other {
+                        status: Some(500),
+                        ..
+                    }
+                )
             }),
         ];
         for (status, message, want) in cases {

@@ -291,8 +291,10 @@ pub trait Engine: Send + Sync {
     fn get_archive(&self, id: &str, path: &str) -> impl Future<Output = Result<Vec<u8>>> + Send;
 
     /// Networks with all of these `key=value` labels (members left empty).
-    fn list_networks(&self, labels: &[String])
-        -> impl Future<Output = Result<Vec<NetworkInfo>>> + Send;
+    fn list_networks(
+        &self,
+        labels: &[String],
+    ) -> impl Future<Output = Result<Vec<NetworkInfo>>> + Send;
     fn inspect_network(&self, name: &str) -> impl Future<Output = Result<NetworkInfo>> + Send;
     /// A taken name is [`EngineError::Conflict`], a subnet in use [`EngineError::Overlap`].
     fn create_network(&self, spec: &NetworkSpec) -> impl Future<Output = Result<()>> + Send;
@@ -309,8 +311,10 @@ pub trait Engine: Send + Sync {
     /// Creating a volume that exists returns it unchanged (the daemon's behaviour).
     fn create_volume(&self, name: &str, labels: &Labels)
         -> impl Future<Output = Result<()>> + Send;
-    fn list_volumes(&self, labels: &[String])
-        -> impl Future<Output = Result<Vec<VolumeInfo>>> + Send;
+    fn list_volumes(
+        &self,
+        labels: &[String],
+    ) -> impl Future<Output = Result<Vec<VolumeInfo>>> + Send;
     fn remove_volume(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
 
     /// The image of the plugin's own static binary (imported when missing).
@@ -322,7 +326,11 @@ pub trait Engine: Send + Sync {
 }
 
 /// `docker rm -f` that counts a container already gone as removed.
-pub async fn remove_if_present<E: Engine + ?Sized>(engine: &E, id: &str, force: bool) -> Result<()> {
+pub async fn remove_if_present<E: Engine + ?Sized>(
+    engine: &E,
+    id: &str,
+    force: bool,
+) -> Result<()> {
     match engine.remove_container(id, force).await {
         Err(e) if e.is_not_found() => Ok(()),
         other => other,

@@ -22,29 +22,29 @@ use crate::links::pool::Subnet;
 
 #[derive(Debug, Clone)]
 pub(crate) struct FakeContainer {
-    pub spec: ContainerSpec,
-    pub id: String,
-    pub state: State,
-    pub created: i64,
-    pub started: bool,
-    pub exposed_ports: Vec<String>,
+    pub(crate) spec: ContainerSpec,
+    pub(crate) id: String,
+    pub(crate) state: State,
+    pub(crate) created: i64,
+    pub(crate) started: bool,
+    pub(crate) exposed_ports: Vec<String>,
     /// Network name → endpoint (ip empty while not running).
-    pub networks: BTreeMap<String, Endpoint>,
+    pub(crate) networks: BTreeMap<String, Endpoint>,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct FakeNetwork {
-    pub spec: NetworkSpec,
-    pub id: String,
-    pub created: i64,
+    pub(crate) spec: NetworkSpec,
+    pub(crate) id: String,
+    pub(crate) created: i64,
 }
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FakeVolume {
-    pub labels: Labels,
-    pub files: BTreeMap<String, Vec<u8>>,
+    pub(crate) labels: Labels,
+    pub(crate) files: BTreeMap<String, Vec<u8>>,
     /// RFC 3339, as the daemon reports it.
-    pub created: String,
+    pub(crate) created: String,
 }
 
 /// Which calls fail.
@@ -60,15 +60,15 @@ enum Fault {
 
 #[derive(Debug)]
 pub(crate) struct World {
-    pub containers: BTreeMap<String, FakeContainer>,
-    pub networks: BTreeMap<String, FakeNetwork>,
-    pub volumes: BTreeMap<String, FakeVolume>,
+    pub(crate) containers: BTreeMap<String, FakeContainer>,
+    pub(crate) networks: BTreeMap<String, FakeNetwork>,
+    pub(crate) volumes: BTreeMap<String, FakeVolume>,
     /// The daemon's clock, seconds: this plus the real time since the world was made.
-    pub clock: i64,
+    pub(crate) clock: i64,
     born: std::time::Instant,
     next_id: u64,
     /// Every call, in order: `create_container docker-link-registry-3`, …
-    pub calls: Vec<String>,
+    pub(crate) calls: Vec<String>,
     fault: Fault,
 }
 
@@ -108,39 +108,39 @@ fn conflict(what: String, message: &str) -> EngineError {
 }
 
 impl Fake {
-    pub fn new() -> Fake {
+    pub(crate) fn new() -> Fake {
         Fake::default()
     }
 
-    pub fn world(&self) -> MutexGuard<'_, World> {
+    pub(crate) fn world(&self) -> MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Calls from the n-th on (counting from now, 0 = the next call) fail as if the process
     /// making them had been killed.
-    pub fn crash_after(&self, n: usize) {
+    pub(crate) fn crash_after(&self, n: usize) {
         let mut w = self.world();
         let at = w.calls.len() + n;
         w.fault = Fault::CrashAfter(at);
     }
 
     /// The n-th call from now answers `err`.
-    pub fn fail_at(&self, n: usize, err: EngineError) {
+    pub(crate) fn fail_at(&self, n: usize, err: EngineError) {
         let mut w = self.world();
         let at = w.calls.len() + n;
         w.fault = Fault::FailAt(at, err);
     }
 
-    pub fn heal(&self) {
+    pub(crate) fn heal(&self) {
         self.world().fault = Fault::None;
     }
 
-    pub fn advance(&self, secs: i64) {
+    pub(crate) fn advance(&self, secs: i64) {
         self.world().clock += secs;
     }
 
     /// A user's container: created and started, with exposed ports.
-    pub fn run(&self, name: &str, ports: &[&str], labels: &[(&str, &str)]) -> String {
+    pub(crate) fn run(&self, name: &str, ports: &[&str], labels: &[(&str, &str)]) -> String {
         let mut w = self.world();
         let id = w.new_id();
         let created = w.now();
@@ -168,7 +168,7 @@ impl Fake {
     }
 
     /// `docker stop` of every running container.
-    pub fn stop_all(&self) {
+    pub(crate) fn stop_all(&self) {
         let mut w = self.world();
         for c in w.containers.values_mut() {
             if c.state == State::Running {
@@ -181,7 +181,7 @@ impl Fake {
     }
 
     /// `docker container prune -f`: every container that is not running.
-    pub fn prune_containers(&self) -> usize {
+    pub(crate) fn prune_containers(&self) -> usize {
         let mut w = self.world();
         let before = w.containers.len();
         w.containers.retain(|_, c| c.state == State::Running);
@@ -190,7 +190,7 @@ impl Fake {
 
     /// A daemon restart. `restart_policies` false is the crash case seen on Engine 28 after
     /// `kill -9` of dockerd: nothing comes back ("restart canceled").
-    pub fn restart_daemon(&self, restart_policies: bool) {
+    pub(crate) fn restart_daemon(&self, restart_policies: bool) {
         self.stop_all();
         if restart_policies {
             let ids: Vec<String> = self
@@ -207,7 +207,7 @@ impl Fake {
         }
     }
 
-    pub fn names(&self, role: &str) -> Vec<(String, State)> {
+    pub(crate) fn names(&self, role: &str) -> Vec<(String, State)> {
         self.world()
             .containers
             .values()
@@ -235,13 +235,13 @@ impl Fake {
 }
 
 impl World {
-    pub fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> i64 {
         self.clock + self.born.elapsed().as_secs() as i64
     }
 
     fn new_id(&mut self) -> String {
         self.next_id += 1;
-        format!("{:016x}", 0xc0ffee_0000_0000u64 + self.next_id).repeat(4)
+        format!("{:016x}", 0x00c0_ffee_0000_0000_u64 + self.next_id).repeat(4)
     }
 
     fn find(&self, id_or_name: &str) -> Option<String> {
@@ -250,7 +250,10 @@ impl World {
         }
         self.containers
             .values()
-            .find(|c| c.spec.name == id_or_name || (id_or_name.len() >= 12 && c.id.starts_with(id_or_name)))
+            .find(|c| {
+                c.spec.name == id_or_name
+                    || (id_or_name.len() >= 12 && c.id.starts_with(id_or_name))
+            })
             .map(|c| c.id.clone())
     }
 
@@ -275,12 +278,7 @@ impl World {
         self.containers
             .values()
             .filter_map(|c| c.networks.get(net))
-            .flat_map(|e| {
-                e.ip.parse::<Ipv4Addr>()
-                    .ok()
-                    .into_iter()
-                    .chain(e.static_ip)
-            })
+            .flat_map(|e| e.ip.parse::<Ipv4Addr>().ok().into_iter().chain(e.static_ip))
             .collect()
     }
 
@@ -384,9 +382,10 @@ impl Engine for Fake {
                 .values()
                 .filter(|c| has_labels(&c.spec.labels, &filter.labels))
                 .filter(|c| {
-                    filter.network.as_ref().is_none_or(|n| {
-                        w.net_name(n).is_some_and(|n| c.networks.contains_key(&n))
-                    })
+                    filter
+                        .network
+                        .as_ref()
+                        .is_none_or(|n| w.net_name(n).is_some_and(|n| c.networks.contains_key(&n)))
                 })
                 .map(|c| ContainerSummary {
                     id: c.id.clone(),
@@ -405,7 +404,9 @@ impl Engine for Fake {
 
     async fn inspect_container(&self, id: &str) -> Result<ContainerInfo> {
         let what = format!("inspecting container {}", short(id));
-        let w = self.call(format!("inspect_container {}", short(id))).await?;
+        let w = self
+            .call(format!("inspect_container {}", short(id)))
+            .await?;
         let id = w.find(id).ok_or_else(|| not_found(what.clone()))?;
         let c = &w.containers[&id];
         Ok(ContainerInfo {
@@ -468,7 +469,9 @@ impl Engine for Fake {
 
     async fn remove_container(&self, id: &str, force: bool) -> Result<()> {
         let what = format!("removing container {}", short(id));
-        let mut w = self.call(format!("remove_container {} force={force}", short(id))).await?;
+        let mut w = self
+            .call(format!("remove_container {} force={force}", short(id)))
+            .await?;
         let id = w.find(id).ok_or_else(|| not_found(what.clone()))?;
         if !force && w.containers[&id].state == State::Running {
             return Err(conflict(what, "stop the container before removing it"));
@@ -479,7 +482,9 @@ impl Engine for Fake {
 
     async fn get_archive(&self, id: &str, path: &str) -> Result<Vec<u8>> {
         let what = format!("reading {path} of container {}", short(id));
-        let w = self.call(format!("get_archive {} {path}", short(id))).await?;
+        let w = self
+            .call(format!("get_archive {} {path}", short(id)))
+            .await?;
         let id = w.find(id).ok_or_else(|| not_found(what.clone()))?;
         let Some((vol, target)) = &w.containers[&id].spec.volume else {
             return Err(not_found(what));
@@ -487,7 +492,11 @@ impl Engine for Fake {
         if path != target {
             return Err(not_found(what));
         }
-        let files = w.volumes.get(vol).map(|v| v.files.clone()).unwrap_or_default();
+        let files = w
+            .volumes
+            .get(vol)
+            .map(|v| v.files.clone())
+            .unwrap_or_default();
         let base = target.trim_start_matches('/');
         let entries: Vec<(String, Vec<u8>)> = files
             .into_iter()
@@ -597,11 +606,15 @@ impl Engine for Fake {
 
     async fn connect(&self, network: &str, container: &str, attach: &Attach) -> Result<()> {
         let what = format!("connecting {} to {network}", short(container));
-        let mut w = self.call(format!("connect {} {network}", short(container))).await?;
+        let mut w = self
+            .call(format!("connect {} {network}", short(container)))
+            .await?;
         let network = w.net_name(network).ok_or_else(|| not_found(what.clone()))?;
         let network = network.as_str();
         let id = w.find(container).ok_or_else(|| not_found(what.clone()))?;
-        let subnet = w.subnet_of(network).ok_or_else(|| not_found(what.clone()))?;
+        let subnet = w
+            .subnet_of(network)
+            .ok_or_else(|| not_found(what.clone()))?;
         if w.containers[&id].networks.contains_key(network) {
             return Err(EngineError::Other {
                 what,
@@ -637,11 +650,16 @@ impl Engine for Fake {
 
     async fn disconnect(&self, network: &str, container: &str) -> Result<()> {
         let what = format!("disconnecting {} from {network}", short(container));
-        let mut w = self.call(format!("disconnect {} {network}", short(container))).await?;
+        let mut w = self
+            .call(format!("disconnect {} {network}", short(container)))
+            .await?;
         let network = w.net_name(network).ok_or_else(|| not_found(what.clone()))?;
         let network = network.as_str();
         let id = w.find(container).ok_or_else(|| not_found(what.clone()))?;
-        let c = w.containers.get_mut(&id).ok_or_else(|| not_found(what.clone()))?;
+        let c = w
+            .containers
+            .get_mut(&id)
+            .ok_or_else(|| not_found(what.clone()))?;
         if c.networks.remove(network).is_none() {
             return Err(not_found(what));
         }
@@ -651,11 +669,13 @@ impl Engine for Fake {
     async fn create_volume(&self, name: &str, labels: &Labels) -> Result<()> {
         let mut w = self.call(format!("create_volume {name}")).await?;
         let created = rfc3339(w.now());
-        w.volumes.entry(name.to_string()).or_insert_with(|| FakeVolume {
-            labels: labels.clone(),
-            files: BTreeMap::new(),
-            created,
-        });
+        w.volumes
+            .entry(name.to_string())
+            .or_insert_with(|| FakeVolume {
+                labels: labels.clone(),
+                files: BTreeMap::new(),
+                created,
+            });
         Ok(())
     }
 
@@ -675,8 +695,7 @@ impl Engine for Fake {
     async fn remove_volume(&self, name: &str) -> Result<()> {
         let what = format!("removing volume {name}");
         let mut w = self.call(format!("remove_volume {name}")).await?;
-        if w
-            .containers
+        if w.containers
             .values()
             .any(|c| c.spec.volume.as_ref().is_some_and(|(v, _)| v == name))
         {

@@ -171,7 +171,8 @@ fn versioned_uri(uri: &hyper::Uri, prefix: &str) -> Result<hyper::Uri, bollard::
     parts.path_and_query = Some(pq.parse().map_err(|e: hyper::http::uri::InvalidUri| {
         bollard::errors::Error::InvalidURIError { err: e }
     })?);
-    hyper::Uri::from_parts(parts).map_err(|e| bollard::errors::Error::InvalidURIPartsError { err: e })
+    hyper::Uri::from_parts(parts)
+        .map_err(|e| bollard::errors::Error::InvalidURIPartsError { err: e })
 }
 
 async fn ping(client: &transport::HttpClient) -> Result<ClientVersion, String> {
@@ -231,7 +232,10 @@ mod tests {
     #[test]
     fn requests_carry_the_negotiated_version() {
         let cases = [
-            ("http://docker/containers/json?all=1", "http://docker/v1.41/containers/json?all=1"),
+            (
+                "http://docker/containers/json?all=1",
+                "http://docker/v1.41/containers/json?all=1",
+            ),
             ("http://docker/_ping", "http://docker/v1.41/_ping"),
             ("http://docker/v1.40/info", "http://docker/v1.40/info"),
             ("http://docker/volumes", "http://docker/v1.41/volumes"),

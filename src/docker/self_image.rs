@@ -225,7 +225,11 @@ pub async fn ensure_empty_image(docker: &Docker) -> Result<String, SelfImageErro
         .unwrap_or((EMPTY_IMAGE, "latest"));
     // The daemon refuses a container without a command; `true` is never run.
     let changes = vec![
-        format!("LABEL {}={}", crate::labels::ROLE, crate::labels::EMPTY_ROLE),
+        format!(
+            "LABEL {}={}",
+            crate::labels::ROLE,
+            crate::labels::EMPTY_ROLE
+        ),
         "CMD [\"/none\"]".to_string(),
     ];
     import(docker, repo, tag, tar_of(&[]), changes).await?;

@@ -447,8 +447,10 @@ async fn open(target: &Target) -> io::Result<Conn> {
                 .kill_on_drop(true)
                 .spawn()
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot run ssh: {e}")))?;
-            let stdin = child.stdin.take().expect("piped stdin");
-            let stdout = child.stdout.take().expect("piped stdout");
+            // Both were set to piped just above.
+            let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+                return Err(io::Error::other("ssh started without pipes"));
+            };
             Ok(Conn::Ssh(Box::new(SshStream {
                 _child: child,
                 stdin,

@@ -211,10 +211,16 @@ mod tests {
     }
 
     fn sample(edges: usize) -> Payload {
-        let mut p = Payload::default();
-        p.stored = Stored::new();
+        let mut p = Payload {
+            stored: Stored::new(),
+            ..Default::default()
+        };
         for i in 0..edges {
-            let parent = if i % 2 == 0 { ROOT.to_string() } else { id(i / 10) };
+            let parent = if i % 2 == 0 {
+                ROOT.to_string()
+            } else {
+                id(i / 10)
+            };
             p.stored.edges.insert(Edge {
                 parent,
                 name: format!("name{i}"),

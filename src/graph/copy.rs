@@ -64,11 +64,11 @@ pub fn newest_in_tar(tar: &[u8]) -> Option<(u64, String)> {
     let mut best: Option<(u64, String)> = None;
     for entry in archive.entries().ok()?.flatten() {
         let mut entry = entry;
-        let Some(g) = entry
-            .path()
-            .ok()
-            .and_then(|p| p.file_name().and_then(|n| n.to_str()).and_then(generation_of))
-        else {
+        let Some(g) = entry.path().ok().and_then(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(generation_of)
+        }) else {
             continue;
         };
         if best.as_ref().is_some_and(|(b, _)| *b >= g) {

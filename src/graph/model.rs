@@ -80,7 +80,8 @@ impl Stored {
     }
 
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("the graph always serialises")
+        // Strings and sets of strings always serialise.
+        serde_json::to_string(self).unwrap_or_default()
     }
 
     /// Drops what refers to containers that no longer exist (graphdb's purge).
@@ -180,7 +181,9 @@ pub fn validate_name(name: &str) -> Result<(), GraphError> {
     if !ok {
         return Err(GraphError::InvalidName(name.to_string()));
     }
-    let hex = name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let hex = name
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     if hex && (name.len() == 12 || name.len() == 64) {
         return Err(GraphError::IdLike(name.to_string()));
     }
@@ -207,7 +210,10 @@ pub fn validate_alias(name: &str) -> Result<(), GraphError> {
         }
     }
     if name.len() > 253 {
-        return Err(bad(format!("{} octets; a DNS name holds at most 253", name.len())));
+        return Err(bad(format!(
+            "{} octets; a DNS name holds at most 253",
+            name.len()
+        )));
     }
     Ok(())
 }

@@ -108,9 +108,7 @@ pub fn apply(op: &Op, stored: &mut Stored, view: &View) -> Result<(), GraphError
             }
             Ok(())
         }
-        Op::Rename {
-            edge, path, to, ..
-        } => {
+        Op::Rename { edge, path, to, .. } => {
             let source = still(view, edge, path)?;
             if to.contains('/') {
                 return Err(GraphError::InvalidName(to.clone()));
@@ -125,9 +123,7 @@ pub fn apply(op: &Op, stored: &mut Stored, view: &View) -> Result<(), GraphError
         }
         Op::Restore { edges } => {
             for e in edges {
-                let free = !view
-                    .edges
-                    .contains_key(&(e.parent.clone(), e.name.clone()));
+                let free = !view.edges.contains_key(&(e.parent.clone(), e.name.clone()));
                 let ends = live(&e.child) && (e.parent == ROOT || live(&e.parent));
                 if free && ends && e.parent != e.child {
                     stored.edges.insert(e.clone());
@@ -211,7 +207,10 @@ mod tests {
         declared
             .labels
             .insert(crate::labels::NAMES.into(), "decl".into());
-        let v = View::build(vec![node('a', &["web"]), node('b', &["redis_1"]), declared], &s);
+        let v = View::build(
+            vec![node('a', &["web"]), node('b', &["redis_1"]), declared],
+            &s,
+        );
         (s, v)
     }
 
@@ -231,39 +230,68 @@ mod tests {
         type Check = fn(&Result<(), GraphError>) -> bool;
         let ok: Check = |r| r.is_ok();
         let cases: Vec<(&str, Op, Check, &[&str])> = vec![
-            ("add a name", Op::Add { edge: edge(ROOT, "db2", &b) }, ok, &["db1", "db2", "web/redis"]),
-            ("add is idempotent", Op::Add { edge: edge(ROOT, "db1", &b) }, ok, &["db1", "web/redis"]),
+            (
+                "add a name",
+                Op::Add {
+                    edge: edge(ROOT, "db2", &b),
+                },
+                ok,
+                &["db1", "db2", "web/redis"],
+            ),
+            (
+                "add is idempotent",
+                Op::Add {
+                    edge: edge(ROOT, "db1", &b),
+                },
+                ok,
+                &["db1", "web/redis"],
+            ),
             (
                 "a taken name",
-                Op::Add { edge: edge(ROOT, "db1", &a) },
+                Op::Add {
+                    edge: edge(ROOT, "db1", &a),
+                },
                 |r| matches!(r, Err(GraphError::Taken { .. })),
                 &["db1", "web/redis"],
             ),
             (
                 "a docker name is taken",
-                Op::Add { edge: edge(ROOT, "web", &b) },
+                Op::Add {
+                    edge: edge(ROOT, "web", &b),
+                },
                 |r| matches!(r, Err(GraphError::Taken { .. })),
                 &["db1", "web/redis"],
             ),
             (
                 "an id-like name",
-                Op::Add { edge: edge(ROOT, "0123456789ab", &b) },
+                Op::Add {
+                    edge: edge(ROOT, "0123456789ab", &b),
+                },
                 |r| matches!(r, Err(GraphError::IdLike(_))),
                 &["db1", "web/redis"],
             ),
             (
                 "a 64-octet alias",
-                Op::Add { edge: edge(&a, &"x".repeat(64), &b) },
+                Op::Add {
+                    edge: edge(&a, &"x".repeat(64), &b),
+                },
                 |r| matches!(r, Err(GraphError::InvalidAlias { .. })),
                 &["db1", "web/redis"],
             ),
             (
                 "a dead child",
-                Op::Add { edge: edge(ROOT, "ghost", &id('f')) },
+                Op::Add {
+                    edge: edge(ROOT, "ghost", &id('f')),
+                },
                 |r| matches!(r, Err(GraphError::NotFound(_))),
                 &["db1", "web/redis"],
             ),
-            ("remove a link", rm("web/redis", edge(&a, "redis", &b), Source::Registry), ok, &["db1"]),
+            (
+                "remove a link",
+                rm("web/redis", edge(&a, "redis", &b), Source::Registry),
+                ok,
+                &["db1"],
+            ),
             (
                 "remove what moved",
                 rm("db1", edge(ROOT, "db1", &a), Source::Registry),
@@ -276,22 +304,39 @@ mod tests {
                 |r| matches!(r, Err(GraphError::DockerName { .. })),
                 &["db1", "web/redis"],
             ),
-            ("remove a declared name", rm("decl", edge(ROOT, "decl", &c), Source::Declared), ok, &["db1", "web/redis"]),
+            (
+                "remove a declared name",
+                rm("decl", edge(ROOT, "decl", &c), Source::Declared),
+                ok,
+                &["db1", "web/redis"],
+            ),
             (
                 "rename",
-                Op::Rename { edge: edge(&a, "redis", &b), source: Source::Registry, path: "web/redis".into(), to: "store".into() },
+                Op::Rename {
+                    edge: edge(&a, "redis", &b),
+                    source: Source::Registry,
+                    path: "web/redis".into(),
+                    to: "store".into(),
+                },
                 ok,
                 &["db1", "web/store"],
             ),
             (
                 "rename onto a taken name",
-                Op::Rename { edge: edge(ROOT, "db1", &b), source: Source::Registry, path: "db1".into(), to: "web".into() },
+                Op::Rename {
+                    edge: edge(ROOT, "db1", &b),
+                    source: Source::Registry,
+                    path: "db1".into(),
+                    to: "web".into(),
+                },
                 |r| matches!(r, Err(GraphError::Taken { .. })),
                 &["db1", "web/redis"],
             ),
             (
                 "restore skips taken names",
-                Op::Restore { edges: vec![edge(&a, "redis", &c), edge(&a, "cache", &c)] },
+                Op::Restore {
+                    edges: vec![edge(&a, "redis", &c), edge(&a, "cache", &c)],
+                },
                 ok,
                 &["db1", "web/cache", "web/redis"],
             ),
@@ -341,7 +386,11 @@ mod tests {
 
     #[test]
     fn ops_are_data() {
-        let op = rm("web/redis", edge(&id('a'), "redis", &id('b')), Source::Declared);
+        let op = rm(
+            "web/redis",
+            edge(&id('a'), "redis", &id('b')),
+            Source::Declared,
+        );
         let json = serde_json::to_string(&op).unwrap();
         assert!(json.starts_with(r#"{"op":"remove""#), "{json}");
         assert_eq!(serde_json::from_str::<Op>(&json).unwrap(), op);

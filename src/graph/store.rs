@@ -33,14 +33,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use super::codec::{self, Outcome, Payload};
-use super::copy::{self, COPY_DIR, GRAPH_ENV};
 pub use super::copy::IDLE_ARG;
+use super::copy::{self, COPY_DIR, GRAPH_ENV};
 use super::model::{Node, Stored, View};
 use super::ops::{apply_all, Op};
 use crate::cancel::{Cancel, Interrupted};
-use crate::docker::engine::{
-    remove_if_present, ContainerSpec, Engine, Labels, ListFilter, State,
-};
+use crate::docker::engine::{remove_if_present, ContainerSpec, Engine, Labels, ListFilter, State};
 use crate::labels;
 
 /// A generation created this many seconds ago (daemon clock) and never started was left by an
@@ -254,7 +252,8 @@ impl<'a, E: Engine> Store<'a, E> {
                 let payload = codec::decode(label).with_context(|| {
                     format!("reading the registry {}", self.container_name(r.generation))
                 })?;
-                if !light && !matches!(r.state, State::Running | State::Restarting | State::Paused) {
+                if !light && !matches!(r.state, State::Running | State::Restarting | State::Paused)
+                {
                     // Stopped (a daemon restart that brought nothing back, `docker stop`):
                     // `docker container prune` would take it. It is the graph: start it.
                     match self.engine.start_container(&r.id).await {
@@ -414,17 +413,25 @@ impl<'a, E: Engine> Store<'a, E> {
                     Err(e) => break Err(e),
                 };
                 let rank = intents.iter().position(|i| i.name == *mine).unwrap_or(0);
-                let stalled =
-                    progress.1.elapsed() > Duration::from_millis(400 + 100 * rank as u64);
+                let stalled = progress.1.elapsed() > Duration::from_millis(400 + 100 * rank as u64);
                 if rank > 0 && !stalled {
                     self.pause(&mut attempt).await;
                     continue;
                 }
             }
-            // To lead, read everything: the view the ops are checked against.
+            // To lead, read everything: the view the ops are checked against. A write may have
+            // started since the light read: then wait for it, as above.
             let snap = if snap.light {
-                match self.load().await {
+                let full = match self.load().await {
                     Ok(s) => s,
+                    Err(e) => break Err(e),
+                };
+                match self.in_flight(&full, &mut seen, &mut warnings).await {
+                    Ok(false) => full,
+                    Ok(true) => {
+                        self.pause(&mut attempt).await;
+                        continue;
+                    }
                     Err(e) => break Err(e),
                 }
             } else {
@@ -443,7 +450,8 @@ impl<'a, E: Engine> Store<'a, E> {
                         Ok(s) => s,
                         Err(e) => break Err(e),
                     };
-                    if fresh.payload.outcome(mine).is_some() || fresh.generation != snap.generation {
+                    if fresh.payload.outcome(mine).is_some() || fresh.generation != snap.generation
+                    {
                         continue;
                     }
                     intent = None;
@@ -646,14 +654,9 @@ impl<'a, E: Engine> Store<'a, E> {
             });
         }
         payload.expire(now);
-        let generation = snap
-            .registries
-            .iter()
-            .map(|r| r.generation)
-            .chain([snap.generation])
-            .max()
-            .unwrap_or(0)
-            + 1;
+        // Always the base's successor: generation N is built on N-1 as committed, so a write in
+        // flight under that number (not yet committed) makes this one lose, never skip it.
+        let generation = snap.generation + 1;
         let t0 = Instant::now();
         let id = match self.create(snap, generation, &payload).await? {
             Some(id) => id,
@@ -734,7 +737,11 @@ impl<'a, E: Engine> Store<'a, E> {
         generation: u64,
         payload: &Payload,
     ) -> anyhow::Result<Option<String>> {
-        let image = match snap.newest().map(|r| r.image.clone()).filter(|i| !i.is_empty()) {
+        let image = match snap
+            .newest()
+            .map(|r| r.image.clone())
+            .filter(|i| !i.is_empty())
+        {
             Some(image) => image,
             None => self
                 .engine
@@ -814,7 +821,6 @@ impl<'a, E: Engine> Store<'a, E> {
         Ok(removed)
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -943,15 +949,10 @@ mod tests {
                 want.push("after".into());
                 want.sort();
                 assert_eq!(names(&fake).await, want, "step {step}");
-                assert!(w
-                    .warnings
-                    .iter()
-                    .all(|w| w.contains("interrupted write")));
+                assert!(w.warnings.iter().all(|w| w.contains("interrupted write")));
                 // Nothing uncommitted is left behind.
                 assert!(
-                    registries(&fake)
-                        .iter()
-                        .all(|(_, s)| *s == State::Running),
+                    registries(&fake).iter().all(|(_, s)| *s == State::Running),
                     "step {step}: {:?}",
                     registries(&fake)
                 );
@@ -979,7 +980,9 @@ mod tests {
                 fake.crash_after(step);
                 let _ = store(&fake).write(None, name(&c, "two")).await;
                 fake.heal();
-                if creates(&fake) > before && registries(&fake).iter().any(|(_, s)| *s == State::Created) {
+                if creates(&fake) > before
+                    && registries(&fake).iter().any(|(_, s)| *s == State::Created)
+                {
                     break;
                 }
                 step += 1;
@@ -990,8 +993,9 @@ mod tests {
             fake.advance(ABANDONED_AFTER + 1);
             let w = store(&fake).write(None, name(&c, "three")).await.unwrap();
             assert!(
-                w.warnings.iter().any(|m| m.contains("docker-link-registry-t-2")
-                    && m.contains("was not applied")),
+                w.warnings.iter().any(
+                    |m| m.contains("docker-link-registry-t-2") && m.contains("was not applied")
+                ),
                 "{:?}",
                 w.warnings
             );
@@ -1011,7 +1015,10 @@ mod tests {
             }
             // Generation 2 was removed by cleanup: the stale writer can create it, then finds
             // the newer ones, backs off, and lands on top of them.
-            store(&fake).write(Some(stale), name(&c, "ee")).await.unwrap();
+            store(&fake)
+                .write(Some(stale), name(&c, "ee"))
+                .await
+                .unwrap();
             assert_eq!(names(&fake).await, ["aa", "bb", "c2", "dd", "ee"]);
         });
     }
@@ -1061,7 +1068,9 @@ mod tests {
     #[test]
     fn many_writers_land_exactly() {
         let fake = Fake::new();
-        let ids: Vec<String> = (0..30).map(|i| fake.run(&format!("c{i}"), &[], &[])).collect();
+        let ids: Vec<String> = (0..30)
+            .map(|i| fake.run(&format!("c{i}"), &[], &[]))
+            .collect();
         rt().block_on(async {
             // 30 distinct names at once.
             let writes = ids.iter().enumerate().map(|(i, id)| {
@@ -1101,10 +1110,15 @@ mod tests {
     #[test]
     fn removals_racing_adds_are_exact() {
         let fake = Fake::new();
-        let ids: Vec<String> = (0..10).map(|i| fake.run(&format!("c{i}"), &[], &[])).collect();
+        let ids: Vec<String> = (0..10)
+            .map(|i| fake.run(&format!("c{i}"), &[], &[]))
+            .collect();
         rt().block_on(async {
             for (i, id) in ids.iter().enumerate() {
-                store(&fake).write(None, name(id, &format!("old{i}"))).await.unwrap();
+                store(&fake)
+                    .write(None, name(id, &format!("old{i}")))
+                    .await
+                    .unwrap();
             }
             let snap = store(&fake).load().await.unwrap();
             let removes = ids.iter().enumerate().map(|(i, _)| {
@@ -1117,7 +1131,10 @@ mod tests {
                     }],
                 }
             });
-            let adds = ids.iter().enumerate().map(|(i, id)| name(id, &format!("new{i}")));
+            let adds = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| name(id, &format!("new{i}")));
             let ops: Vec<Op> = removes.zip(adds).flat_map(|(r, a)| [r, a]).collect();
             let writes = ops.into_iter().map(|op| {
                 let fake = fake.clone();
@@ -1127,6 +1144,31 @@ mod tests {
             assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
             let want: Vec<String> = (0..10).map(|i| format!("new{i}")).collect();
             assert_eq!(names(&fake).await, want);
+        });
+    }
+
+    #[test]
+    fn a_generation_is_always_built_on_its_predecessor() {
+        let fake = Fake::new();
+        let c = fake.run("c", &[], &[]);
+        rt().block_on(async {
+            store(&fake).write(None, name(&c, "aa")).await.unwrap();
+            let s = store(&fake);
+            let base = s.load().await.unwrap();
+            // Another writer has made generation 2 and not started it yet.
+            s.create(&base, 2, &Payload::default())
+                .await
+                .unwrap()
+                .unwrap();
+            // A leader whose read shows generation 2 in flight on base 1 must lose, never
+            // write generation 3 on top of 1 and past the one in flight.
+            let seen = s.load().await.unwrap();
+            assert_eq!(seen.generation, 1);
+            let lead = s.lead(&seen, Some(&name(&c, "bb")), &[]).await.unwrap();
+            assert!(matches!(lead, Lead::Lost));
+            assert!(registries(&fake)
+                .iter()
+                .all(|(n, _)| !n.ends_with("-3")));
         });
     }
 

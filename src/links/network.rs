@@ -44,7 +44,10 @@ pub async fn ensure<E: Engine>(
         return Ok(false);
     }
     let mut labels = Labels::from([
-        (labels::ROLE.to_string(), labels::LINK_NETWORK_ROLE.to_string()),
+        (
+            labels::ROLE.to_string(),
+            labels::LINK_NETWORK_ROLE.to_string(),
+        ),
         (labels::NAMESPACE.to_string(), ns.to_string()),
     ]);
     if let Some(p) = parent {
@@ -342,7 +345,9 @@ mod tests {
             assert!(ensure(&fake, &pool, "t", "n1", Some("p1")).await.unwrap());
             assert!(!ensure(&fake, &pool, "t", "n1", Some("p1")).await.unwrap());
             for i in 2..=4 {
-                ensure(&fake, &pool, "t", &format!("n{i}"), None).await.unwrap();
+                ensure(&fake, &pool, "t", &format!("n{i}"), None)
+                    .await
+                    .unwrap();
             }
             let err = ensure(&fake, &pool, "t", "n5", None).await.unwrap_err();
             assert!(err.to_string().contains("pool"), "{err}");

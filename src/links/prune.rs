@@ -112,7 +112,12 @@ mod tests {
         let got: Vec<String> = plan(&all).into_iter().map(|r| r.network).collect();
         assert_eq!(
             got,
-            ["of-a-removed-parent", "young-of-a-removed-parent", "run-made-unclaimed", "run-made-young"]
+            [
+                "of-a-removed-parent",
+                "young-of-a-removed-parent",
+                "run-made-unclaimed",
+                "run-made-young"
+            ]
         );
     }
 }

@@ -332,21 +332,39 @@ mod tests {
     #[test]
     fn table() {
         let subnet: Subnet = "10.199.0.0/29".parse().unwrap();
-        let cases: Vec<(&str, Vec<(&str, &[&str])>, Vec<(&str, Option<Endpoint>)>, &[&str], Vec<Action>)> = vec![
+        type Case<'a> = (
+            &'a str,
+            Vec<(&'a str, &'a [&'a str])>,
+            Vec<(&'a str, Option<Endpoint>)>,
+            &'a [&'a str],
+            Vec<Action>,
+        );
+        let cases: Vec<Case> = vec![
             (
                 "a new link: parent and child attached with fixed addresses",
                 vec![("p", &[]), ("c", &["db"])],
                 vec![("p", None), ("c", None)],
                 &[],
                 vec![
-                    Action::Attach { container: "c".into(), aliases: set(&["db"]), ip: ip("10.199.0.2") },
-                    Action::Attach { container: "p".into(), aliases: set(&[]), ip: ip("10.199.0.3") },
+                    Action::Attach {
+                        container: "c".into(),
+                        aliases: set(&["db"]),
+                        ip: ip("10.199.0.2"),
+                    },
+                    Action::Attach {
+                        container: "p".into(),
+                        aliases: set(&[]),
+                        ip: ip("10.199.0.3"),
+                    },
                 ],
             ),
             (
                 "nothing to do",
                 vec![("p", &[]), ("c", &["db"])],
-                vec![("p", ep("10.199.0.3", Some("10.199.0.3"), &[])), ("c", ep("", Some("10.199.0.2"), &["db"]))],
+                vec![
+                    ("p", ep("10.199.0.3", Some("10.199.0.3"), &[])),
+                    ("c", ep("", Some("10.199.0.2"), &["db"])),
+                ],
                 &["10.199.0.2", "10.199.0.3"],
                 vec![],
             ),
@@ -355,38 +373,61 @@ mod tests {
                 vec![("c", &["db", "cache"])],
                 vec![("c", ep("10.199.0.2", Some("10.199.0.2"), &["db"]))],
                 &["10.199.0.2"],
-                vec![Action::Reattach { container: "c".into(), aliases: set(&["cache", "db"]), ip: ip("10.199.0.2") }],
+                vec![Action::Reattach {
+                    container: "c".into(),
+                    aliases: set(&["cache", "db"]),
+                    ip: ip("10.199.0.2"),
+                }],
             ),
             (
                 "an address without a fixed one is pinned",
                 vec![("c", &["db"])],
                 vec![("c", ep("10.199.0.4", None, &["db"]))],
                 &["10.199.0.4"],
-                vec![Action::Reattach { container: "c".into(), aliases: set(&["db"]), ip: ip("10.199.0.4") }],
+                vec![Action::Reattach {
+                    container: "c".into(),
+                    aliases: set(&["db"]),
+                    ip: ip("10.199.0.4"),
+                }],
             ),
             (
                 "a removed link detaches the child",
                 vec![("p", &[])],
-                vec![("p", ep("10.199.0.3", Some("10.199.0.3"), &[])), ("c", ep("", Some("10.199.0.2"), &["db"]))],
+                vec![
+                    ("p", ep("10.199.0.3", Some("10.199.0.3"), &[])),
+                    ("c", ep("", Some("10.199.0.2"), &["db"])),
+                ],
                 &[],
-                vec![Action::Detach { container: "c".into() }],
+                vec![Action::Detach {
+                    container: "c".into(),
+                }],
             ),
             (
                 "addresses of stopped members are not given away",
                 vec![("c2", &["two"])],
                 vec![("c2", None)],
                 &["10.199.0.2", "10.199.0.3"],
-                vec![Action::Attach { container: "c2".into(), aliases: set(&["two"]), ip: ip("10.199.0.4") }],
+                vec![Action::Attach {
+                    container: "c2".into(),
+                    aliases: set(&["two"]),
+                    ip: ip("10.199.0.4"),
+                }],
             ),
         ];
         for (what, members, endpoints, used, want) in cases {
             let desired = Desired {
-                members: members.iter().map(|(c, a)| (c.to_string(), set(a))).collect(),
+                members: members
+                    .iter()
+                    .map(|(c, a)| (c.to_string(), set(a)))
+                    .collect(),
                 scope: endpoints.iter().map(|(c, _)| c.to_string()).collect(),
             };
             let observed = Observed {
                 subnet: Some(subnet),
-                endpoints: endpoints.into_iter().map(|(c, e)| (c.to_string(), e)).collect(),
+                endpoints: endpoints
+                    .into_iter()
+                    .map(|(c, e)| (c.to_string(), e))
+                    .collect(),
                 used: used.iter().map(|s| ip(s)).collect(),
             };
             assert_eq!(plan(&desired, &observed), Ok(want), "{what}");

@@ -28,7 +28,11 @@ pub struct Session<E: Engine> {
 
 impl<E: Engine> Session<E> {
     /// Reads the graph once; the snapshot is the caller's, and the first write reuses it.
-    pub async fn open(engine: E, ns: &str, cancel: Cancel) -> anyhow::Result<(Session<E>, Snapshot)> {
+    pub async fn open(
+        engine: E,
+        ns: &str,
+        cancel: Cancel,
+    ) -> anyhow::Result<(Session<E>, Snapshot)> {
         let snap = Store::new(&engine, ns, cancel.clone()).load().await?;
         let mut warnings = snap.warnings.clone();
         let mut recovered = Vec::new();

@@ -562,7 +562,10 @@ fn registry_damage_is_reported_not_misread() {
     }
     let out = run(&mut g.cmd(&["ls"]));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && err.contains("read from its copy"), "{err}");
+    assert!(
+        out.status.success() && err.contains("read from its copy"),
+        "{err}"
+    );
     let extra = unique("after");
     g.ok(&["link", &b.name, &extra]);
     let paths = g.ls_paths(&[], &[&a.name, &name, &extra]);
@@ -570,7 +573,11 @@ fn registry_damage_is_reported_not_misread() {
         assert!(paths.contains(&want), "{want} lost: {paths:?}");
     }
     let out = run(&mut g.cmd(&["ls"]));
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "the registry is back");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "the registry is back"
+    );
 
     // The registry and its copy deleted by hand: links come back from the link network, and
     // the names of `docker link` are said to be lost.
@@ -582,13 +589,19 @@ fn registry_damage_is_reported_not_misread() {
     let out = run(&mut g.cmd(&["link", &b.name, &extra2]));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("its copy are gone") && err.contains("1 link(s) were rebuilt"), "{err}");
+    assert!(
+        err.contains("its copy are gone") && err.contains("1 link(s) were rebuilt"),
+        "{err}"
+    );
     let paths = g.ls_paths(&[], &[&a.name, &name, &extra2]);
     assert!(
         paths.contains(&format!("{}/peer", a.name)) && paths.contains(&extra2),
         "{paths:?}"
     );
-    assert!(!paths.contains(&name), "a name of the lost registry came back: {paths:?}");
+    assert!(
+        !paths.contains(&name),
+        "a name of the lost registry came back: {paths:?}"
+    );
 
     // A registry of a newer schema: refused with a clear message, never overwritten.
     // Started once (it exits at once): a generation that ran is committed.
@@ -708,7 +721,10 @@ fn a_daemon_that_disappears_mid_command_is_one_error_and_a_hint() {
             err.contains("hint: the daemon stopped answering"),
             "{args:?}: {err}"
         );
-        assert!(!err.contains("  "), "a run of spaces in the message: {err:?}");
+        assert!(
+            !err.contains("  "),
+            "a run of spaces in the message: {err:?}"
+        );
     }
 }
 
@@ -779,8 +795,7 @@ fn names_and_aliases_that_would_break_things_are_refused() {
         assert!(err.contains("would be taken for a container id"), "{err}");
     }
     // A full id always answers its own container.
-    let v: serde_json::Value =
-        serde_json::from_str(&g.ok(&["link", "inspect", &pb.id])).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&g.ok(&["link", "inspect", &pb.id])).unwrap();
     assert_eq!(v[0]["Id"], pb.id.as_str());
 
     // An alias is a DNS label: at most 63 octets, in connect and in run.
@@ -789,11 +804,21 @@ fn names_and_aliases_that_would_break_things_are_refused() {
     assert!(err.contains("at most 63"), "{err}");
     let seventy = "b".repeat(70);
     let err = g.fails(&[
-        "link", "run", "--link", &format!("{}:{seventy}", pb.name), images::busybox(), "true",
+        "link",
+        "run",
+        "--link",
+        &format!("{}:{seventy}", pb.name),
+        images::busybox(),
+        "true",
     ]);
     assert!(err.contains("at most 63"), "{err}");
     let sixty_three = "c".repeat(63);
-    g.ok(&["link", "connect", &pa.id, &format!("{}:{sixty_three}", pb.id)]);
+    g.ok(&[
+        "link",
+        "connect",
+        &pa.id,
+        &format!("{}:{sixty_three}", pb.id),
+    ]);
     let _net = support::Network::adopt(&format!("docker-link-{}", &pa.id[..12]));
     assert_eq!(
         resolves(&pa, &sixty_three).as_deref(),
@@ -809,16 +834,30 @@ fn names_and_aliases_that_would_break_things_are_refused() {
         let out = run(&mut g.cmd(args));
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(125), "{args:?}: {err}");
-        assert!(err.contains("\"-foo\"") && err.contains("never start with '-'"), "{args:?}: {err}");
+        assert!(
+            err.contains("\"-foo\"") && err.contains("never start with '-'"),
+            "{args:?}: {err}"
+        );
         assert!(!err.contains("unexpected argument"), "{args:?}: {err}");
     }
-    assert_eq!(g.registries().len(), before.len() + 1, "only the 63-octet link was written");
+    assert_eq!(
+        g.registries().len(),
+        before.len() + 1,
+        "only the 63-octet link was written"
+    );
 
     // A stopped child: said what happens when it starts, and it does.
     let out = run(&mut g.cmd(&["link", "connect", &pa.id, &format!("{}:later", stopped.id)]));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("is not running") && err.contains("once it starts"), "{err}");
+    assert!(
+        err.contains("is not running") && err.contains("once it starts"),
+        "{err}"
+    );
     assert!(!err.contains("now resolves"), "{err}");
     docker_ok(&["start", &stopped.id]);
     assert!(resolves(&pa, "later").is_some());
@@ -832,13 +871,22 @@ fn a_docker_name_that_hides_an_extra_name_is_reported() {
     g.ok(&["link", &a.id, &name]);
     // Later, someone gives another container that very docker name.
     let _b = Container::adopt(&docker_ok(&[
-        "run", "-d", "--name", &name, "--label", support::TEST_LABEL, images::busybox(), "sleep", "3600",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--label",
+        support::TEST_LABEL,
+        images::busybox(),
+        "sleep",
+        "3600",
     ]));
     let out = run(&mut g.cmd(&["ls"]));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success());
     assert!(
-        err.contains(&format!("the name {name} of container")) && err.contains("hidden by the docker name"),
+        err.contains(&format!("the name {name} of container"))
+            && err.contains("hidden by the docker name"),
         "{err}"
     );
     let out = run(&mut g.cmd(&["link", &a.id, &unique("another")]));
@@ -872,18 +920,27 @@ fn exit_codes_follow_docker_and_errors_are_said_once() {
     assert_eq!(out.status.code(), Some(1));
     // The docker CLI's own error, once: nothing of ours after it.
     let out = run(&mut g.cmd(&[
-        "link", "run", "--link", &format!("{}:db", child.name), "--memory=lots",
+        "link",
+        "run",
+        "--link",
+        &format!("{}:db", child.name),
+        "--memory=lots",
         images::busybox(),
     ]));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(125), "{err}");
-    assert!(!err.contains("exit status") && !err.starts_with("error:"), "{err}");
+    assert!(
+        !err.contains("exit status") && !err.starts_with("error:"),
+        "{err}"
+    );
     assert_eq!(err.matches("invalid argument \"lots\"").count(), 1, "{err}");
 }
 
 /// A daemon that answers only versioned paths (as the Engine API asks of clients), and
 /// records every request line.
-fn strict_daemon(dir: &support::TempDir) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+fn strict_daemon(
+    dir: &support::TempDir,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use std::io::{BufRead, BufReader, Write};
     use std::os::unix::net::UnixListener;
     let path = dir.path().join("docker.sock");
@@ -913,13 +970,20 @@ fn strict_daemon(dir: &support::TempDir) -> (String, std::sync::Arc<std::sync::M
                     let (status, body) = if path == "/_ping" {
                         ("200 OK", "OK".to_string())
                     } else if !versioned {
-                        ("400 Bad Request", r#"{"message":"unversioned request"}"#.to_string())
-                    } else if route.starts_with("containers/json") || route.starts_with("networks") {
+                        (
+                            "400 Bad Request",
+                            r#"{"message":"unversioned request"}"#.to_string(),
+                        )
+                    } else if route.starts_with("containers/json") || route.starts_with("networks")
+                    {
                         ("200 OK", "[]".to_string())
                     } else if route.starts_with("volumes") {
                         ("200 OK", r#"{"Volumes":[],"Warnings":null}"#.to_string())
                     } else {
-                        ("404 Not Found", r#"{"message":"no such thing"}"#.to_string())
+                        (
+                            "404 Not Found",
+                            r#"{"message":"no such thing"}"#.to_string(),
+                        )
                     };
                     let resp = format!(
                         "HTTP/1.1 {status}\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -944,11 +1008,22 @@ fn every_request_carries_the_negotiated_api_version() {
         .arg("-H")
         .arg(&host)
         .arg("ls"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let paths = std::mem::take(&mut *seen.lock().unwrap());
-    assert_eq!(paths.first().map(String::as_str), Some("/_ping"), "{paths:?}");
+    assert_eq!(
+        paths.first().map(String::as_str),
+        Some("/_ping"),
+        "{paths:?}"
+    );
     assert!(paths.len() > 1, "{paths:?}");
-    assert!(paths[1..].iter().all(|p| p.starts_with("/v1.41/")), "{paths:?}");
+    assert!(
+        paths[1..].iter().all(|p| p.starts_with("/v1.41/")),
+        "{paths:?}"
+    );
 
     // DOCKER_API_VERSION pins it: no negotiation, every path at that version.
     let out = run(Command::new(support::bin())
@@ -956,7 +1031,14 @@ fn every_request_carries_the_negotiated_api_version() {
         .arg("-H")
         .arg(&host)
         .arg("ls"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let paths = std::mem::take(&mut *seen.lock().unwrap());
-    assert!(!paths.is_empty() && paths.iter().all(|p| p.starts_with("/v1.40/")), "{paths:?}");
+    assert!(
+        !paths.is_empty() && paths.iter().all(|p| p.starts_with("/v1.40/")),
+        "{paths:?}"
+    );
 }

@@ -33,9 +33,7 @@ fn containers(what: &str, n: usize) -> Vec<Container> {
     let handles: Vec<_> = (0..n)
         .map(|i| {
             let what = format!("{what}{i}");
-            std::thread::spawn(move || {
-                Container::run(&what, &[images::busybox(), "sleep", "600"])
-            })
+            std::thread::spawn(move || Container::run(&what, &[images::busybox(), "sleep", "600"]))
         })
         .collect();
     handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -135,7 +133,10 @@ fn a_write_interrupted_at_any_moment_loses_nothing() {
             seen = now;
         }
     }
-    assert!(landed > 0, "no write landed: the sweep never reached the commit");
+    assert!(
+        landed > 0,
+        "no write landed: the sweep never reached the commit"
+    );
     // The next write lands exactly, and cleans up what interrupted writes left.
     let last = format!("{p}last");
     let out = run(&mut g.cmd(&["link", &c.id, &last]));
@@ -190,7 +191,10 @@ fn twenty_writers_of_one_name_one_wins() {
         if !out.status.success() {
             assert_eq!(out.status.code(), Some(1));
             let err = text(&out.stderr);
-            assert!(err.contains(&format!("the name {name} is already taken")), "{i}: {err}");
+            assert!(
+                err.contains(&format!("the name {name} is already taken")),
+                "{i}: {err}"
+            );
         }
     }
     let owner = g.ok(&["ls", "-q", "--filter", &format!("name={name}")]);
@@ -243,7 +247,12 @@ fn connects_racing_adds_land_edge_and_alias_together() {
     for i in 0..20 {
         let (parent, child) = (&parents[i % 4], &children[i % 5]);
         let alias = format!("al{i:02}");
-        cmds.push(g.cmd(&["link", "connect", &parent.id, &format!("{}:{alias}", child.id)]));
+        cmds.push(g.cmd(&[
+            "link",
+            "connect",
+            &parent.id,
+            &format!("{}:{alias}", child.id),
+        ]));
         links.push((parent, child, alias));
     }
     for i in 0..30 {
@@ -264,10 +273,22 @@ fn connects_racing_adds_land_edge_and_alias_together() {
                 .filter(|(pp, cc, _)| pp.id == parent.id && cc.id == child.id)
                 .map(|(_, _, a)| a.clone())
                 .collect();
-            assert_eq!(aliases(&g, &child.id, &net), want, "{} → {}", parent.name, child.name);
+            assert_eq!(
+                aliases(&g, &child.id, &net),
+                want,
+                "{} → {}",
+                parent.name,
+                child.name
+            );
         }
         let listed: BTreeSet<String> = g
-            .ok(&["ls", "--filter", &format!("parent={}", parent.name), "--format", "{{.Alias}}"])
+            .ok(&[
+                "ls",
+                "--filter",
+                &format!("parent={}", parent.name),
+                "--format",
+                "{{.Alias}}",
+            ])
             .lines()
             .map(str::to_string)
             .collect();
@@ -313,11 +334,21 @@ fn prune_leaves_stopped_links_startable_and_says_what_it_removed() {
     let child = Container::run("pr-child", &[images::redis()]);
     let parent_name = unique("pr-parent");
     g.ok(&[
-        "link", "run", "-d", "--name", &parent_name, "--link",
-        &format!("{}:db", child.name), images::busybox(), "sleep", "600",
+        "link",
+        "run",
+        "-d",
+        "--name",
+        &parent_name,
+        "--link",
+        &format!("{}:db", child.name),
+        images::busybox(),
+        "sleep",
+        "600",
     ]);
     let parent = Linked::adopt(&parent_name);
-    let net = parent.0.inspect("{{index .Config.Labels \"docker-link.network\"}}");
+    let net = parent
+        .0
+        .inspect("{{index .Config.Labels \"docker-link.network\"}}");
     let gone = Container::run("pr-gone", &[images::busybox(), "sleep", "600"]);
     g.ok(&["link", "connect", &gone.id, &format!("{}:db", child.id)]);
     let gone_net = format!("docker-link-{}", &gone.id[..12]);
@@ -333,9 +364,18 @@ fn prune_leaves_stopped_links_startable_and_says_what_it_removed() {
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
     let said: String = outs.iter().map(|o| text(&o.stdout)).collect();
-    assert!(said.contains(&gone_net), "prune did not say it removed {gone_net}: {said}");
-    assert!(!said.contains(&net), "prune removed the stopped parent's network: {said}");
-    assert!(!g.docker(&["network", "inspect", &gone_net]).status.success());
+    assert!(
+        said.contains(&gone_net),
+        "prune did not say it removed {gone_net}: {said}"
+    );
+    assert!(
+        !said.contains(&net),
+        "prune removed the stopped parent's network: {said}"
+    );
+    assert!(!g
+        .docker(&["network", "inspect", &gone_net])
+        .status
+        .success());
     // Both start again, and the link still resolves.
     g.docker_ok(&["start", &child.id, &parent.0.id]);
     let out = parent.0.exec(&["ping", "-c1", "-W2", "db"]);
@@ -362,11 +402,29 @@ fn the_graph_survives_cleanup_restarts_and_crashes() {
     g.ok(&["link", "connect", &other, "db:store"]);
     // Two children on one link network: the issue saw their addresses swap after a restart.
     g.ok(&[
-        "link", "run", "-d", "--name", "web", "--link", "cache:cache", "--link", "db:db",
-        &busybox, "sleep", "600",
+        "link",
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--link",
+        "cache:cache",
+        "--link",
+        "db:db",
+        &busybox,
+        "sleep",
+        "600",
     ]);
     let want = [
-        "cache", "cache1", "db", "db1", "other", "other/store", "web", "web/cache", "web/db",
+        "cache",
+        "cache1",
+        "db",
+        "db1",
+        "other",
+        "other/store",
+        "web",
+        "web/cache",
+        "web/db",
     ];
     let listing = |g: &Graph| -> Vec<String> {
         let mut v: Vec<String> = g
@@ -382,7 +440,12 @@ fn the_graph_survives_cleanup_restarts_and_crashes() {
         let out = d.docker(&["exec", "web", "sh", "-c", what]);
         text(&out.stdout).trim().to_string()
     };
-    let net = d.docker_ok(&["inspect", "-f", "{{index .Config.Labels \"docker-link.network\"}}", "web"]);
+    let net = d.docker_ok(&[
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"docker-link.network\"}}",
+        "web",
+    ]);
     let ip_of = |c: &str| {
         d.docker_ok(&[
             "inspect",
@@ -392,8 +455,16 @@ fn the_graph_survives_cleanup_restarts_and_crashes() {
         ])
     };
     let check_vars = |when: &str| {
-        assert_eq!(web("echo $DB_PORT_6379_TCP_ADDR"), ip_of("db"), "{when}: DB address");
-        assert_eq!(web("echo $CACHE_PORT_6379_TCP_ADDR"), ip_of("cache"), "{when}: CACHE address");
+        assert_eq!(
+            web("echo $DB_PORT_6379_TCP_ADDR"),
+            ip_of("db"),
+            "{when}: DB address"
+        );
+        assert_eq!(
+            web("echo $CACHE_PORT_6379_TCP_ADDR"),
+            ip_of("cache"),
+            "{when}: CACHE address"
+        );
     };
     check_vars("at creation");
 
@@ -403,7 +474,15 @@ fn the_graph_survives_cleanup_restarts_and_crashes() {
     assert_eq!(listing(&g), want, "after system and network prune");
 
     // A daemon restart: the registry and the containers come back, addresses stay.
-    d.docker_ok(&["update", "--restart", "unless-stopped", "cache", "db", "other", "web"]);
+    d.docker_ok(&[
+        "update",
+        "--restart",
+        "unless-stopped",
+        "cache",
+        "db",
+        "other",
+        "web",
+    ]);
     d.restart();
     assert_eq!(listing(&g), want, "after a daemon restart");
     check_vars("after a daemon restart");
@@ -423,7 +502,11 @@ fn the_graph_survives_cleanup_restarts_and_crashes() {
     let mut got: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
     got.sort();
     assert_eq!(got, want, "read from the copy");
-    assert!(text(&out.stderr).contains("copy"), "a fallback read must say so: {}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("copy"),
+        "a fallback read must say so: {}",
+        text(&out.stderr)
+    );
     g.ok(&["link", &db, "db2"]);
     let out = run(&mut g.cmd(&["ls", "-a"]));
     assert_eq!(text(&out.stderr), "", "the registry is back: no warning");
@@ -459,5 +542,9 @@ fn the_graph_survives_cleanup_restarts_and_crashes() {
     g.ok(&["link", &cache, "cache3"]);
     assert!(started.elapsed() < Duration::from_secs(30));
     assert!(listing(&g).contains(&"cache3".to_string()));
-    assert!(g.registries().iter().all(|(_, s)| s == "running"), "{:?}", g.registries());
+    assert!(
+        g.registries().iter().all(|(_, s)| s == "running"),
+        "{:?}",
+        g.registries()
+    );
 }

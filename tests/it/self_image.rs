@@ -36,8 +36,12 @@ fn own_binary_is_imported_once_and_runs_in_a_container() {
         ))
         .unwrap();
 
-    rt.block_on(self_image::ensure_image_of(docker_api.client(), &bin, &image.0))
-        .unwrap();
+    rt.block_on(self_image::ensure_image_of(
+        docker_api.client(),
+        &bin,
+        &image.0,
+    ))
+    .unwrap();
     let first = docker_ok(&["image", "inspect", "-f", "{{.Id}}", &image.0]);
     let label = docker_ok(&[
         "image",
@@ -49,8 +53,12 @@ fn own_binary_is_imported_once_and_runs_in_a_container() {
     assert_eq!(label, bin.sha256);
 
     // Unchanged binary: nothing is imported again.
-    rt.block_on(self_image::ensure_image_of(docker_api.client(), &bin, &image.0))
-        .unwrap();
+    rt.block_on(self_image::ensure_image_of(
+        docker_api.client(),
+        &bin,
+        &image.0,
+    ))
+    .unwrap();
     assert_eq!(
         docker_ok(&["image", "inspect", "-f", "{{.Id}}", &image.0]),
         first
@@ -79,8 +87,12 @@ fn own_binary_is_imported_once_and_runs_in_a_container() {
     );
     let changed = StaticBinary::load(&changed).unwrap();
     assert_ne!(changed.sha256, bin.sha256);
-    rt.block_on(self_image::ensure_image_of(docker_api.client(), &changed, &image.0))
-        .unwrap();
+    rt.block_on(self_image::ensure_image_of(
+        docker_api.client(),
+        &changed,
+        &image.0,
+    ))
+    .unwrap();
     assert_ne!(
         docker_ok(&["image", "inspect", "-f", "{{.Id}}", &image.0]),
         first

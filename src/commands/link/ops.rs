@@ -42,7 +42,7 @@ fn print_lines(lines: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn add(args: AddArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+pub(super) fn add(args: AddArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     if let Some(word) = [&args.container, &args.name]
         .into_iter()
         .find(|w| w.starts_with('-') && *w != "-")
@@ -105,7 +105,7 @@ async fn realize_all(
     }
 }
 
-pub fn rm(args: RmArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+pub(super) fn rm(args: RmArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let removed = ctx.block_on(async {
         let (mut session, snap) = open(ctx).await?;
         // Every path is resolved before anything is removed.
@@ -150,7 +150,7 @@ pub fn rm(args: RmArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn rename(args: RenameArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+pub(super) fn rename(args: RenameArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     if args.new_name.contains('/') {
         anyhow::bail!(
             "rename keeps the parent: {:?} must be a single name",
@@ -161,7 +161,8 @@ pub fn rename(args: RenameArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let (mut session, snap) = open(ctx).await?;
         let (edge, source) = snap.view.edge(&args.path)?;
         owned(&args.path, &edge, source)?;
-        snap.view.check_new(&edge.parent, &args.new_name, &edge.child)?;
+        snap.view
+            .check_new(&edge.parent, &args.new_name, &edge.child)?;
         let op = Op::Rename {
             edge: edge.clone(),
             source,
@@ -189,7 +190,7 @@ pub fn rename(args: RenameArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn connect(args: ConnectArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+pub(super) fn connect(args: ConnectArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let spec: crate::links::run_args::LinkSpec = args
         .link
         .parse()
@@ -258,9 +259,7 @@ pub fn connect(args: ConnectArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 "{c} is not running: {p} will resolve {a} to it and reach it once it starts"
             ),
             (false, true) => format!("{p} is not running: once it starts, it resolves {a} to {c}"),
-            (false, false) => format!(
-                "neither is running: once both are, {p} resolves {a} to {c}"
-            ),
+            (false, false) => format!("neither is running: once both are, {p} resolves {a} to {c}"),
         };
         output::info(&format!(
             "{how}; no environment variables: a container's environment cannot change after its \
@@ -317,7 +316,7 @@ async fn child_at(
     network::child(engine, id, None, prefer.as_deref()).await
 }
 
-pub fn inspect(args: InspectArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+pub(super) fn inspect(args: InspectArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let items = ctx.block_on(async {
         let (session, snap) = open(ctx).await?;
         let view = &snap.view;
@@ -380,7 +379,7 @@ pub fn inspect(args: InspectArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn env(args: EnvArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+pub(super) fn env(args: EnvArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let vars = ctx.block_on(async {
         let (session, snap) = open(ctx).await?;
         let view = &snap.view;
@@ -408,7 +407,7 @@ pub fn env(args: EnvArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn prune(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+pub(super) fn prune(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let (names, networks, generations, errors) = ctx.block_on(async {
         let (mut session, snap) = open(ctx).await?;
         // Dangling names: registry edges of containers that are gone. A write purges them.
@@ -447,9 +446,7 @@ pub fn prune(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 .values()
                 .filter_map(|n| n.labels.get(crate::labels::NETWORK).cloned())
                 .collect(),
-            now: snap
-                .server_time
-                .unwrap_or_else(crate::docker::clock::now),
+            now: snap.server_time.unwrap_or_else(crate::docker::clock::now),
             until: args.filter.0 as i64,
         };
         let (networks, errors) = pruning::apply(&session.engine, &pruning::plan(&input)).await;

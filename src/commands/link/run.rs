@@ -24,10 +24,10 @@ use crate::output;
 use crate::Ctx;
 
 /// Where `--init` puts the static binary inside the container.
-pub const INIT_PATH: &str = "/.docker-link/docker-link";
+pub(super) const INIT_PATH: &str = "/.docker-link/docker-link";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(super) enum Mode {
     Run,
     Create,
 }
@@ -253,7 +253,7 @@ async fn resolved_command(
     Ok(all)
 }
 
-pub fn run(args: PassThrough, ctx: &Ctx, mode: Mode) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: PassThrough, ctx: &Ctx, mode: Mode) -> anyhow::Result<ExitCode> {
     let parsed = match run_args::parse(&args.args) {
         Ok(p) => p,
         Err(e) => {
@@ -399,7 +399,12 @@ async fn create(
     }
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     undo.container = Some(id.clone());
-    attach(engine, &net, BTreeMap::from([(id.clone(), BTreeSet::new())])).await?;
+    attach(
+        engine,
+        &net,
+        BTreeMap::from([(id.clone(), BTreeSet::new())]),
+    )
+    .await?;
     if parsed.init {
         let bin = engine.static_binary().await?;
         let tar = crate::docker::self_image::tar_of(&[(

@@ -99,11 +99,17 @@ impl PrivateDaemon {
 
     /// `docker <args>` against this daemon.
     pub fn docker(&self, args: &[&str]) -> Output {
-        run(Command::new("docker").env("DOCKER_HOST", &self.host).args(args))
+        run(Command::new("docker")
+            .env("DOCKER_HOST", &self.host)
+            .args(args))
     }
 
     pub fn docker_ok(&self, args: &[&str]) -> String {
-        run_ok(Command::new("docker").env("DOCKER_HOST", &self.host).args(args))
+        run_ok(
+            Command::new("docker")
+                .env("DOCKER_HOST", &self.host)
+                .args(args),
+        )
     }
 
     /// A test image built on this daemon (tests/images/build.sh).
@@ -151,9 +157,15 @@ impl PrivateDaemon {
         let config = self.dir.path().join("exec/containerd/containerd.toml");
         let pattern = format!("containerd --config {}", config.display());
         let deadline = Instant::now() + Duration::from_secs(30);
-        while run(Command::new("pgrep").args(["-f", &pattern])).status.success() {
+        while run(Command::new("pgrep").args(["-f", &pattern]))
+            .status
+            .success()
+        {
             let _ = Command::new("pkill").args(["-9", "-f", &pattern]).status();
-            assert!(Instant::now() < deadline, "the crashed daemon's containerd stays");
+            assert!(
+                Instant::now() < deadline,
+                "the crashed daemon's containerd stays"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
         let _ = std::fs::remove_file(self.dir.path().join("exec/containerd/containerd.pid"));
