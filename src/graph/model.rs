@@ -629,15 +629,18 @@ pub fn links_label(links: &[(String, String)]) -> String {
         .join(",")
 }
 
+/// Containers and edges for the graph's table tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
     use super::*;
 
-    fn id(c: char) -> String {
+    /// A 64-hex id of one repeated character.
+    pub(crate) fn id(c: char) -> String {
         std::iter::repeat_n(c, 64).collect()
     }
 
-    fn node(c: char, names: &[&str]) -> Node {
+    /// A running container with docker names.
+    pub(crate) fn node(c: char, names: &[&str]) -> Node {
         Node {
             id: id(c),
             names: names.iter().map(|s| s.to_string()).collect(),
@@ -647,13 +650,19 @@ mod tests {
         }
     }
 
-    fn edge(parent: &str, name: &str, child: &str) -> Edge {
+    pub(crate) fn edge(parent: &str, name: &str, child: &str) -> Edge {
         Edge {
             parent: parent.into(),
             name: name.into(),
             child: child.into(),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{edge, id, node};
+    use super::*;
 
     /// The proposal's example: redis (b) named db1, web (a) links it as redis, web named frontend.
     fn example() -> (View, Stored) {

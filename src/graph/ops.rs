@@ -174,30 +174,7 @@ pub fn apply_all<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::docker::engine::{Labels, State};
-    use crate::graph::model::Node;
-
-    fn id(c: char) -> String {
-        std::iter::repeat_n(c, 64).collect()
-    }
-
-    fn node(c: char, names: &[&str]) -> Node {
-        Node {
-            id: id(c),
-            names: names.iter().map(|s| s.to_string()).collect(),
-            image: "img".into(),
-            state: State::Running,
-            labels: Labels::new(),
-        }
-    }
-
-    fn edge(parent: &str, name: &str, child: &str) -> Edge {
-        Edge {
-            parent: parent.into(),
-            name: name.into(),
-            child: child.into(),
-        }
-    }
+    use crate::graph::model::fixtures::{edge, id, node};
 
     fn world() -> (Stored, View) {
         let mut s = Stored::new();

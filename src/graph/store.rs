@@ -1166,9 +1166,7 @@ mod tests {
             assert_eq!(seen.generation, 1);
             let lead = s.lead(&seen, Some(&name(&c, "bb")), &[]).await.unwrap();
             assert!(matches!(lead, Lead::Lost));
-            assert!(registries(&fake)
-                .iter()
-                .all(|(n, _)| !n.ends_with("-3")));
+            assert!(registries(&fake).iter().all(|(n, _)| !n.ends_with("-3")));
         });
     }
 

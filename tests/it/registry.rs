@@ -332,23 +332,8 @@ fn twenty_connects_on_new_parents_each_get_a_subnet() {
 fn prune_leaves_stopped_links_startable_and_says_what_it_removed() {
     let g = Graph::new();
     let child = Container::run("pr-child", &[images::redis()]);
-    let parent_name = unique("pr-parent");
-    g.ok(&[
-        "link",
-        "run",
-        "-d",
-        "--name",
-        &parent_name,
-        "--link",
-        &format!("{}:db", child.name),
-        images::busybox(),
-        "sleep",
-        "600",
-    ]);
-    let parent = Linked::adopt(&parent_name);
-    let net = parent
-        .0
-        .inspect("{{index .Config.Labels \"docker-link.network\"}}");
+    let parent = Linked::run(&g, "pr-parent", &child.name, "db");
+    let net = parent.network();
     let gone = Container::run("pr-gone", &[images::busybox(), "sleep", "600"]);
     g.ok(&["link", "connect", &gone.id, &format!("{}:db", child.id)]);
     let gone_net = format!("docker-link-{}", &gone.id[..12]);

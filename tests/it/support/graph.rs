@@ -153,6 +153,30 @@ impl Linked {
     pub fn adopt(name: &str) -> Linked {
         Linked(Container::adopt(name))
     }
+
+    /// `docker link run -d --name <unique what> --link CHILD:ALIAS busybox sleep 3600`.
+    pub fn run(g: &Graph, what: &str, child: &str, alias: &str) -> Linked {
+        let name = unique(what);
+        g.ok(&[
+            "link",
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--link",
+            &format!("{child}:{alias}"),
+            super::images::busybox(),
+            "sleep",
+            "3600",
+        ]);
+        Linked::adopt(&name)
+    }
+
+    /// The link network `docker link run` made for it.
+    pub fn network(&self) -> String {
+        self.0
+            .inspect("{{index .Config.Labels \"docker-link.network\"}}")
+    }
 }
 
 impl Drop for Linked {
