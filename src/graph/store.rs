@@ -98,9 +98,9 @@ impl Snapshot {
         &self.payload.stored
     }
 
-    /// True when the registry has no committed generation.
-    pub fn missing(&self) -> bool {
-        self.origin != Origin::Committed
+    /// True when the graph was read from its copy: the next write restores the registry.
+    pub fn from_copy(&self) -> bool {
+        matches!(self.origin, Origin::Copy { .. })
     }
 
     fn newest(&self) -> Option<&Registry> {

@@ -40,8 +40,14 @@ pub async fn ensure<E: Engine>(
     name: &str,
     parent: Option<&str>,
 ) -> anyhow::Result<bool> {
-    if keeper(engine, name).await?.is_some() {
-        return Ok(false);
+    match twins(engine, name).await?.len() {
+        0 => {}
+        1 => return Ok(false),
+        // Twins left by an earlier race: the keeper stays, the others go if they can.
+        _ => {
+            settle(engine, ns, name).await?;
+            return Ok(false);
+        }
     }
     let mut labels = Labels::from([
         (
@@ -250,7 +256,8 @@ pub async fn list<E: Engine>(
         let parent = n.labels.get(labels::PARENT).cloned().unwrap_or_default();
         let mut found = BTreeMap::new();
         if members {
-            let info = match engine.inspect_network(&n.name).await {
+            // By id: twins of one name would make a request by name ambiguous.
+            let info = match engine.inspect_network(&n.id).await {
                 Ok(i) => i,
                 Err(e) if e.is_not_found() => continue,
                 Err(e) => return Err(e.into()),

@@ -40,8 +40,8 @@ impl<E: Engine> Session<E> {
             // Link networks of this namespace mean a registry existed once: it was removed by
             // hand with its copy. Rebuild what the link networks still show.
             let nets = network::list(&engine, ns, true).await?;
-            if !nets.is_empty() {
-                recovered = network::edges_of(&nets);
+            recovered = network::edges_of(&nets);
+            if !recovered.is_empty() {
                 warnings.push(format!(
                     "the registry container and its copy are gone (removed by hand?): names given with \
                      `docker link` are lost; {} link(s) were rebuilt from the link networks, and the next \
@@ -85,6 +85,11 @@ impl<E: Engine> Session<E> {
         let written = self.store().write(first, op).await?;
         self.warnings.extend(written.warnings.iter().cloned());
         Ok(written)
+    }
+
+    /// Whether the registry must be written back: read from its copy, or links rebuilt.
+    pub fn needs_restore(&self, snap: &Snapshot) -> bool {
+        snap.from_copy() || !self.recovered.is_empty()
     }
 
     /// A fresh read (after a failed write, to undo against what is committed now).

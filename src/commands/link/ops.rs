@@ -424,7 +424,7 @@ pub(super) fn prune(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             .removed
             .iter()
             .any(|e| !live(&e.child) || !live(&e.parent));
-        if !dangling.is_empty() || stale_removals || snap.missing() {
+        if !dangling.is_empty() || stale_removals || session.needs_restore(&snap) {
             session.write(Op::Touch).await?;
             say(&mut session);
         }
