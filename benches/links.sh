@@ -93,14 +93,14 @@ for r in 1 2 3; do
     '"$0" link "bench$1-c$(( {} % 10 + 5 ))" "bench$1-f$2-{}" >/dev/null' "$bin" "$tag" "$r"
   t1=$(date +%s%N)
   seq 50 | xargs -P 50 -I{} sh -c \
-    'docker rename "bench$1-c$(( {} + 20 ))" "bench$1-r$2-{}"' "$tag" "$r"
+    'docker rename "bench$1-c$(( {} + 20 ))" "bench$1-r$2-{}"' sh "$tag" "$r"
   t2=$(date +%s%N)
   fifty_t+=($((t1 - t0))); renames_t+=($((t2 - t1)))
   # Put the names back for the next round.
-  seq 50 | xargs -P 50 -I{} docker rename "bench$tag-r$r-{}" "bench$tag-c$(( {} + 20 ))" 2>/dev/null || \
-    for i in $(seq 50); do docker rename "bench$tag-r$r-$i" "bench$tag-c$((i + 20))"; done
+  seq 50 | xargs -P 50 -I{} sh -c \
+    'docker rename "bench$1-r$2-{}" "bench$1-c$(( {} + 20 ))"' sh "$tag" "$r"
 done
-landed=$(docker ls -a --format '{{.Name}}' | grep -c "^bench$tag-f" || true)
+landed=$(docker ls -a --format '{{.Name}}' | grep -v / | grep -c "^bench$tag-f" || true)
 printf '%s\n' "${fifty_t[@]}" > "$out.fifty.ns"
 printf '%s\n' "${renames_t[@]}" > "$out.renames.ns"
 echo "50 writers x 3 rounds: $landed of 150 names listed" >&2

@@ -23,7 +23,8 @@ use hyper::body::Bytes;
 
 use super::engine::{
     Attach, ContainerInfo, ContainerSpec, ContainerSummary, DaemonInfo, Endpoint, Engine,
-    EngineError, Labels, ListFilter, Listing, NetworkInfo, NetworkSpec, Result, State, VolumeInfo,
+    EngineError, Event, EventFilter, Events, Labels, ListFilter, Listing, NetworkInfo, NetworkSpec,
+    Result, State, VolumeInfo,
 };
 use super::transport::HttpClient;
 
@@ -600,6 +601,39 @@ impl Engine for Daemon {
             id: info.id.unwrap_or_default(),
             version: info.server_version.unwrap_or_default(),
         })
+    }
+
+    fn events(&self, filter: &EventFilter) -> Events {
+        use futures_util::StreamExt;
+        let mut filters: HashMap<String, Vec<String>> = HashMap::new();
+        for (key, values) in [
+            ("type", &filter.kinds),
+            ("label", &filter.labels),
+            ("event", &filter.actions),
+        ] {
+            if !values.is_empty() {
+                filters.insert(key.to_string(), values.clone());
+            }
+        }
+        let options = bollard::query_parameters::EventsOptions {
+            since: filter.since.map(|s| s.to_string()),
+            until: None,
+            filters: (!filters.is_empty()).then_some(filters),
+        };
+        self.docker
+            .events(Some(options))
+            .map(|item| {
+                let m = item.map_err(|e| map("reading the daemon's events", e))?;
+                let actor = m.actor.unwrap_or_default();
+                Ok(Event {
+                    kind: m.typ.map(|t| t.to_string()).unwrap_or_default(),
+                    action: m.action.unwrap_or_default(),
+                    id: actor.id.unwrap_or_default(),
+                    attributes: actor.attributes.unwrap_or_default().into_iter().collect(),
+                    time_nano: m.time_nano.unwrap_or_default(),
+                })
+            })
+            .boxed()
     }
 }
 

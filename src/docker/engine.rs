@@ -265,6 +265,34 @@ pub struct VolumeInfo {
     pub created_at: Option<String>,
 }
 
+/// One event of the daemon's stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Event {
+    /// `container`, `network`, `volume`, …
+    pub kind: String,
+    /// `create`, `start`, `die`, `destroy`, `connect`, …
+    pub action: String,
+    /// The object's id.
+    pub id: String,
+    /// The actor's attributes (a container's labels, name and image).
+    pub attributes: Labels,
+    pub time_nano: i64,
+}
+
+/// Which events to stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    pub kinds: Vec<String>,
+    /// `key=value` attributes that must all be present.
+    pub labels: Vec<String>,
+    pub actions: Vec<String>,
+    /// Replay from this time (seconds since the epoch, the daemon's clock).
+    pub since: Option<i64>,
+}
+
+/// A stream of events; it ends when the daemon closes it.
+pub type Events = futures_util::stream::BoxStream<'static, Result<Event>>;
+
 /// The daemon itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DaemonInfo {
@@ -323,6 +351,9 @@ pub trait Engine: Send + Sync {
     fn empty_image(&self) -> impl Future<Output = anyhow::Result<String>> + Send;
 
     fn info(&self) -> impl Future<Output = Result<DaemonInfo>> + Send;
+
+    /// Subscribes to the daemon's events (subscribe first, then list: nothing is missed).
+    fn events(&self, filter: &EventFilter) -> Events;
 }
 
 /// `docker rm -f` that counts a container already gone as removed.

@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::engine::{
     Attach, ContainerInfo, ContainerSpec, ContainerSummary, DaemonInfo, Endpoint, Engine,
-    EngineError, Labels, ListFilter, Listing, Member, NetworkInfo, NetworkSpec, Result, State,
-    VolumeInfo,
+    EngineError, Event, EventFilter, Events, Labels, ListFilter, Listing, Member, NetworkInfo,
+    NetworkSpec, Result, State, VolumeInfo,
 };
 use crate::links::pool::Subnet;
 
@@ -70,6 +70,8 @@ pub(crate) struct World {
     /// Every call, in order: `create_container docker-link-registry-3`, …
     pub(crate) calls: Vec<String>,
     fault: Fault,
+    /// Container events to subscribers.
+    events: tokio::sync::broadcast::Sender<Event>,
 }
 
 impl Default for World {
@@ -83,6 +85,7 @@ impl Default for World {
             next_id: 0,
             calls: Vec::new(),
             fault: Fault::None,
+            events: tokio::sync::broadcast::channel(1024).0,
         }
     }
 }
@@ -235,6 +238,22 @@ impl Fake {
 }
 
 impl World {
+    /// A container event, as the daemon sends it (the labels among the attributes).
+    fn emit(&self, action: &str, id: &str) {
+        let Some(c) = self.containers.get(id) else {
+            return;
+        };
+        let mut attributes = c.spec.labels.clone();
+        attributes.insert("name".into(), c.spec.name.clone());
+        let _ = self.events.send(Event {
+            kind: "container".into(),
+            action: action.into(),
+            id: id.into(),
+            attributes,
+            time_nano: self.now() * 1_000_000_000,
+        });
+    }
+
     pub(crate) fn now(&self) -> i64 {
         self.clock + self.born.elapsed().as_secs() as i64
     }
@@ -456,6 +475,7 @@ impl Engine for Fake {
                 networks: BTreeMap::new(),
             },
         );
+        w.emit("create", &id);
         Ok(id)
     }
 
@@ -464,6 +484,7 @@ impl Engine for Fake {
         let mut w = self.call(format!("start_container {}", short(id))).await?;
         let id = w.find(id).ok_or_else(|| not_found(what))?;
         w.start(&id);
+        w.emit("start", &id);
         Ok(())
     }
 
@@ -476,6 +497,7 @@ impl Engine for Fake {
         if !force && w.containers[&id].state == State::Running {
             return Err(conflict(what, "stop the container before removing it"));
         }
+        w.emit("destroy", &id);
         w.containers.remove(&id);
         Ok(())
     }
@@ -713,6 +735,33 @@ impl Engine for Fake {
     async fn empty_image(&self) -> anyhow::Result<String> {
         let _w = self.call("empty_image".into()).await?;
         Ok("docker-link-empty:1".into())
+    }
+
+    fn events(&self, filter: &EventFilter) -> Events {
+        use futures_util::StreamExt;
+        let rx = self.world().events.subscribe();
+        let filter = filter.clone();
+        futures_util::stream::unfold(rx, |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(e) => return Some((Ok(e), rx)),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+        .filter(move |e| {
+            let keep = match e {
+                Ok(e) => {
+                    (filter.kinds.is_empty() || filter.kinds.contains(&e.kind))
+                        && (filter.actions.is_empty() || filter.actions.contains(&e.action))
+                        && has_labels(&e.attributes, &filter.labels)
+                }
+                Err(_) => true,
+            };
+            std::future::ready(keep)
+        })
+        .boxed()
     }
 
     async fn info(&self) -> Result<DaemonInfo> {

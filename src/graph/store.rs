@@ -38,7 +38,9 @@ use super::copy::{self, COPY_DIR, GRAPH_ENV};
 use super::model::{Node, Stored, View};
 use super::ops::{apply_all, Op};
 use crate::cancel::{Cancel, Interrupted};
-use crate::docker::engine::{remove_if_present, ContainerSpec, Engine, Labels, ListFilter, State};
+use crate::docker::engine::{
+    remove_if_present, ContainerSpec, Engine, EventFilter, Labels, ListFilter, State,
+};
 use crate::labels;
 
 /// A generation created this many seconds ago (daemon clock) and never started was left by an
@@ -137,6 +139,13 @@ enum Lead {
     Unchanged(Written),
     /// Another writer got there first.
     Lost,
+}
+
+/// How a waiting writer learns that something changed.
+enum Wake {
+    Unsubscribed,
+    Events(crate::docker::engine::Events),
+    Polling,
 }
 
 /// An intent on the daemon.
@@ -274,11 +283,20 @@ impl<'a, E: Engine> Store<'a, E> {
             None if light => (0, Payload::default(), Origin::Missing),
             None => match self.read_copy().await? {
                 Some((generation, payload)) => {
-                    warnings.push(format!(
+                    // The first write of a graph in flight is no loss.
+                    let in_flight = registries.iter().any(|r| {
+                        !r.state.ever_started()
+                            && listing
+                                .server_time
+                                .is_some_and(|now| now - r.created < ABANDONED_AFTER)
+                    });
+                    if !in_flight {
+                        warnings.push(format!(
                         "no registry generation is left (removed by `docker container prune`?): the graph was read \
                          from its copy in the volume {} (generation {generation}); the next write restores the registry",
                         self.copy_volume()
                     ));
+                    }
                     (generation, payload, Origin::Copy { generation })
                 }
                 None => (0, Payload::default(), Origin::Missing),
@@ -361,6 +379,10 @@ impl<'a, E: Engine> Store<'a, E> {
         // Set once a write was seen in flight or a race lost: from then on the loop polls the
         // registry containers alone, and reads everything only to lead.
         let mut waiting = false;
+        // The containers of the last full read.
+        let mut containers: Option<View> = None;
+        // Registry starts and removals, which end a wait: subscribed when the first wait begins.
+        let mut events = Wake::Unsubscribed;
         let result = loop {
             if self.cancel.is_cancelled() {
                 break Err(Interrupted("nothing was written".into()).into());
@@ -378,17 +400,25 @@ impl<'a, E: Engine> Store<'a, E> {
                     Err(e) => break Err(e),
                 },
             };
+            if !snap.light {
+                containers = Some(snap.view.clone());
+            }
             if let Some(name) = &intent {
                 if let Some(o) = snap.payload.outcome(name) {
-                    let error = o.error.clone();
-                    if let Some(e) = error {
+                    if let Some(e) = o.error.clone() {
                         break Err(anyhow::anyhow!("{e}"));
                     }
-                    // The caller realizes against the graph as written: read it whole.
-                    break match self.load().await {
-                        Ok(full) => Ok(self.written(&full, true, std::mem::take(&mut warnings))),
-                        Err(e) => Err(e),
-                    };
+                    // The graph as written, over the containers of this writer's last full
+                    // read (fresh enough for the links it touched): no full listing per waiter.
+                    let mut written = self.written(&snap, true, std::mem::take(&mut warnings));
+                    match &containers {
+                        Some(v) => written.view = v.with(&snap.payload.stored),
+                        None => match self.load().await {
+                            Ok(full) => written.view = full.view,
+                            Err(e) => break Err(e),
+                        },
+                    }
+                    break Ok(written);
                 }
             }
             if snap.generation != progress.0 {
@@ -401,7 +431,7 @@ impl<'a, E: Engine> Store<'a, E> {
                     // Nothing is handed over yet, so a writer interrupted while it waits
                     // leaves nothing behind.
                     waiting = true;
-                    self.pause(&mut attempt).await;
+                    self.pause(&mut attempt, &mut events).await;
                     continue;
                 }
                 Err(e) => break Err(e),
@@ -415,7 +445,7 @@ impl<'a, E: Engine> Store<'a, E> {
                 let rank = intents.iter().position(|i| i.name == *mine).unwrap_or(0);
                 let stalled = progress.1.elapsed() > Duration::from_millis(400 + 100 * rank as u64);
                 if rank > 0 && !stalled {
-                    self.pause(&mut attempt).await;
+                    self.pause(&mut attempt, &mut events).await;
                     continue;
                 }
             }
@@ -429,7 +459,7 @@ impl<'a, E: Engine> Store<'a, E> {
                 match self.in_flight(&full, &mut seen, &mut warnings).await {
                     Ok(false) => full,
                     Ok(true) => {
-                        self.pause(&mut attempt).await;
+                        self.pause(&mut attempt, &mut events).await;
                         continue;
                     }
                     Err(e) => break Err(e),
@@ -490,7 +520,7 @@ impl<'a, E: Engine> Store<'a, E> {
                         }
                     }
                     waiting = true;
-                    self.pause(&mut attempt).await;
+                    self.pause(&mut attempt, &mut events).await;
                 }
                 Err(e) => break Err(e),
             }
@@ -714,12 +744,17 @@ impl<'a, E: Engine> Store<'a, E> {
             (checked - created).as_millis(),
             (t0.elapsed() - checked).as_millis()
         );
-        // Their outcomes are committed: the intents are done with.
-        for i in intents {
-            if let Err(e) = self.engine.remove_volume(&i.name).await {
-                tracing::debug!("removing the intent {}: {e}", i.name);
+        // Their outcomes are committed: the intents are done with (their writers remove them
+        // too, once they have read their outcome; whoever is first).
+        let removals = intents.iter().map(|i| async move {
+            match self.engine.remove_volume(&i.name).await {
+                Err(e) if !e.is_not_found() => {
+                    tracing::debug!("removing the intent {}: {e}", i.name)
+                }
+                _ => {}
             }
-        }
+        });
+        futures_util::future::join_all(removals).await;
         let written = Written {
             generation,
             stored: payload.stored,
@@ -783,14 +818,41 @@ impl<'a, E: Engine> Store<'a, E> {
         }
     }
 
-    /// Waits a little before the next attempt: jittered, growing, cut short by cancellation.
-    async fn pause(&self, attempt: &mut u32) {
+    /// Waits for the next attempt: until a registry generation of this graph starts or goes
+    /// (the daemon's events), or a jittered backstop passes (an abandoned write has no event,
+    /// and an event may come before the subscription), or cancellation.
+    async fn pause(&self, attempt: &mut u32, wake: &mut Wake) {
+        use futures_util::StreamExt;
         *attempt += 1;
-        let base = 30u64 * u64::from((*attempt).min(6));
-        let jitter = crate::random_u64() % 40;
-        self.cancel
-            .sleep(Duration::from_millis(base + jitter))
-            .await;
+        if matches!(wake, Wake::Unsubscribed) {
+            *wake = Wake::Events(self.engine.events(&EventFilter {
+                kinds: vec!["container".into()],
+                labels: self.filter(labels::REGISTRY_ROLE),
+                actions: vec!["start".into(), "destroy".into()],
+                since: None,
+            }));
+        }
+        let jitter = crate::random_u64() % 100;
+        let backstop = match wake {
+            Wake::Events(_) => Duration::from_millis(300 + jitter),
+            // Without events: poll, growing with the attempts.
+            _ => Duration::from_millis(30 * u64::from((*attempt).min(6)) + jitter / 2),
+        };
+        let ended = match wake {
+            Wake::Events(stream) => tokio::select! {
+                next = stream.next() => matches!(next, None | Some(Err(_))),
+                _ = tokio::time::sleep(backstop) => false,
+                _ = self.cancel.cancelled() => false,
+            },
+            _ => {
+                self.cancel.sleep(backstop).await;
+                false
+            }
+        };
+        if ended {
+            // The stream ended (a daemon that closes it): poll from now on.
+            *wake = Wake::Polling;
+        }
     }
 
     /// Removes every generation but the newest committed one, and leftovers of interrupted
