@@ -9,8 +9,10 @@
 #   - 50 writers of distinct names at once: wall time until all have landed, against 50
 #     `docker rename` at once.
 #
-#   benches/links.sh [STATIC_BINARY] [CONTAINERS=300] [NAMES=500]
+#   benches/links.sh [STATIC_BINARY] [CONTAINERS=300] [NAMES=500] [running|created]
 #
+# `created` makes the containers without starting them (1,000 running containers want more
+# memory than the listing they are measured for needs).
 # STATIC_BINARY defaults to what scripts/build-static prints. Everything it creates carries the
 # label docker-link.bench=<pid> and its own registry namespace, and is removed at exit.
 set -euo pipefail
@@ -19,6 +21,7 @@ cd "$(dirname "$0")/.."
 bin=${1:-$(scripts/build-static)}
 containers=${2:-300}
 names=${3:-500}
+state=${4:-running}
 command -v hyperfine >/dev/null || { echo "hyperfine is needed (apt-get install hyperfine)" >&2; exit 1; }
 
 tag=$$
@@ -39,24 +42,27 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== $containers containers" >&2
-seq "$containers" | xargs -P 8 -I{} docker run -d --label "docker-link.bench=$tag" \
+if [ "$state" = created ]; then make=(create); else make=(run -d); fi
+seq "$containers" | xargs -P 8 -I{} docker "${make[@]}" --label "docker-link.bench=$tag" \
   --name "bench$tag-c{}" "$busybox" sleep 3600 >/dev/null
 
-# Half the names are root names, half are links: 10 children per parent. Written by 16
-# writers at once (they land together in few registry generations).
+# Half the names are root names, half are links: 10 children per parent. Written by
+# $WRITERS writers at once (16; they land together in few registry generations; 1 for a
+# version that cannot take concurrent writers).
+writers=${WRITERS:-16}
 root=$((names / 2))
 links=$((names - root))
 echo "== $root names, $links links" >&2
 t0=$(date +%s%N)
-seq "$root" | xargs -P 16 -I{} sh -c \
+seq "$root" | xargs -P "$writers" -I{} sh -c \
   '"$0" link "bench$1-c$(( ({} - 1) % $2 + 1 ))" "bench$1-n{}" >/dev/null' "$bin" "$tag" "$containers"
 t1=$(date +%s%N)
-seq "$links" | xargs -P 16 -I{} sh -c '
+seq "$links" | xargs -P "$writers" -I{} sh -c '
   i={}; parent=$(( (i - 1) / 10 + 1 )); child=$(( $2 - (i - 1) % $2 ))
   [ "$child" = "$parent" ] && child=$((child - 1))
   "$0" link connect "bench$1-c$parent" "bench$1-c$child:l$i" >/dev/null 2>&1' "$bin" "$tag" "$containers"
 t2=$(date +%s%N)
-echo "populated: $root names in $(( (t1 - t0) / 1000000 )) ms, $links links in $(( (t2 - t1) / 1000000 )) ms (16 writers)" >&2
+echo "populated: $root names in $(( (t1 - t0) / 1000000 )) ms, $links links in $(( (t2 - t1) / 1000000 )) ms ($writers writers)" >&2
 echo "docker ls -a lists $(docker ls -a | tail -n +2 | wc -l) paths" >&2
 
 out=$(mktemp)
@@ -90,7 +96,7 @@ fifty_t=(); renames_t=()
 for r in 1 2 3; do
   t0=$(date +%s%N)
   seq 50 | xargs -P 50 -I{} sh -c \
-    '"$0" link "bench$1-c$(( {} % 10 + 5 ))" "bench$1-f$2-{}" >/dev/null' "$bin" "$tag" "$r"
+    '"$0" link "bench$1-c$(( {} % 10 + 5 ))" "bench$1-f$2-{}" >/dev/null' "$bin" "$tag" "$r" || true
   t1=$(date +%s%N)
   seq 50 | xargs -P 50 -I{} sh -c \
     'docker rename "bench$1-c$(( {} + 20 ))" "bench$1-r$2-{}"' sh "$tag" "$r"

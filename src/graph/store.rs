@@ -282,6 +282,13 @@ impl<'a, E: Engine> Store<'a, E> {
             }
             None if light => (0, Payload::default(), Origin::Missing),
             None => match self.read_copy().await? {
+                // The copy is written by a generation's own process, so its generation was
+                // started: one still listed as created is being started right now.
+                Some((generation, payload))
+                    if registries.iter().any(|r| r.generation == generation) =>
+                {
+                    (generation, payload, Origin::Committed)
+                }
                 Some((generation, payload)) => {
                     // The first write of a graph in flight is no loss.
                     let in_flight = registries.iter().any(|r| {
@@ -292,10 +299,11 @@ impl<'a, E: Engine> Store<'a, E> {
                     });
                     if !in_flight {
                         warnings.push(format!(
-                        "no registry generation is left (removed by `docker container prune`?): the graph was read \
-                         from its copy in the volume {} (generation {generation}); the next write restores the registry",
-                        self.copy_volume()
-                    ));
+                            "no registry generation is left (removed by `docker container prune`?): the graph was \
+                             read from its copy in the volume {} (generation {generation}); the next write restores \
+                             the registry",
+                            self.copy_volume()
+                        ));
                     }
                     (generation, payload, Origin::Copy { generation })
                 }
