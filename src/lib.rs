@@ -259,6 +259,7 @@ fn init_tracing(globals: &GlobalOpts) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(output::colour_on_stderr())
         .with_target(false)
         .without_time()
         .try_init();

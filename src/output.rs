@@ -57,7 +57,8 @@ pub mod template;
 
 pub use template::Template;
 
-fn colour_on_stderr() -> bool {
+/// Whether stderr gets colour: a TTY, and no `NO_COLOR`. The diagnostics log follows it too.
+pub fn colour_on_stderr() -> bool {
     std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
 }
 
