@@ -196,13 +196,15 @@ pub(crate) fn map(what: &str, e: bollard::errors::Error) -> EngineError {
     }
 }
 
-/// `?filters=` for `key=value` labels and a network, URL-encoded.
-fn filters(labels: &[String], network: Option<&str>) -> Option<String> {
+/// `?filters=` of a container listing, URL-encoded.
+fn filters(f: &ListFilter) -> Option<String> {
     let mut map = serde_json::Map::new();
-    if !labels.is_empty() {
-        map.insert("label".into(), serde_json::json!(labels));
+    for (key, values) in [("label", &f.labels), ("name", &f.names), ("id", &f.ids)] {
+        if !values.is_empty() {
+            map.insert(key.into(), serde_json::json!(values));
+        }
     }
-    if let Some(n) = network {
+    if let Some(n) = &f.network {
         map.insert("network".into(), serde_json::json!([n]));
     }
     (!map.is_empty()).then(|| percent_encode(&serde_json::Value::Object(map).to_string()))
@@ -268,7 +270,7 @@ impl Engine for Daemon {
     async fn list_containers(&self, filter: &ListFilter) -> Result<Listing> {
         let what = "listing containers";
         let mut path = "/containers/json?all=1".to_string();
-        if let Some(f) = filters(&filter.labels, filter.network.as_deref()) {
+        if let Some(f) = filters(filter) {
             path.push_str("&filters=");
             path.push_str(&f);
         }
@@ -724,13 +726,18 @@ mod tests {
 
     #[test]
     fn filters_are_url_encoded() {
-        assert_eq!(filters(&[], None), None);
+        let f = |labels: &[&str], network: Option<&str>| ListFilter {
+            labels: labels.iter().map(|s| s.to_string()).collect(),
+            network: network.map(str::to_string),
+            ..Default::default()
+        };
+        assert_eq!(filters(&f(&[], None)), None);
         assert_eq!(
-            filters(&["docker-link.role=registry".into()], None).unwrap(),
+            filters(&f(&["docker-link.role=registry"], None)).unwrap(),
             "%7B%22label%22%3A%5B%22docker-link.role%3Dregistry%22%5D%7D"
         );
         assert_eq!(
-            filters(&[], Some("n")).unwrap(),
+            filters(&f(&[], Some("n"))).unwrap(),
             "%7B%22network%22%3A%5B%22n%22%5D%7D"
         );
     }

@@ -155,6 +155,12 @@ pub struct ListFilter {
     pub labels: Vec<String>,
     /// Only those configured on this network (stopped ones included).
     pub network: Option<String>,
+    /// Only those with a name matching one of these patterns (the daemon's `name` filter: a
+    /// regular expression against `/name`).
+    pub names: Vec<String>,
+    /// Only those whose id matches one of these patterns (the daemon's `id` filter: a regular
+    /// expression, `^<prefix>`).
+    pub ids: Vec<String>,
 }
 
 /// One network endpoint of a container.

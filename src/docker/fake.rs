@@ -56,6 +56,8 @@ enum Fault {
     CrashAfter(usize),
     /// The n-th call answers this error; the others go through.
     FailAt(usize, EngineError),
+    /// The next call whose description starts with this answers the error, once.
+    FailOn(String, EngineError),
 }
 
 #[derive(Debug)]
@@ -132,6 +134,11 @@ impl Fake {
         let mut w = self.world();
         let at = w.calls.len() + n;
         w.fault = Fault::FailAt(at, err);
+    }
+
+    /// The next call of this kind (`start_container`, `create_volume`, ...) answers `err`.
+    pub(crate) fn fail_on(&self, call: &str, err: EngineError) {
+        self.world().fault = Fault::FailOn(call.to_string(), err);
     }
 
     pub(crate) fn heal(&self) {
@@ -232,6 +239,11 @@ impl Fake {
                 reason: "the fake was told to crash".to_string(),
             }),
             Fault::FailAt(at, err) if n == *at => Err(err.clone()),
+            Fault::FailOn(call, err) if what.starts_with(call.as_str()) => {
+                let err = err.clone();
+                w.fault = Fault::None;
+                Err(err)
+            }
             _ => Ok(w),
         }
     }
@@ -385,6 +397,22 @@ fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
 
+/// The daemon's name and id filters are regular expressions; the core only sends `^x$` and
+/// `^x` with `x` escaped, which this reads without a regex engine.
+fn pattern(p: &str, s: &str) -> bool {
+    let p = p.strip_prefix('^').unwrap_or(p);
+    let (p, exact) = match p.strip_suffix('$') {
+        Some(p) => (p, true),
+        None => (p, false),
+    };
+    let literal = p.replace('\\', "");
+    if exact {
+        s == literal
+    } else {
+        s.starts_with(&literal)
+    }
+}
+
 fn has_labels(labels: &Labels, want: &[String]) -> bool {
     want.iter().all(|kv| match kv.split_once('=') {
         Some((k, v)) => labels.get(k).map(String::as_str) == Some(v),
@@ -406,6 +434,14 @@ impl Engine for Fake {
                         .as_ref()
                         .is_none_or(|n| w.net_name(n).is_some_and(|n| c.networks.contains_key(&n)))
                 })
+                .filter(|c| {
+                    filter.names.is_empty()
+                        || filter
+                            .names
+                            .iter()
+                            .any(|p| pattern(p, &format!("/{}", c.spec.name)))
+                })
+                .filter(|c| filter.ids.is_empty() || filter.ids.iter().any(|p| pattern(p, &c.id)))
                 .map(|c| ContainerSummary {
                     id: c.id.clone(),
                     names: vec![c.spec.name.clone()],

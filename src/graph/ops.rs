@@ -31,6 +31,44 @@ pub enum Op {
     Batch { ops: Vec<Op> },
 }
 
+impl Op {
+    /// What a read must show to check this op: the containers it names (ids) and the names it
+    /// adds or removes (a docker name, or another edge, may hold them). None when only a read
+    /// of every container will do (a purge, links rebuilt after a loss).
+    pub fn scope(&self) -> Option<(Vec<String>, Vec<String>)> {
+        let mut ids = Vec::new();
+        let mut names = Vec::new();
+        let edge = |e: &Edge, ids: &mut Vec<String>, names: &mut Vec<String>| {
+            if e.parent != ROOT {
+                ids.push(e.parent.clone());
+            }
+            ids.push(e.child.clone());
+            names.push(e.name.clone());
+        };
+        match self {
+            Op::Add { edge: e } => edge(e, &mut ids, &mut names),
+            Op::Remove { edges } => {
+                for r in edges {
+                    edge(&r.edge, &mut ids, &mut names);
+                }
+            }
+            Op::Rename { edge: e, to, .. } => {
+                edge(e, &mut ids, &mut names);
+                names.push(to.clone());
+            }
+            Op::Restore { .. } | Op::Touch => return None,
+            Op::Batch { ops } => {
+                for op in ops {
+                    let (i, n) = op.scope()?;
+                    ids.extend(i);
+                    names.extend(n);
+                }
+            }
+        }
+        Some((ids, names))
+    }
+}
+
 /// One edge to remove, with where the user's view said it came from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Removal {

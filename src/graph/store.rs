@@ -27,7 +27,7 @@
 //! Reads are one container listing, which also gives the live containers and their declared
 //! labels.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -35,19 +35,22 @@ use anyhow::Context as _;
 use super::codec::{self, Outcome, Payload};
 pub use super::copy::IDLE_ARG;
 use super::copy::{self, COPY_DIR, GRAPH_ENV};
-use super::model::{Node, Stored, View};
+use super::model::{elements, Node, Stored, View, ROOT};
 use super::ops::{apply_all, Op};
 use crate::cancel::{Cancel, Interrupted};
 use crate::docker::engine::{
-    remove_if_present, ContainerSpec, Engine, EventFilter, Labels, ListFilter, State,
+    remove_if_present, ContainerSpec, ContainerSummary, Engine, EventFilter, Labels, ListFilter,
+    State,
 };
 use crate::labels;
 
 /// A generation created this many seconds ago (daemon clock) and never started was left by an
-/// interrupted write (a live writer starts its generation within a second).
-pub const ABANDONED_AFTER: i64 = 3;
+/// interrupted write (a live writer starts its generation within a second; seconds on a loaded
+/// machine, and the listing truncates to whole seconds). A live writer whose generation is
+/// taken anyway sees its start refused and retries.
+pub const ABANDONED_AFTER: i64 = 5;
 /// Without the daemon's clock: how long a generation must be seen created-only.
-const ABANDONED_LOCAL: Duration = Duration::from_secs(5);
+const ABANDONED_LOCAL: Duration = Duration::from_secs(6);
 /// An intent older than this (daemon clock) was left by a writer that is gone (a live one gives
 /// up after [`WRITE_DEADLINE`] and removes its own): dropped, never applied.
 const INTENT_TTL: i64 = 150;
@@ -93,6 +96,9 @@ pub struct Snapshot {
     /// Read from the registry containers alone (a writer waiting its turn): no view of the
     /// other containers, no fallback.
     light: bool,
+    /// The view holds only the containers a scope named (see [`Scope`]): enough to check the
+    /// ops of that scope, not to purge edges of containers that are gone.
+    scoped: bool,
 }
 
 impl Snapshot {
@@ -110,6 +116,60 @@ impl Snapshot {
             .iter()
             .filter(|r| r.generation == self.generation && r.state.ever_started())
             .max_by_key(|r| r.created)
+    }
+}
+
+/// What a scoped read must show besides the graph (see [`Store::load_scoped`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Names, paths and container references as the user wrote them (`db1`,
+    /// `frontend/redis`, a short id).
+    pub args: Vec<String>,
+    /// Names a write adds or removes.
+    pub names: Vec<String>,
+    /// Full container ids.
+    pub ids: Vec<String>,
+}
+
+impl Scope {
+    pub fn of_args<S: AsRef<str>>(args: &[S]) -> Scope {
+        Scope {
+            args: args.iter().map(|a| a.as_ref().to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// What the ops touch; None when they need every container (see [`Op::scope`]).
+    fn of_ops<'o>(ops: impl IntoIterator<Item = &'o Op>) -> Option<Scope> {
+        let mut scope = Scope::default();
+        for op in ops {
+            let (ids, names) = op.scope()?;
+            scope.ids.extend(ids);
+            scope.names.extend(names);
+        }
+        Some(scope)
+    }
+}
+
+/// `s` as a literal inside the daemon's regular-expression filters.
+fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn node_of(c: &ContainerSummary) -> Node {
+    Node {
+        id: c.id.clone(),
+        names: c.names.clone(),
+        image: c.image.clone(),
+        state: c.state,
+        labels: c.labels.clone(),
     }
 }
 
@@ -203,7 +263,7 @@ impl<'a, E: Engine> Store<'a, E> {
         let filter = if light {
             ListFilter {
                 labels: self.filter(labels::REGISTRY_ROLE),
-                network: None,
+                ..Default::default()
             }
         } else {
             ListFilter::default()
@@ -239,13 +299,7 @@ impl<'a, E: Engine> Store<'a, E> {
                 }
                 // The plugin's own machinery (watcher, proxies, readers) has no names to give.
                 Some(_) => {}
-                None => nodes.push(Node {
-                    id: c.id,
-                    names: c.names,
-                    image: c.image,
-                    state: c.state,
-                    labels: c.labels,
-                }),
+                None => nodes.push(node_of(&c)),
             }
         }
         registries.sort_by_key(|r| r.generation);
@@ -324,7 +378,122 @@ impl<'a, E: Engine> Store<'a, E> {
             server_time: listing.server_time,
             warnings,
             light,
+            scoped: false,
         })
+    }
+
+    /// Reads the graph and only the containers `scope` names, instead of every container: the
+    /// registry containers, the containers that declare names or links (labels), and those
+    /// matching the scope's names (docker names, edges of those names) and ids. A few small
+    /// filtered listings where one listing of everything costs the daemon in proportion to
+    /// its containers: what lets many writers at once on a large daemon land quickly. Reads
+    /// everything when no generation is committed (the fallbacks need it).
+    pub async fn load_scoped(&self, scope: &Scope) -> anyhow::Result<Snapshot> {
+        let mut snap = self.read(true).await?;
+        if snap.origin != Origin::Committed {
+            return self.load().await;
+        }
+        let mut found: BTreeMap<String, ContainerSummary> = BTreeMap::new();
+        for label in [labels::NAMES, labels::LINKS] {
+            let listing = self
+                .engine
+                .list_containers(&ListFilter {
+                    labels: vec![label.to_string()],
+                    ..Default::default()
+                })
+                .await?;
+            found.extend(listing.containers.into_iter().map(|c| (c.id.clone(), c)));
+        }
+        let declared: Vec<Node> = found.values().map(node_of).collect();
+        let stored = &snap.payload.stored;
+        let elements: BTreeSet<&str> = scope
+            .args
+            .iter()
+            .flat_map(|a| elements(a))
+            .chain(scope.names.iter().map(String::as_str))
+            .collect();
+        // Ids: those given, the ends of every edge (stored or declared) named like an element,
+        // and id prefixes among the elements.
+        let mut ids: BTreeSet<String> = scope.ids.iter().map(|i| format!("^{i}$")).collect();
+        let declared_edges = declared.iter().flat_map(super::model::declared);
+        for e in stored.edges.iter().cloned().chain(declared_edges) {
+            if elements.contains(e.name.as_str()) {
+                ids.insert(format!("^{}$", e.child));
+                if e.parent != ROOT {
+                    ids.insert(format!("^{}$", e.parent));
+                }
+            }
+        }
+        for e in &elements {
+            if !e.is_empty() && e.len() <= 64 && e.bytes().all(|b| b.is_ascii_hexdigit()) {
+                ids.insert(format!("^{e}"));
+            }
+        }
+        let names: Vec<String> = elements
+            .iter()
+            .filter(|e| !e.is_empty())
+            .map(|e| format!("^/{}$", regex_escape(e)))
+            .collect();
+        let mut named: BTreeSet<String> = BTreeSet::new();
+        for filter in [
+            ListFilter {
+                ids: ids.into_iter().collect(),
+                ..Default::default()
+            },
+            ListFilter {
+                names,
+                ..Default::default()
+            },
+        ] {
+            if filter.ids.is_empty() && filter.names.is_empty() {
+                continue;
+            }
+            let listing = self.engine.list_containers(&filter).await?;
+            named.extend(listing.containers.iter().map(|c| c.id.clone()));
+            found.extend(listing.containers.into_iter().map(|c| (c.id.clone(), c)));
+        }
+        // One hop further: realizing a parent's links needs every child of it in the view
+        // (one missing would be taken for gone and disconnected), and a child's parents are
+        // what a removal or rename realizes again.
+        let edges = stored
+            .edges
+            .iter()
+            .cloned()
+            .chain(declared.iter().flat_map(super::model::declared));
+        let neighbours: BTreeSet<String> = edges
+            .filter(|e| e.parent != ROOT)
+            .flat_map(|e| {
+                let mut out = Vec::new();
+                if named.contains(&e.parent) {
+                    out.push(e.child.clone());
+                }
+                if named.contains(&e.child) {
+                    out.push(e.parent.clone());
+                }
+                out
+            })
+            .filter(|id| !found.contains_key(id))
+            .map(|id| format!("^{id}$"))
+            .collect();
+        if !neighbours.is_empty() {
+            let listing = self
+                .engine
+                .list_containers(&ListFilter {
+                    ids: neighbours.into_iter().collect(),
+                    ..Default::default()
+                })
+                .await?;
+            found.extend(listing.containers.into_iter().map(|c| (c.id.clone(), c)));
+        }
+        let nodes: Vec<Node> = found
+            .values()
+            .filter(|c| !c.labels.contains_key(labels::ROLE))
+            .map(node_of)
+            .collect();
+        snap.view = View::build(nodes, stored);
+        snap.light = false;
+        snap.scoped = true;
+        Ok(snap)
     }
 
     /// The newest graph in the copy's volume, read through a container that is never started.
@@ -384,9 +553,6 @@ impl<'a, E: Engine> Store<'a, E> {
         let mut seen: HashMap<String, Instant> = HashMap::new();
         let mut progress = (0u64, Instant::now());
         let mut warnings = Vec::new();
-        // Set once a write was seen in flight or a race lost: from then on the loop polls the
-        // registry containers alone, and reads everything only to lead.
-        let mut waiting = false;
         // The containers of the last full read.
         let mut containers: Option<View> = None;
         // Registry starts and removals, which end a wait: subscribed when the first wait begins.
@@ -401,9 +567,10 @@ impl<'a, E: Engine> Store<'a, E> {
                     WRITE_DEADLINE.as_secs()
                 ));
             }
+            // The caller's own read first; then only the registry containers, until leading.
             let snap = match first.take() {
                 Some(s) => s,
-                None => match self.read(waiting).await {
+                None => match self.read(true).await {
                     Ok(s) => s,
                     Err(e) => break Err(e),
                 },
@@ -421,10 +588,16 @@ impl<'a, E: Engine> Store<'a, E> {
                     let mut written = self.written(&snap, true, std::mem::take(&mut warnings));
                     match &containers {
                         Some(v) => written.view = v.with(&snap.payload.stored),
-                        None => match self.load().await {
-                            Ok(full) => written.view = full.view,
-                            Err(e) => break Err(e),
-                        },
+                        None => {
+                            let read = match Scope::of_ops([&op]) {
+                                Some(scope) => self.load_scoped(&scope).await,
+                                None => self.load().await,
+                            };
+                            match read {
+                                Ok(r) => written.view = r.view.with(&snap.payload.stored),
+                                Err(e) => break Err(e),
+                            }
+                        }
                     }
                     break Ok(written);
                 }
@@ -438,18 +611,17 @@ impl<'a, E: Engine> Store<'a, E> {
                     // Someone is writing: wait for its commit (or for it to be abandoned).
                     // Nothing is handed over yet, so a writer interrupted while it waits
                     // leaves nothing behind.
-                    waiting = true;
                     self.pause(&mut attempt, &mut events).await;
                     continue;
                 }
                 Err(e) => break Err(e),
             }
+            let intents = match self.intents(&snap).await {
+                Ok(i) => i,
+                Err(e) => break Err(e),
+            };
             // Waiting writers let the oldest intent lead, unless it seems gone.
             if let Some(mine) = &intent {
-                let intents = match self.intents(&snap).await {
-                    Ok(i) => i,
-                    Err(e) => break Err(e),
-                };
                 let rank = intents.iter().position(|i| i.name == *mine).unwrap_or(0);
                 let stalled = progress.1.elapsed() > Duration::from_millis(400 + 100 * rank as u64);
                 if rank > 0 && !stalled {
@@ -457,28 +629,6 @@ impl<'a, E: Engine> Store<'a, E> {
                     continue;
                 }
             }
-            // To lead, read everything: the view the ops are checked against. A write may have
-            // started since the light read: then wait for it, as above.
-            let snap = if snap.light {
-                let full = match self.load().await {
-                    Ok(s) => s,
-                    Err(e) => break Err(e),
-                };
-                match self.in_flight(&full, &mut seen, &mut warnings).await {
-                    Ok(false) => full,
-                    Ok(true) => {
-                        self.pause(&mut attempt, &mut events).await;
-                        continue;
-                    }
-                    Err(e) => break Err(e),
-                }
-            } else {
-                snap
-            };
-            let intents = match self.intents(&snap).await {
-                Ok(i) => i,
-                Err(e) => break Err(e),
-            };
             if let Some(mine) = &intent {
                 if !intents.iter().any(|i| i.name == *mine) {
                     // Gone without an outcome in the graph we just read: if a generation newer
@@ -495,6 +645,42 @@ impl<'a, E: Engine> Store<'a, E> {
                     intent = None;
                 }
             }
+            // To lead, read what the ops to apply touch (every container only for a purge): the
+            // view they are checked against. The caller's own read serves when it is alone.
+            let snap = if !snap.light && intents.is_empty() {
+                snap
+            } else {
+                let own = if intent.is_some() { None } else { Some(&op) };
+                let scope = Scope::of_ops(intents.iter().map(|i| &i.op).chain(own));
+                let read = match &scope {
+                    Some(scope) => self.load_scoped(scope).await,
+                    None => self.load().await,
+                };
+                let read = match read {
+                    Ok(s) => s,
+                    Err(e) => break Err(e),
+                };
+                // A write may have started since the light read: then wait for it, as above.
+                match self.in_flight(&read, &mut seen, &mut warnings).await {
+                    Ok(false) => read,
+                    Ok(true) => {
+                        self.pause(&mut attempt, &mut events).await;
+                        continue;
+                    }
+                    Err(e) => break Err(e),
+                }
+            };
+            if intent
+                .as_ref()
+                .is_some_and(|mine| snap.payload.outcome(mine).is_some())
+            {
+                continue;
+            }
+            // Intents applied by the generation just read are done with.
+            let intents: Vec<Intent> = intents
+                .into_iter()
+                .filter(|i| snap.payload.outcome(&i.name).is_none())
+                .collect();
             let own = if intent.is_some() { None } else { Some(&op) };
             match self.lead(&snap, own, &intents).await {
                 Ok(Lead::Committed(mut written, outcomes, own_result)) => {
@@ -527,7 +713,6 @@ impl<'a, E: Engine> Store<'a, E> {
                             Err(e) => break Err(e),
                         }
                     }
-                    waiting = true;
                     self.pause(&mut attempt, &mut events).await;
                 }
                 Err(e) => break Err(e),
@@ -657,8 +842,11 @@ impl<'a, E: Engine> Store<'a, E> {
         intents: &[Intent],
     ) -> anyhow::Result<Lead> {
         let mut base = snap.payload.stored.clone();
-        // graphdb purges a removed container's edges; we do it lazily, on every write.
-        base.purge(&|id| snap.view.nodes.contains_key(id));
+        // graphdb purges a removed container's edges; we do it lazily, on writes that read
+        // every container (a scoped read does not see the others: it must not drop them).
+        if !snap.scoped {
+            base.purge(&|id| snap.view.nodes.contains_key(id));
+        }
         let ops: Vec<&Op> = intents.iter().map(|i| &i.op).chain(own).collect();
         let (next, view, outcomes) = apply_all(&base, &snap.view, ops);
         let own_result = match own {
@@ -707,7 +895,7 @@ impl<'a, E: Engine> Store<'a, E> {
             .engine
             .list_containers(&ListFilter {
                 labels: self.filter(labels::REGISTRY_ROLE),
-                network: None,
+                ..Default::default()
             })
             .await?
             .containers
@@ -736,8 +924,12 @@ impl<'a, E: Engine> Store<'a, E> {
         let (started, ()) = tokio::join!(self.engine.start_container(&id), cleanup);
         match started {
             Ok(()) => {}
-            // Taken for a leftover by another writer: our change is not in.
-            Err(e) if e.is_not_found() => return Ok(Lead::Lost),
+            // Taken for a leftover by another writer (removed, or being removed: the daemon
+            // refuses to start a container marked for removal): our change is not in.
+            Err(e) if e.is_not_found() || e.is_conflict() => {
+                let _ = remove_if_present(self.engine, &id, true).await;
+                return Ok(Lead::Lost);
+            }
             Err(e) => {
                 let _ = remove_if_present(self.engine, &id, true).await;
                 return Err(anyhow::Error::new(e)
@@ -895,6 +1087,7 @@ impl<'a, E: Engine> Store<'a, E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::docker::engine::EngineError;
     use crate::docker::fake::Fake;
     use crate::graph::model::{Edge, ROOT};
 
@@ -1028,6 +1221,116 @@ mod tests {
                 );
             });
         }
+    }
+
+    fn edge(parent: &str, n: &str, child: &str) -> Edge {
+        Edge {
+            parent: parent.into(),
+            name: n.into(),
+            child: child.into(),
+        }
+    }
+
+    /// A scoped read shows the containers the user named (by docker name, extra name, path
+    /// or id prefix), one hop of their links, and nothing else.
+    #[test]
+    fn a_scoped_read_holds_what_was_named_and_its_neighbours() {
+        let fake = Fake::new();
+        let web = fake.run("web", &[], &[]);
+        let db = fake.run("db", &[], &[]);
+        let cache = fake.run("cache", &[], &[]);
+        let other = fake.run("other", &[], &[]);
+        let lonely = fake.run("lonely", &[], &[]);
+        rt().block_on(async {
+            let ops = Op::Batch {
+                ops: vec![
+                    name(&db, "db1"),
+                    name(&other, "o1"),
+                    Op::Add {
+                        edge: edge(&web, "redis", &db),
+                    },
+                    Op::Add {
+                        edge: edge(&web, "kv", &cache),
+                    },
+                ],
+            };
+            store(&fake).write(None, ops).await.unwrap();
+            let table: &[(&[&str], &[&str])] = &[
+                // An extra name: its container, and the parent linking to it.
+                (&["db1"], &["db", "web"]),
+                // A path: the parent by docker name, and every child of that parent.
+                (&["web/redis"], &["cache", "db", "web"]),
+                // An alias alone: the link's ends, and the parent's other children.
+                (&["kv"], &["cache", "db", "web"]),
+                // An id prefix.
+                (&[&other[..other.len() - 4]], &["other"]),
+                (&["lonely", "o1"], &["lonely", "other"]),
+                // A name nobody has: nobody.
+                (&["nobody"], &[]),
+                // A regex character in a name is a literal.
+                (&["d.1"], &[]),
+            ];
+            for (args, want) in table {
+                let snap = store(&fake)
+                    .load_scoped(&Scope::of_args(args))
+                    .await
+                    .unwrap();
+                let mut seen: Vec<&str> = snap
+                    .view
+                    .nodes
+                    .values()
+                    .flat_map(|n| n.names.iter().map(String::as_str))
+                    .collect();
+                seen.sort();
+                assert_eq!(seen, *want, "{args:?}");
+                assert!(snap.scoped);
+            }
+            let _ = lonely;
+        });
+    }
+
+    /// A write that read only its own containers keeps the names of every other one (a
+    /// scoped view must never be taken for "those containers are gone").
+    #[test]
+    fn a_scoped_write_keeps_what_it_did_not_read() {
+        let fake = Fake::new();
+        let a = fake.run("a", &[], &[]);
+        let b = fake.run("b", &[], &[]);
+        rt().block_on(async {
+            store(&fake).write(None, name(&a, "a1")).await.unwrap();
+            let first = store(&fake)
+                .load_scoped(&Scope::of_args(&["b", "b1"]))
+                .await
+                .unwrap();
+            assert!(!first.view.nodes.contains_key(&a));
+            store(&fake)
+                .write(Some(first), name(&b, "b1"))
+                .await
+                .unwrap();
+            assert_eq!(names(&fake).await, ["a1", "b1"]);
+        });
+    }
+
+    /// A slow writer whose generation another writer took for a leftover: the daemon refuses
+    /// to start a container marked for removal; the writer tries again and lands.
+    #[test]
+    fn a_generation_removed_under_its_writer_is_written_again() {
+        let fake = Fake::new();
+        let c = fake.run("c", &[], &[]);
+        rt().block_on(async {
+            store(&fake).write(None, name(&c, "one")).await.unwrap();
+            fake.fail_on(
+                "start_container",
+                EngineError::Conflict {
+                    what: "starting container".into(),
+                    message: "container is marked for removal and cannot be started".into(),
+                },
+            );
+            let w = store(&fake).write(None, name(&c, "two")).await.unwrap();
+            assert!(w.warnings.is_empty(), "{:?}", w.warnings);
+            assert_eq!(names(&fake).await, ["one", "two"]);
+            assert!(registries(&fake).iter().all(|(_, s)| *s == State::Running));
+        });
     }
 
     #[test]

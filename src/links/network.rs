@@ -151,8 +151,8 @@ pub async fn remove<E: Engine>(engine: &E, name: &str) -> anyhow::Result<()> {
         };
         let configured = engine
             .list_containers(&ListFilter {
-                labels: Vec::new(),
                 network: Some(net.id.clone()),
+                ..Default::default()
             })
             .await?;
         attached.extend(configured.containers.into_iter().map(|c| c.id));

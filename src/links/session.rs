@@ -10,7 +10,7 @@ use crate::cancel::Cancel;
 use crate::docker::engine::Engine;
 use crate::graph::model::Edge;
 use crate::graph::ops::Op;
-use crate::graph::store::{Origin, Snapshot, Store, Written};
+use crate::graph::store::{Origin, Scope, Snapshot, Store, Written};
 
 use super::network;
 
@@ -28,12 +28,19 @@ pub struct Session<E: Engine> {
 
 impl<E: Engine> Session<E> {
     /// Reads the graph once; the snapshot is the caller's, and the first write reuses it.
+    /// With a scope, the view holds only the containers it names and their neighbours
+    /// ([`Store::load_scoped`]): what a write needs, without listing every container.
     pub async fn open(
         engine: E,
         ns: &str,
         cancel: Cancel,
+        scope: Option<&Scope>,
     ) -> anyhow::Result<(Session<E>, Snapshot)> {
-        let snap = Store::new(&engine, ns, cancel.clone()).load().await?;
+        let store = Store::new(&engine, ns, cancel.clone());
+        let snap = match scope {
+            Some(scope) => store.load_scoped(scope).await?,
+            None => store.load().await?,
+        };
         let mut warnings = snap.warnings.clone();
         let mut recovered = Vec::new();
         if snap.origin == Origin::Missing {

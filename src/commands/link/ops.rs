@@ -12,19 +12,29 @@ use super::{AddArgs, ConnectArgs, EnvArgs, InspectArgs, PruneArgs, RenameArgs, R
 use crate::docker::{Daemon, Engine};
 use crate::graph::model::{elements, short, Edge, GraphError, Source, View, ROOT};
 use crate::graph::ops::{owned, Op, Removal};
+use crate::graph::store::Scope;
 use crate::links::env::{link_env, Algorithm};
 use crate::links::session::Session;
 use crate::links::{network, prune as pruning, realize};
 use crate::output;
 use crate::Ctx;
 
-/// Connects and reads the graph once; says what the read found wrong.
-pub(super) async fn open(
+/// Connects and reads the graph once; says what the read found wrong. A write names what it
+/// touches (`scope`: the names, paths and containers the user gave) and reads only those
+/// containers; a command that shows or prunes the whole graph reads everything (None).
+pub(super) async fn open<S: AsRef<str>>(
     ctx: &Ctx,
+    scope: Option<&[S]>,
 ) -> anyhow::Result<(Session<Daemon>, crate::graph::store::Snapshot)> {
     let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
-    let (mut session, snap) =
-        Session::open(daemon, &ctx.config.registry, ctx.cancel.clone()).await?;
+    let scope = scope.map(Scope::of_args);
+    let (mut session, snap) = Session::open(
+        daemon,
+        &ctx.config.registry,
+        ctx.cancel.clone(),
+        scope.as_ref(),
+    )
+    .await?;
     say(&mut session);
     Ok((session, snap))
 }
@@ -61,7 +71,8 @@ pub(super) fn add(args: AddArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         );
     }
     ctx.block_on(async {
-        let (mut session, snap) = open(ctx).await?;
+        let scope = [&args.container, &args.name];
+        let (mut session, snap) = open(ctx, Some(&scope[..])).await?;
         let id = snap.view.resolve(&args.container)?.to_string();
         let edge = Edge {
             parent: ROOT.to_string(),
@@ -107,7 +118,7 @@ async fn realize_all(
 
 pub(super) fn rm(args: RmArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let removed = ctx.block_on(async {
-        let (mut session, snap) = open(ctx).await?;
+        let (mut session, snap) = open(ctx, Some(&args.paths[..])).await?;
         // Every path is resolved before anything is removed.
         let mut removals = Vec::new();
         for path in &args.paths {
@@ -158,7 +169,8 @@ pub(super) fn rename(args: RenameArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         );
     }
     let new_path = ctx.block_on(async {
-        let (mut session, snap) = open(ctx).await?;
+        let scope = [&args.path, &args.new_name];
+        let (mut session, snap) = open(ctx, Some(&scope[..])).await?;
         let (edge, source) = snap.view.edge(&args.path)?;
         owned(&args.path, &edge, source)?;
         snap.view
@@ -196,7 +208,8 @@ pub(super) fn connect(args: ConnectArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> 
         .parse()
         .map_err(|e: String| crate::commands::Usage(e))?;
     let path = ctx.block_on(async {
-        let (mut session, snap) = open(ctx).await?;
+        let scope = [&args.parent, &spec.target, &spec.alias];
+        let (mut session, snap) = open(ctx, Some(&scope[..])).await?;
         let view = &snap.view;
         let parent = view.resolve(&args.parent)?.to_string();
         let child = view.resolve(&spec.target)?.to_string();
@@ -318,7 +331,7 @@ async fn child_at(
 
 pub(super) fn inspect(args: InspectArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let items = ctx.block_on(async {
-        let (session, snap) = open(ctx).await?;
+        let (session, snap) = open::<&str>(ctx, None).await?;
         let view = &snap.view;
         let ids: Vec<(String, String)> = args
             .paths
@@ -381,7 +394,7 @@ pub(super) fn inspect(args: InspectArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> 
 
 pub(super) fn env(args: EnvArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let vars = ctx.block_on(async {
-        let (session, snap) = open(ctx).await?;
+        let (session, snap) = open::<&str>(ctx, None).await?;
         let view = &snap.view;
         let id = view.resolve(&args.path)?.to_string();
         let alias = match &args.alias {
@@ -409,7 +422,7 @@ pub(super) fn env(args: EnvArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
 
 pub(super) fn prune(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let (names, networks, generations, errors) = ctx.block_on(async {
-        let (mut session, snap) = open(ctx).await?;
+        let (mut session, snap) = open::<&str>(ctx, None).await?;
         // Dangling names: registry edges of containers that are gone. A write purges them.
         let live = |id: &str| snap.view.nodes.contains_key(id);
         let dangling: Vec<Edge> = snap

@@ -275,7 +275,14 @@ pub(super) fn run(args: PassThrough, ctx: &Ctx, mode: Mode) -> anyhow::Result<Ex
         ));
     }
     let (engine, id, undo) = ctx.block_on(async {
-        let (mut session, snap) = super::ops::open(ctx).await?;
+        // What the new container touches: its link targets and aliases, and its own name.
+        let scope: Vec<&str> = parsed
+            .links
+            .iter()
+            .flat_map(|l| [l.target.as_str(), l.alias.as_str()])
+            .chain(parsed.name.as_deref())
+            .collect();
+        let (mut session, snap) = super::ops::open(ctx, Some(&scope[..])).await?;
         let plan = validate(&parsed, &snap.view, ctx.config.pool().map_err(Into::into))?;
         let engine = session.engine.clone();
         if parsed.init {
