@@ -33,13 +33,19 @@ pub const OP: &str = "docker-link.op";
 /// On a container created by `docker link run/create` or compose: extra root names,
 /// comma-separated.
 pub const NAMES: &str = "docker-link.names";
-/// On such a parent: its links, `CHILD_ID:ALIAS` comma-separated.
+/// On such a parent: its links, `CHILD:ALIAS` comma-separated; CHILD is a container id
+/// (`docker link run` writes ids), a docker name, or a service of the parent's compose project.
 pub const LINKS: &str = "docker-link.links";
 /// On such a parent: the name of its link network (made before the parent existed, so it
 /// cannot carry the parent's id).
 pub const NETWORK: &str = "docker-link.network";
 /// On a link network made for an existing parent: the parent's full id.
 pub const PARENT: &str = "docker-link.parent";
+
+/// Compose's own labels, read to resolve a declared link to a service (`db:redis`).
+pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
+pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
+pub const COMPOSE_NUMBER: &str = "com.docker.compose.container-number";
 
 /// On the self image: the sha256 of the binary inside.
 pub const BINARY_SHA256: &str = "docker-link.binary-sha256";

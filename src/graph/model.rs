@@ -318,8 +318,16 @@ impl View {
         let live = |id: &str| view.nodes.contains_key(id);
         for n in view.nodes.values() {
             for e in declared(n) {
-                if live(&e.child) && !stored.removed.contains(&e) {
-                    insert(&e.parent, &e.name, &e.child, Source::Declared);
+                if stored.removed.contains(&e) {
+                    continue;
+                }
+                let child = if live(&e.child) {
+                    Some(e.child.as_str())
+                } else {
+                    declared_child(&view.nodes, &by_name, n, &e.child)
+                };
+                if let Some(child) = child {
+                    insert(&e.parent, &e.name, child, Source::Declared);
                 }
             }
         }
@@ -620,6 +628,39 @@ pub fn declared(n: &Node) -> Vec<Edge> {
     out
 }
 
+/// The child a declared link names when it is not a container id (labels written by hand,
+/// compose's `docker-link.links: "db:redis"`): a docker name, else the service of that name
+/// in the parent's compose project (its first replica, as compose numbers them).
+fn declared_child<'a>(
+    nodes: &'a BTreeMap<String, Node>,
+    by_name: &HashMap<&str, &'a str>,
+    parent: &Node,
+    child: &str,
+) -> Option<&'a str> {
+    if let Some(id) = by_name.get(child) {
+        return Some(id);
+    }
+    let project = parent.labels.get(crate::labels::COMPOSE_PROJECT)?;
+    nodes
+        .values()
+        .filter(|c| {
+            c.labels.get(crate::labels::COMPOSE_PROJECT) == Some(project)
+                && c.labels
+                    .get(crate::labels::COMPOSE_SERVICE)
+                    .map(String::as_str)
+                    == Some(child)
+        })
+        .min_by_key(|c| {
+            let number = c
+                .labels
+                .get(crate::labels::COMPOSE_NUMBER)
+                .and_then(|n| n.parse::<u32>().ok())
+                .unwrap_or(u32::MAX);
+            (!c.running(), number)
+        })
+        .map(|c| c.id.as_str())
+}
+
 /// The `docker-link.links` label value for links `(alias, child id)`.
 pub fn links_label(links: &[(String, String)]) -> String {
     links
@@ -663,6 +704,51 @@ pub(crate) mod fixtures {
 mod tests {
     use super::fixtures::{edge, id, node};
     use super::*;
+
+    /// Declared links name their child by id, docker name, or compose service: a service
+    /// resolves within the parent's project, to its first replica (running first).
+    #[test]
+    fn declared_children_by_name_and_compose_service() {
+        let compose = |c: char, names: &[&str], project: &str, service: &str, n: &str| {
+            let mut node = node(c, names);
+            node.labels.extend([
+                (
+                    crate::labels::COMPOSE_PROJECT.to_string(),
+                    project.to_string(),
+                ),
+                (
+                    crate::labels::COMPOSE_SERVICE.to_string(),
+                    service.to_string(),
+                ),
+                (crate::labels::COMPOSE_NUMBER.to_string(), n.to_string()),
+            ]);
+            node
+        };
+        let mut web = compose('a', &["p_web_1"], "p", "web", "1");
+        web.labels.insert(
+            crate::labels::LINKS.into(),
+            "db:redis, cache_x:kv, nowhere:gone".into(),
+        );
+        let mut stopped_first = compose('b', &["p_db_1"], "p", "db", "1");
+        stopped_first.state = State::Exited;
+        let view = View::build(
+            vec![
+                web,
+                stopped_first,
+                compose('c', &["p_db_2"], "p", "db", "2"),
+                compose('d', &["p_db_3"], "p", "db", "3"),
+                compose('e', &["q_db_1"], "q", "db", "1"),
+                node('f', &["cache_x"]),
+            ],
+            &Stored::new(),
+        );
+        let parent = id('a');
+        let children: Vec<(&str, &str)> = view
+            .children(&parent)
+            .map(|(name, child, _)| (name, child))
+            .collect();
+        assert_eq!(children, [("kv", &id('f')[..]), ("redis", &id('c')[..])]);
+    }
 
     /// The proposal's example: redis (b) named db1, web (a) links it as redis, web named frontend.
     fn example() -> (View, Stored) {
