@@ -158,8 +158,8 @@ pub struct ListFilter {
     /// Only those with a name matching one of these patterns (the daemon's `name` filter: a
     /// regular expression against `/name`).
     pub names: Vec<String>,
-    /// Only those whose id matches one of these patterns (the daemon's `id` filter: a regular
-    /// expression, `^<prefix>`).
+    /// Only those whose id starts with one of these (the daemon's `id` filter is a prefix
+    /// match, not a regular expression: `^` matches nothing).
     pub ids: Vec<String>,
 }
 

@@ -414,19 +414,19 @@ impl<'a, E: Engine> Store<'a, E> {
             .collect();
         // Ids: those given, the ends of every edge (stored or declared) named like an element,
         // and id prefixes among the elements.
-        let mut ids: BTreeSet<String> = scope.ids.iter().map(|i| format!("^{i}$")).collect();
+        let mut ids: BTreeSet<String> = scope.ids.iter().cloned().collect();
         let declared_edges = declared.iter().flat_map(super::model::declared);
         for e in stored.edges.iter().cloned().chain(declared_edges) {
             if elements.contains(e.name.as_str()) {
-                ids.insert(format!("^{}$", e.child));
+                ids.insert(e.child.clone());
                 if e.parent != ROOT {
-                    ids.insert(format!("^{}$", e.parent));
+                    ids.insert(e.parent.clone());
                 }
             }
         }
         for e in &elements {
             if !e.is_empty() && e.len() <= 64 && e.bytes().all(|b| b.is_ascii_hexdigit()) {
-                ids.insert(format!("^{e}"));
+                ids.insert(e.to_string());
             }
         }
         let names: Vec<String> = elements
@@ -473,7 +473,6 @@ impl<'a, E: Engine> Store<'a, E> {
                 out
             })
             .filter(|id| !found.contains_key(id))
-            .map(|id| format!("^{id}$"))
             .collect();
         if !neighbours.is_empty() {
             let listing = self
