@@ -5,7 +5,8 @@
 /// What an object of ours is: one of the `*_ROLE` values below.
 pub const ROLE: &str = "docker-link.role";
 /// Which graph (registry namespace) an object belongs to; `default` unless
-/// `DOCKER_LINK_REGISTRY` chose another.
+/// `DOCKER_LINK_REGISTRY` chose another. Also on a parent made by `docker link run`, and
+/// settable on compose services: which namespace's watcher realizes its declared links.
 pub const NAMESPACE: &str = "docker-link.registry";
 
 /// A registry generation: a container whose labels hold the graph.
@@ -18,6 +19,8 @@ pub const GRAPH_COPY_ROLE: &str = "graph-copy";
 pub const READER_ROLE: &str = "graph-reader";
 /// A parent's internal network that its children join under their aliases.
 pub const LINK_NETWORK_ROLE: &str = "link-network";
+/// The watcher container of a registry namespace.
+pub const WATCHER_ROLE: &str = "watcher";
 /// The self image (the static binary as an image).
 pub const SELF_ROLE: &str = "self";
 /// The empty image (for containers that are created and never started).

@@ -360,7 +360,12 @@ impl Engine for Daemon {
                     name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
                     maximum_retry_count: None,
                 }),
-                network_mode: spec.no_network.then(|| "none".to_string()),
+                network_mode: if spec.no_network {
+                    Some("none".to_string())
+                } else {
+                    spec.host_network.then(|| "host".to_string())
+                },
+                binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
                 mounts: spec.volume.as_ref().map(|(name, target)| {
                     vec![Mount {
                         typ: Some(MountType::VOLUME),

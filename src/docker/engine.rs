@@ -219,6 +219,11 @@ pub struct ContainerSpec {
     pub no_network: bool,
     /// A named volume and where it is mounted.
     pub volume: Option<(String, String)>,
+    /// Host paths bound in, `SOURCE:TARGET[:ro]` (the watcher's daemon socket).
+    pub binds: Vec<String>,
+    /// `--network host`: the daemon's own network namespace (the watcher's metrics on its
+    /// loopback, its rules on the daemon's bridges).
+    pub host_network: bool,
 }
 
 /// One member of a network.

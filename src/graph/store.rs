@@ -474,14 +474,28 @@ impl<'a, E: Engine> Store<'a, E> {
             })
             .filter(|id| !found.contains_key(id))
             .collect();
-        if !neighbours.is_empty() {
-            let listing = self
-                .engine
-                .list_containers(&ListFilter {
-                    ids: neighbours.into_iter().collect(),
-                    ..Default::default()
-                })
-                .await?;
+        // And any container whose docker name is an extra name of the named ones: it hides
+        // that name, which the user is told.
+        let hiding: Vec<String> = stored
+            .edges
+            .iter()
+            .filter(|e| e.parent == ROOT && named.contains(&e.child))
+            .map(|e| format!("^/{}$", regex_escape(&e.name)))
+            .collect();
+        for filter in [
+            ListFilter {
+                ids: neighbours.into_iter().collect(),
+                ..Default::default()
+            },
+            ListFilter {
+                names: hiding,
+                ..Default::default()
+            },
+        ] {
+            if filter.ids.is_empty() && filter.names.is_empty() {
+                continue;
+            }
+            let listing = self.engine.list_containers(&filter).await?;
             found.extend(listing.containers.into_iter().map(|c| (c.id.clone(), c)));
         }
         let nodes: Vec<Node> = found
@@ -1008,6 +1022,7 @@ impl<'a, E: Engine> Store<'a, E> {
             keep_running: true,
             no_network: true,
             volume: Some((volume, COPY_DIR.to_string())),
+            ..Default::default()
         };
         match self.engine.create_container(&spec).await {
             Ok(id) => Ok(Some(id)),
@@ -1254,6 +1269,8 @@ mod tests {
                 ],
             };
             store(&fake).write(None, ops).await.unwrap();
+            // Made after o1 was given: its docker name hides the extra name.
+            let _hider = fake.run("o1", &[], &[]);
             let table: &[(&[&str], &[&str])] = &[
                 // An extra name: its container, and the parent linking to it.
                 (&["db1"], &["db", "web"]),
@@ -1262,12 +1279,14 @@ mod tests {
                 // An alias alone: the link's ends, and the parent's other children.
                 (&["kv"], &["cache", "db", "web"]),
                 // An id prefix.
-                (&[&other[..other.len() - 4]], &["other"]),
-                (&["lonely", "o1"], &["lonely", "other"]),
+                (&[&other[..other.len() - 4]], &["o1", "other"]),
+                (&["lonely", "o1"], &["lonely", "o1", "other"]),
                 // A name nobody has: nobody.
                 (&["nobody"], &[]),
                 // A regex character in a name is a literal.
                 (&["d.1"], &[]),
+                // A container whose docker name is an extra name of a named one.
+                (&["other"], &["o1", "other"]),
             ];
             for (args, want) in table {
                 let snap = store(&fake)

@@ -1,1 +1,413 @@
-//! The watcher: the long-running, level-triggered reconciler shared by proxy, net and link realization.
+//! The watcher: one long-running, level-triggered reconciler per daemon. It subscribes to the
+//! daemon's events first, then reads everything (so nothing falls between the two), and runs
+//! a pass of every duty whenever events say something changed: a trailing debounce with a
+//! maximum wait turns a burst into one pass. Every pass computes what should be from labels
+//! and the graph, observes the daemon, plans with pure code and applies; a pass after an event
+//! looks harder at the objects the events named, a resync at everything.
+//!
+//! The stream ends when the daemon restarts or the connection drops: the watcher reconnects
+//! with `since` (the daemon replays what it still has), and resyncs everything when the gap
+//! may have lost events (the daemon was down, its ID changed, or the gap is wide). A periodic
+//! pass, at most once a minute, is the backstop; idle, nothing else wakes.
+//!
+//! The duties live beside this loop: links ([`links`]) today; the proxy and net duties join
+//! the same loop.
+
+pub(crate) mod debounce;
+pub(crate) mod links;
+pub(crate) mod status;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+
+use crate::cancel::Cancel;
+use crate::docker::engine::{Engine, Event, EventFilter, Events};
+use debounce::Debounce;
+use status::{LastEvent, Status};
+
+/// How the loop runs.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    /// A pass runs this long after the last event of a burst...
+    pub quiet: Duration,
+    /// ...and no later than this after its first event.
+    pub max_wait: Duration,
+    /// A full pass at least this often, events or not.
+    pub backstop: Duration,
+    /// A reconnect later than this after the last event resyncs everything.
+    pub max_gap: Duration,
+    /// Where the status is written after every pass (atomically).
+    pub status_file: Option<PathBuf>,
+    /// Where the Prometheus metrics are served (`127.0.0.1:9387`).
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            quiet: Duration::from_millis(30),
+            max_wait: Duration::from_millis(250),
+            backstop: Duration::from_secs(60),
+            max_gap: Duration::from_secs(30),
+            status_file: None,
+            metrics: None,
+        }
+    }
+}
+
+/// What the events since the last pass named.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Dirty {
+    /// Everything: a start, a resync, the backstop.
+    pub all: bool,
+    /// Container ids.
+    pub ids: BTreeSet<String>,
+    /// Network names.
+    pub networks: BTreeSet<String>,
+}
+
+impl Dirty {
+    fn is_empty(&self) -> bool {
+        !self.all && self.ids.is_empty() && self.networks.is_empty()
+    }
+
+    /// Records what an event names.
+    fn note(&mut self, e: &Event) {
+        match e.kind.as_str() {
+            "network" => {
+                if let Some(name) = e.attributes.get("name") {
+                    self.networks.insert(name.clone());
+                }
+                if let Some(c) = e.attributes.get("container") {
+                    self.ids.insert(c.clone());
+                }
+            }
+            _ => {
+                self.ids.insert(e.id.clone());
+            }
+        }
+    }
+}
+
+/// The container and network actions a pass may have to answer.
+const ACTIONS: [&str; 8] = [
+    "create",
+    "start",
+    "die",
+    "destroy",
+    "rename",
+    "unpause",
+    "connect",
+    "disconnect",
+];
+
+fn subscribe<E: Engine>(engine: &E, since: Option<i64>) -> Events {
+    engine.events(&EventFilter {
+        kinds: vec!["container".into(), "network".into()],
+        labels: Vec::new(),
+        actions: ACTIONS.iter().map(|a| a.to_string()).collect(),
+        since,
+    })
+}
+
+/// Why the loop resyncs after a reconnect, if it must.
+pub(crate) fn must_resync(
+    old_id: &str,
+    new_id: &str,
+    attempts: u32,
+    gap: Duration,
+    max_gap: Duration,
+) -> Option<&'static str> {
+    if old_id != new_id {
+        Some("the daemon's ID changed")
+    } else if attempts > 1 {
+        // The daemon did not answer at once: it restarted (its replay buffer is in memory).
+        Some("the daemon was unreachable")
+    } else if gap > max_gap {
+        Some("the gap is wider than the daemon's replay")
+    } else {
+        None
+    }
+}
+
+fn unix_now() -> i64 {
+    crate::docker::clock::now()
+}
+
+/// Runs the watcher until `cancel`.
+pub(crate) async fn run<E: Engine + Clone>(
+    engine: E,
+    ns: &str,
+    pool: crate::links::pool::Pool,
+    opts: Options,
+    cancel: Cancel,
+) -> anyhow::Result<()> {
+    let mut status = Status {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        started: unix_now(),
+        duties: vec!["links".into()],
+        ..Default::default()
+    };
+    let metrics = match opts.metrics {
+        Some(addr) => Some(serve_metrics(addr).await?),
+        None => None,
+    };
+    status.metrics = metrics.as_ref().map(|m| m.addr.to_string());
+    // Events first, then the first read (the resync pass): nothing falls in between.
+    let mut stream = subscribe(&engine, None);
+    let mut daemon_id = engine.info().await?.id;
+    status.daemon_id = daemon_id.clone();
+    let mut duty = links::LinkDuty::new(engine.clone(), ns, pool, cancel.clone());
+    let mut dirty = Dirty {
+        all: true,
+        ..Default::default()
+    };
+    status.resyncs += 1;
+    let mut debounce = Debounce::new(opts.quiet, opts.max_wait);
+    let mut next_backstop = Instant::now() + opts.backstop;
+    let mut last_event_secs: Option<i64> = None;
+    let mut last_event_at = Instant::now();
+    tracing::info!(
+        "watching (debounce {} ms, at most {} ms)",
+        opts.quiet.as_millis(),
+        opts.max_wait.as_millis()
+    );
+    loop {
+        let now = Instant::now();
+        let due = dirty.all || debounce.due().is_some_and(|d| d <= now);
+        if due && !dirty.is_empty() {
+            let waited = debounce.take(now);
+            let work = std::mem::take(&mut dirty);
+            let t0 = Instant::now();
+            match duty.pass(&work).await {
+                Ok(report) => {
+                    let t = unix_now();
+                    for (object, kind, message) in &report.errors {
+                        tracing::warn!("{kind} {}: {message}", crate::graph::model::short(object));
+                        status.error(t, object, kind, message.clone());
+                    }
+                    status.links = report.links as u64;
+                    status.networks_removed += report.removed.len() as u64;
+                    status.registry_restores += u64::from(report.restored);
+                    if let Some(w) = waited {
+                        status.latency.observe(w + t0.elapsed());
+                        if let Some(e) = status.last_event.as_mut() {
+                            e.lag_ms = (w + t0.elapsed()).as_millis() as u64;
+                        }
+                    }
+                }
+                Err(e) => {
+                    // The read failed (the daemon went away mid-pass): everything again later.
+                    tracing::warn!("pass failed: {e:#}");
+                    status.error(unix_now(), "daemon", "read", format!("{e:#}"));
+                    dirty.all = true;
+                    debounce.note(Instant::now());
+                }
+            }
+            status.passes += 1;
+            status.last_pass_ms = t0.elapsed().as_millis() as u64;
+            status.quarantined = duty.quarantined();
+            status.updated = unix_now();
+            write_status(&opts, &status);
+            if let Some(m) = &metrics {
+                m.publish(status.metrics());
+            }
+            next_backstop = Instant::now() + opts.backstop;
+            continue;
+        }
+        let wake = debounce.due().unwrap_or(next_backstop).min(next_backstop);
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            next = stream.next() => match next {
+                Some(Ok(e)) => {
+                    status.events_seen += 1;
+                    last_event_secs = Some(e.time_nano / 1_000_000_000);
+                    last_event_at = Instant::now();
+                    status.last_event = Some(LastEvent {
+                        kind: e.kind.clone(),
+                        action: e.action.clone(),
+                        object: crate::graph::model::short(&e.id).to_string(),
+                        time: e.time_nano / 1_000_000_000,
+                        lag_ms: 0,
+                    });
+                    dirty.note(&e);
+                    debounce.note(Instant::now());
+                }
+                end => {
+                    let why = match end {
+                        Some(Err(e)) => format!("{e}"),
+                        _ => "the daemon closed it".to_string(),
+                    };
+                    tracing::warn!("the event stream ended ({why}): reconnecting");
+                    let Some((s, id, attempts)) = reconnect(&engine, last_event_secs, &cancel).await else {
+                        break;
+                    };
+                    stream = s;
+                    let gap = if last_event_secs.is_some() { last_event_at.elapsed() } else { Duration::MAX };
+                    if let Some(reason) = must_resync(&daemon_id, &id, attempts, gap, opts.max_gap) {
+                        tracing::info!("resync: {reason}");
+                        dirty.all = true;
+                        status.resyncs += 1;
+                    }
+                    daemon_id = id;
+                    status.daemon_id = daemon_id.clone();
+                }
+            },
+            () = tokio::time::sleep_until(wake.into()) => {
+                if Instant::now() >= next_backstop {
+                    dirty.all = true;
+                }
+            }
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Subscribes again (replaying from `since`) once the daemon answers; the new stream, the
+/// daemon's ID and how many attempts it took. None when cancelled.
+async fn reconnect<E: Engine>(
+    engine: &E,
+    since: Option<i64>,
+    cancel: &Cancel,
+) -> Option<(Events, String, u32)> {
+    let mut attempts = 0u32;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        attempts += 1;
+        let stream = subscribe(engine, since);
+        match engine.info().await {
+            Ok(info) => return Some((stream, info.id, attempts)),
+            Err(e) => tracing::debug!("the daemon does not answer yet: {e}"),
+        }
+        cancel.sleep(backoff).await;
+        if cancel.is_cancelled() {
+            return None;
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Writes the status file atomically (a reader never sees half of it).
+fn write_status(opts: &Options, status: &Status) {
+    let Some(path) = &opts.status_file else {
+        return;
+    };
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(status).unwrap_or_default())?;
+        std::fs::rename(&tmp, path)
+    };
+    if let Err(e) = write() {
+        tracing::debug!("writing the status file {}: {e}", path.display());
+    }
+}
+
+/// The metrics endpoint: the last text published, to every `GET`.
+pub(crate) struct Metrics {
+    text: std::sync::Arc<std::sync::Mutex<String>>,
+    /// As bound (port 0 picks one).
+    addr: std::net::SocketAddr,
+}
+
+impl Metrics {
+    fn publish(&self, text: String) {
+        *self.text.lock().unwrap_or_else(|p| p.into_inner()) = text;
+    }
+}
+
+/// Serves Prometheus text on `addr` (plain HTTP/1.0 answers; one request per connection).
+async fn serve_metrics(addr: std::net::SocketAddr) -> anyhow::Result<Metrics> {
+    use anyhow::Context as _;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("serving metrics on {addr}"))?;
+    let addr = listener.local_addr().unwrap_or(addr);
+    tracing::info!("metrics on http://{addr}/metrics");
+    let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let shared = text.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut conn, _)) = listener.accept().await else {
+                continue;
+            };
+            let body = shared.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let n = conn.read(&mut buf).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]);
+                let response = if request.starts_with("GET /metrics")
+                    || request.starts_with("GET / ")
+                {
+                    format!(
+                        "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                } else {
+                    "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_string()
+                };
+                let _ = conn.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    Ok(Metrics { text, addr })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resync_decisions() {
+        let s = Duration::from_secs;
+        let table = [
+            ("a", "a", 1, s(1), None),
+            ("a", "b", 1, s(1), Some("the daemon's ID changed")),
+            ("a", "a", 3, s(1), Some("the daemon was unreachable")),
+            (
+                "a",
+                "a",
+                1,
+                s(60),
+                Some("the gap is wider than the daemon's replay"),
+            ),
+        ];
+        for (old, new, attempts, gap, want) in table {
+            assert_eq!(must_resync(old, new, attempts, gap, s(30)), want);
+        }
+    }
+
+    #[test]
+    fn events_name_what_is_dirty() {
+        let mut d = Dirty::default();
+        assert!(d.is_empty());
+        d.note(&Event {
+            kind: "container".into(),
+            action: "start".into(),
+            id: "c1".into(),
+            attributes: Default::default(),
+            time_nano: 0,
+        });
+        d.note(&Event {
+            kind: "network".into(),
+            action: "disconnect".into(),
+            id: "n1".into(),
+            attributes: [
+                ("name".to_string(), "docker-link-x".to_string()),
+                ("container".to_string(), "c2".to_string()),
+            ]
+            .into(),
+            time_nano: 0,
+        });
+        assert_eq!(d.ids, BTreeSet::from(["c1".to_string(), "c2".to_string()]));
+        assert_eq!(d.networks, BTreeSet::from(["docker-link-x".to_string()]));
+        assert!(!d.all);
+    }
+}

@@ -9,7 +9,7 @@
 
 use std::process::{Command, Output};
 
-use crate::support::graph::{Graph, Linked};
+use crate::support::graph::{ip_on, resolves, Graph, Linked};
 use crate::support::{self, docker, docker_ok, images, run, unique, Container};
 
 fn stdout(out: &Output) -> String {
@@ -22,22 +22,6 @@ fn env_of(c: &Container) -> Vec<String> {
     let mut v: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
     v.sort();
     v
-}
-
-fn ip_on(c: &Container, net: &str) -> String {
-    c.inspect(&format!(
-        "{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"
-    ))
-}
-
-/// What the parent resolves `name` to (busybox nslookup), None when it does not resolve.
-fn resolves(parent: &Container, name: &str) -> Option<String> {
-    let out = parent.exec(&["ping", "-c1", "-W2", name]);
-    let text = stdout(&out);
-    let first = text.lines().next()?;
-    // "PING redis (10.199.0.2): 56 data bytes"
-    let ip = first.split('(').nth(1)?.split(')').next()?.to_string();
-    out.status.success().then_some(ip)
 }
 
 #[test]

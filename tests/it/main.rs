@@ -37,6 +37,8 @@ mod packaging;
 mod registry;
 #[cfg(feature = "test-docker")]
 mod self_image;
+#[cfg(feature = "test-docker")]
+mod watcher;
 // Shared fixtures: not every feature set uses every helper.
 #[allow(dead_code)]
 mod support;

@@ -4,6 +4,7 @@
 
 mod ops;
 mod run;
+pub mod watcher;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -51,6 +52,8 @@ pub enum Sub {
     /// Create a container like `docker create`, plus `--link NAME:ALIAS`.
     #[command(disable_help_flag = true)]
     Create(PassThrough),
+    /// The background reconciler: start, stop, status, logs, or run it here.
+    Watcher(watcher::Args),
     /// Check the installation, the daemon and the kernel features.
     Doctor(super::doctor::Args),
     /// Install the plugin into the docker CLI's plugin directory.
@@ -197,6 +200,7 @@ pub fn is_subcommand(word: &str) -> bool {
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     match args.command {
         Sub::Doctor(a) => super::doctor::run(a, ctx),
+        Sub::Watcher(a) => watcher::run(a, ctx),
         Sub::Install(a) => super::install::run_install(a, ctx),
         Sub::Uninstall(a) => super::install::run_uninstall(a, ctx),
         Sub::Add(a) => ops::add(a, ctx),

@@ -60,7 +60,7 @@ fn usage(mode: Mode) -> String {
 }
 
 /// The docker CLI, reached with the same global options we were given.
-fn docker_cli(ctx: &Ctx) -> Command {
+pub(super) fn docker_cli(ctx: &Ctx) -> Command {
     let program = std::env::var_os("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND")
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| "docker".into());
@@ -378,6 +378,8 @@ async fn create(
     cmd.arg("--label")
         .arg(format!("{LINKS_LABEL}={}", links_label(&plan.links)));
     cmd.arg("--label").arg(format!("{NETWORK_LABEL}={net}"));
+    // Which graph's watcher keeps its links (its network says so too, until removed by hand).
+    cmd.arg("--label").arg(crate::labels::namespace(ns));
     let command: Vec<OsString> = if parsed.init {
         let argv = resolved_command(engine, ctx, parsed).await?;
         cmd.args(["--entrypoint", INIT_PATH]);

@@ -7,6 +7,23 @@ use std::process::Command;
 
 use super::{docker, run, unique, Container, PluginConfig};
 
+/// The address `c` has on the network `net`.
+pub fn ip_on(c: &Container, net: &str) -> String {
+    c.inspect(&format!(
+        "{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"
+    ))
+}
+
+/// What the parent resolves `name` to (busybox ping), None when it does not resolve.
+pub fn resolves(parent: &Container, name: &str) -> Option<String> {
+    let out = parent.exec(&["ping", "-c1", "-W2", name]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next()?;
+    // "PING redis (10.199.0.2): 56 data bytes"
+    let ip = first.split('(').nth(1)?.split(')').next()?.to_string();
+    out.status.success().then_some(ip)
+}
+
 /// One test's graph: a registry namespace, and `docker-link` invocations that use it.
 pub struct Graph {
     pub ns: String,

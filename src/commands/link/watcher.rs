@@ -1,0 +1,382 @@
+//! `docker link watcher start|stop|status|logs|run`: the background reconciler as a container
+//! on the daemon it watches (`start`), or in the terminal (`run --foreground`). The loop
+//! itself is `crate::watch`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::docker::endpoint::Host;
+use crate::docker::engine::{ContainerSpec, Engine, Labels, ListFilter};
+use crate::docker::Daemon;
+use crate::output::{self, Format};
+use crate::watch::status::Status;
+use crate::Ctx;
+
+/// Where the watcher writes its status inside its container.
+const STATUS_FILE: &str = "/run/docker-link/status.json";
+/// The daemon's socket inside the watcher's container.
+const SOCKET_IN: &str = "/var/run/docker.sock";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Sub,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Sub {
+    /// Start the watcher container on the daemon (replaces one of another version).
+    Start(StartArgs),
+    /// Stop and remove the watcher container.
+    Stop,
+    /// Show the watcher's state and figures.
+    Status(StatusArgs),
+    /// Show the watcher's logs (`docker logs` of its container).
+    Logs(LogsArgs),
+    /// Run the watcher's loop in this process.
+    Run(RunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StartArgs {
+    /// The daemon's socket on the daemon's host, bound into the watcher (default: the
+    /// endpoint's own socket when it is local, else /var/run/docker.sock).
+    #[arg(long)]
+    pub socket: Option<PathBuf>,
+    /// Serve Prometheus metrics on this address of the daemon host's network namespace.
+    #[arg(long, default_value = "127.0.0.1:9387")]
+    pub metrics: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// table, json, or a Go template.
+    #[arg(long, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LogsArgs {
+    /// Follow the log.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Lines from the end.
+    #[arg(long)]
+    pub tail: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Run in this process, in the foreground (the only mode; `start` runs it in a container).
+    #[arg(long)]
+    pub foreground: bool,
+    /// Write the status here after every pass.
+    #[arg(long)]
+    pub status_file: Option<PathBuf>,
+    /// Serve Prometheus metrics on this address (`127.0.0.1:9387`); off when not given.
+    #[arg(long)]
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
+pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Sub::Run(a) => run_here(a, ctx),
+        Sub::Start(a) => start(a, ctx),
+        Sub::Stop => stop(ctx),
+        Sub::Status(a) => status(a, ctx),
+        Sub::Logs(a) => logs(a, ctx),
+    }
+}
+
+/// The watcher container's name for the registry namespace `ns`.
+pub(crate) fn container_name(ns: &str) -> String {
+    if ns == "default" {
+        "docker-link-watcher".to_string()
+    } else {
+        format!("docker-link-watcher-{ns}")
+    }
+}
+
+fn run_here(args: RunArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    if !args.foreground {
+        return Err(crate::commands::Usage(
+            "`docker link watcher run` needs --foreground (`docker link watcher start` runs it in a container)"
+                .into(),
+        )
+        .into());
+    }
+    let pool = ctx.config.pool()?;
+    ctx.block_on(async {
+        let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
+        let opts = crate::watch::Options {
+            status_file: args.status_file,
+            metrics: args.metrics,
+            ..Default::default()
+        };
+        crate::watch::run(daemon, &ctx.config.registry, pool, opts, ctx.cancel.clone()).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The watcher container, if there is one (any state).
+async fn find(
+    daemon: &Daemon,
+    ns: &str,
+) -> anyhow::Result<Option<crate::docker::engine::ContainerSummary>> {
+    let listing = daemon
+        .list_containers(&ListFilter {
+            labels: vec![
+                crate::labels::role(crate::labels::WATCHER_ROLE),
+                crate::labels::namespace(ns),
+            ],
+            ..Default::default()
+        })
+        .await?;
+    Ok(listing.containers.into_iter().next())
+}
+
+fn start(args: StartArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let metrics: std::net::SocketAddr = args.metrics.parse().map_err(|e| {
+        crate::commands::Usage(format!("invalid --metrics {:?}: {e}", args.metrics))
+    })?;
+    let said = ctx.block_on(async {
+        let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
+        let socket = match (&args.socket, &crate::docker::resolve(&ctx.globals)?.host) {
+            (Some(s), _) => s.clone(),
+            (None, Host::Unix(p)) => p.clone(),
+            (None, _) => PathBuf::from(SOCKET_IN),
+        };
+        ensure_running(&daemon, ctx, &socket, metrics).await
+    })?;
+    output::info(&said);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the watcher unless one of this binary is running; replaces one of another binary.
+/// Says what it did.
+pub(crate) async fn ensure_running(
+    daemon: &Daemon,
+    ctx: &Ctx,
+    socket: &std::path::Path,
+    metrics: std::net::SocketAddr,
+) -> anyhow::Result<String> {
+    let ns = &ctx.config.registry;
+    let name = container_name(ns);
+    let bin = daemon.static_binary().await?;
+    if let Some(c) = find(daemon, ns).await? {
+        let same = c.labels.get(crate::labels::BINARY_SHA256) == Some(&bin.sha256);
+        if same && c.state == crate::docker::engine::State::Running {
+            return Ok(format!("the watcher {name} is running"));
+        }
+        // Another version, or stopped: never two at once, so the old one goes first.
+        crate::docker::engine::remove_if_present(daemon, &c.id, true)
+            .await
+            .with_context(|| format!("removing the old watcher {name}"))?;
+    }
+    let image = daemon
+        .self_image()
+        .await
+        .context("preparing the watcher's image")?;
+    let mut labels = Labels::from([
+        (
+            crate::labels::ROLE.to_string(),
+            crate::labels::WATCHER_ROLE.to_string(),
+        ),
+        (crate::labels::NAMESPACE.to_string(), ns.clone()),
+        (crate::labels::BINARY_SHA256.to_string(), bin.sha256.clone()),
+    ]);
+    labels.insert("docker-link.metrics".into(), metrics.to_string());
+    let mut env = vec![
+        format!("DOCKER_HOST=unix://{SOCKET_IN}"),
+        format!("DOCKER_LINK_REGISTRY={ns}"),
+        "DOCKER_LINK_LOG=info".to_string(),
+    ];
+    if let Some(pool) = &ctx.config.pool {
+        env.push(format!("DOCKER_LINK_POOL={pool}"));
+    }
+    let spec = ContainerSpec {
+        name: name.clone(),
+        image,
+        cmd: [
+            "link",
+            "watcher",
+            "run",
+            "--foreground",
+            "--status-file",
+            STATUS_FILE,
+            "--metrics",
+            &metrics.to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        env,
+        labels,
+        keep_running: true,
+        binds: vec![format!("{}:{SOCKET_IN}", socket.display())],
+        host_network: true,
+        ..Default::default()
+    };
+    let id = daemon
+        .create_container(&spec)
+        .await
+        .with_context(|| format!("creating the watcher {name}"))?;
+    daemon
+        .start_container(&id)
+        .await
+        .with_context(|| format!("starting the watcher {name}"))?;
+    Ok(format!(
+        "started the watcher {name} (metrics on {metrics} of the daemon's host)"
+    ))
+}
+
+fn stop(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let ns = ctx.config.registry.clone();
+    let removed = ctx.block_on(async {
+        let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
+        match find(&daemon, &ns).await? {
+            Some(c) => {
+                crate::docker::engine::remove_if_present(&daemon, &c.id, true).await?;
+                anyhow::Ok(true)
+            }
+            None => anyhow::Ok(false),
+        }
+    })?;
+    let name = container_name(&ns);
+    output::info(&if removed {
+        format!("stopped and removed the watcher {name}")
+    } else {
+        format!("no watcher {name} was running")
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `status` prints.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Shown {
+    name: String,
+    state: String,
+    healthy: bool,
+    #[serde(flatten)]
+    status: Option<Status>,
+}
+
+fn status(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let ns = ctx.config.registry.clone();
+    let name = container_name(&ns);
+    let shown = ctx.block_on(async {
+        let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
+        let Some(c) = find(&daemon, &ns).await? else {
+            return anyhow::Ok(None);
+        };
+        let status = match daemon.get_archive(&c.id, STATUS_FILE).await {
+            Ok(tar) => file_in_tar(&tar).and_then(|b| serde_json::from_slice::<Status>(&b).ok()),
+            Err(_) => None,
+        };
+        anyhow::Ok(Some(Shown {
+            name: name.clone(),
+            state: c.state.as_str().to_string(),
+            healthy: c.state == crate::docker::engine::State::Running
+                && status.as_ref().is_some_and(Status::healthy),
+            status,
+        }))
+    })?;
+    let Some(shown) = shown else {
+        output::info(&format!(
+            "no watcher {name} on this daemon (`docker link watcher start`)"
+        ));
+        return Ok(ExitCode::from(1));
+    };
+    if !args.format.is_table() {
+        output::print_inspect(&args.format, &[&shown])?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut lines = vec![
+        format!("Name:\t{}", shown.name),
+        format!("State:\t{}", shown.state),
+        format!("Healthy:\t{}", shown.healthy),
+    ];
+    if let Some(s) = &shown.status {
+        let now = crate::docker::clock::now();
+        let ms = |q| {
+            s.latency.quantile(q).map_or("-".to_string(), |v| {
+                format!("≤ {} ms", (v * 1000.0).round())
+            })
+        };
+        lines.extend([
+            format!("Version:\t{}", s.version),
+            format!("Uptime:\t{}s", now - s.started),
+            format!("Duties:\t{}", s.duties.join(", ")),
+            format!(
+                "Metrics:\t{}",
+                s.metrics
+                    .as_deref()
+                    .map_or("off".to_string(), |m| format!("http://{m}/metrics"))
+            ),
+            format!(
+                "Last event:\t{}",
+                s.last_event.as_ref().map_or("-".to_string(), |e| format!(
+                    "{} {} {} ({}s ago, applied {} ms after)",
+                    e.kind,
+                    e.action,
+                    e.object,
+                    now - e.time,
+                    e.lag_ms
+                ))
+            ),
+            format!("Events:\t{}", s.events_seen),
+            format!("Passes:\t{} (last {} ms)", s.passes, s.last_pass_ms),
+            format!("Resyncs:\t{}", s.resyncs),
+            format!("Event to applied:\tp50 {}, p99 {}", ms(0.5), ms(0.99)),
+            format!("Links:\t{}", s.links),
+            format!("Registry restores:\t{}", s.registry_restores),
+            format!("Networks removed:\t{}", s.networks_removed),
+            format!("Errors:\t{}", s.errors_by_kind.values().sum::<u64>()),
+        ]);
+        for q in &s.quarantined {
+            lines.push(format!(
+                "Quarantined:\t{} ({} failures): {}",
+                q.object, q.failures, q.reason
+            ));
+        }
+        for e in s.recent_errors.iter().rev().take(5) {
+            lines.push(format!(
+                "Recent error:\t{} {}: {}",
+                e.kind, e.object, e.message
+            ));
+        }
+    } else {
+        lines.push("Status:\tnot written yet".to_string());
+    }
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    output::write_stdout(output::tabwrite(&text).as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The first regular file of a tar (`GET /containers/{id}/archive` of one file).
+fn file_in_tar(tar: &[u8]) -> Option<Vec<u8>> {
+    let mut archive = tar::Archive::new(tar);
+    let mut entry = archive.entries().ok()?.flatten().next()?;
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut entry, &mut out).ok()?;
+    Some(out)
+}
+
+fn logs(args: LogsArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let mut cmd = super::run::docker_cli(ctx);
+    cmd.arg("logs");
+    if args.follow {
+        cmd.arg("--follow");
+    }
+    if let Some(t) = &args.tail {
+        cmd.args(["--tail", t]);
+    }
+    cmd.arg(container_name(&ctx.config.registry));
+    let status = cmd.status().context("running the docker CLI")?;
+    Ok(ExitCode::from(
+        status.code().unwrap_or(125).clamp(0, 255) as u8
+    ))
+}

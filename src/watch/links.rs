@@ -1,0 +1,665 @@
+//! The watcher's link duty: every pass reads the graph and the link networks, and a pure
+//! [`plan`] decides what to do; [`LinkDuty::apply`] does it and goes on past errors. It runs
+//! the same code the commands run (`graph::store` to write, `links::realize` to attach,
+//! `links::network` to make and remove networks, `links::prune` to decide what is dead).
+//!
+//! - **Guardian of the graph**: the registry read from its copy, or gone with its copy, is
+//!   written back (from the copy, from the links the link networks still show, and from the
+//!   graph of the watcher's last committed read).
+//! - **Links**: every parent with links (added with `docker link connect`, declared by
+//!   `docker link run` or by compose labels) has its link network, and the network holds the
+//!   parent and each child under its aliases, nobody else.
+//! - **Housekeeping**: a link network whose parent no longer exists goes.
+//!
+//! A parent whose realization keeps failing is quarantined: retried only when an event names
+//! it or its backoff ends, and reported with the reason; it never holds up the others.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use super::status::Quarantined;
+use super::Dirty;
+use crate::cancel::Cancel;
+use crate::docker::engine::Engine;
+use crate::graph::model::{short, Node, Source, Stored, View, ROOT};
+use crate::graph::ops::Op;
+use crate::graph::store::Origin;
+use crate::links::network::{self, LinkNetwork};
+use crate::links::pool::Pool;
+use crate::links::session::Session;
+use crate::links::{prune, realize};
+
+/// Failures in a row before a parent is quarantined.
+const QUARANTINE_AFTER: u32 = 3;
+/// How long a quarantined parent waits before it is tried again without an event.
+const QUARANTINE_FOR: Duration = Duration::from_secs(300);
+/// A link network younger than this is never removed: `docker link connect` makes the network
+/// of a parent that may be newer than the pass's listing.
+const NETWORK_GRACE: i64 = 15;
+/// `docker link run` makes its network before the parent exists (the parent then claims it by
+/// label): such a network is removed only when unclaimed for this long.
+const UNCLAIMED_GRACE: i64 = 120;
+
+/// What one pass does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Write the registry back. `edges`: links to put back (from the last committed read).
+    RestoreRegistry {
+        edges: Vec<crate::graph::model::Edge>,
+    },
+    /// Make the parent's link network (it has links and no network).
+    EnsureNetwork { parent: String, network: String },
+    /// Bring the parent's link network in line with the graph.
+    Realize { parent: String },
+    RemoveNetwork {
+        network: String,
+        reason: &'static str,
+    },
+}
+
+/// What a pass looks at.
+#[derive(Debug, Clone)]
+pub(crate) struct Input<'a> {
+    pub view: &'a View,
+    pub origin: &'a Origin,
+    /// The graph must be written back (read from its copy, or links rebuilt).
+    pub needs_restore: bool,
+    /// The graph of the last pass that read a committed generation.
+    pub last: Option<&'a Stored>,
+    pub networks: &'a [LinkNetwork],
+    pub dirty: &'a Dirty,
+    /// Parents not to touch now (quarantined, no event since).
+    pub held: &'a BTreeSet<String>,
+    /// The daemon's clock, seconds.
+    pub now: i64,
+    /// The registry namespace this watcher keeps.
+    pub ns: &'a str,
+}
+
+/// Whether a parent's links are this namespace's to keep: its own label says so, or its link
+/// network is one of ours, or this graph holds links of it; a parent that says nothing (a
+/// compose service with `docker-link.links`) belongs to the default namespace.
+fn belongs(view: &View, node: &Node, ns: &str, networks: &BTreeSet<&str>) -> bool {
+    if let Some(n) = node.labels.get(crate::labels::NAMESPACE) {
+        return n == ns;
+    }
+    networks.contains(network::network_of(node).as_str())
+        || view
+            .children(&node.id)
+            .any(|(_, _, source)| source == Source::Registry)
+        || ns == "default"
+}
+
+/// The parents of the view: containers that exist and have at least one link.
+fn parents(view: &View) -> BTreeSet<String> {
+    view.edges
+        .keys()
+        .map(|(p, _)| p)
+        .filter(|p| *p != ROOT && view.node(p).is_some())
+        .cloned()
+        .collect()
+}
+
+pub(crate) fn plan(input: &Input) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let view = input.view;
+    match input.origin {
+        Origin::Committed => {}
+        Origin::Copy { .. } => actions.push(RestoreRegistry(Vec::new())),
+        Origin::Missing => {
+            let edges: Vec<_> = input
+                .last
+                .map(|s| s.edges.iter().cloned().collect())
+                .unwrap_or_default();
+            if input.needs_restore || !edges.is_empty() {
+                actions.push(RestoreRegistry(edges));
+            }
+        }
+    }
+    let existing: BTreeSet<&str> = input.networks.iter().map(|n| n.name.as_str()).collect();
+    let parents = parents(view);
+    // A dirty container: itself if a parent, and the parents that link to it.
+    let mut touched: BTreeSet<String> = BTreeSet::new();
+    for id in &input.dirty.ids {
+        if parents.contains(id) {
+            touched.insert(id.clone());
+        }
+        touched.extend(view.parents(id).into_iter().map(|(p, _, _)| p.to_string()));
+    }
+    for parent in &parents {
+        let Some(node) = view.node(parent) else {
+            continue;
+        };
+        if !belongs(view, node, input.ns, &existing) {
+            continue;
+        }
+        let net = network::network_of(node);
+        let dirty = input.dirty.all
+            || touched.contains(parent)
+            || input.dirty.networks.contains(&net)
+            || !existing.contains(net.as_str());
+        if !dirty || (input.held.contains(parent) && !touched.contains(parent)) {
+            continue;
+        }
+        if !existing.contains(net.as_str()) {
+            actions.push(Action::EnsureNetwork {
+                parent: parent.clone(),
+                network: net,
+            });
+        }
+        actions.push(Action::Realize {
+            parent: parent.clone(),
+        });
+    }
+    // Housekeeping, with the same rule as `docker link prune`.
+    let containers: BTreeSet<String> = view.nodes.keys().cloned().collect();
+    let claimed: BTreeSet<String> = view
+        .nodes
+        .values()
+        .filter_map(|n| n.labels.get(crate::labels::NETWORK).cloned())
+        .collect();
+    let (made_for_parent, made_by_run): (Vec<LinkNetwork>, Vec<LinkNetwork>) = input
+        .networks
+        .iter()
+        .cloned()
+        .partition(|n| !n.parent.is_empty());
+    for (networks, until) in [
+        (made_for_parent, NETWORK_GRACE),
+        (made_by_run, UNCLAIMED_GRACE),
+    ] {
+        let removals = prune::plan(&prune::Input {
+            networks,
+            containers: containers.clone(),
+            claimed: claimed.clone(),
+            now: input.now,
+            until,
+        });
+        actions.extend(removals.into_iter().map(|r| Action::RemoveNetwork {
+            network: r.network,
+            reason: r.reason,
+        }));
+    }
+    actions
+}
+
+#[allow(non_snake_case)]
+fn RestoreRegistry(edges: Vec<crate::graph::model::Edge>) -> Action {
+    Action::RestoreRegistry { edges }
+}
+
+/// A parent that failed, and since when.
+#[derive(Debug, Clone)]
+struct Failure {
+    count: u32,
+    reason: String,
+    since: i64,
+    until: Option<Instant>,
+}
+
+/// What a pass did.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Report {
+    /// Parents realized.
+    pub realized: usize,
+    pub restored: bool,
+    pub removed: Vec<String>,
+    /// (object, kind, message) of each failed action.
+    pub errors: Vec<(String, &'static str, String)>,
+    /// Links in the graph after the pass.
+    pub links: usize,
+}
+
+pub(crate) struct LinkDuty<E: Engine> {
+    engine: E,
+    ns: String,
+    pool: Pool,
+    cancel: Cancel,
+    last: Option<Stored>,
+    failures: BTreeMap<String, Failure>,
+}
+
+impl<E: Engine + Clone> LinkDuty<E> {
+    pub(crate) fn new(engine: E, ns: &str, pool: Pool, cancel: Cancel) -> LinkDuty<E> {
+        LinkDuty {
+            engine,
+            ns: ns.to_string(),
+            pool,
+            cancel,
+            last: None,
+            failures: BTreeMap::new(),
+        }
+    }
+
+    /// The quarantined parents, for the status.
+    pub(crate) fn quarantined(&self) -> Vec<Quarantined> {
+        self.failures
+            .iter()
+            .filter(|(_, f)| f.count >= QUARANTINE_AFTER)
+            .map(|(id, f)| Quarantined {
+                object: short(id).to_string(),
+                reason: f.reason.clone(),
+                since: f.since,
+                failures: f.count,
+            })
+            .collect()
+    }
+
+    /// One pass: read, plan, apply.
+    pub(crate) async fn pass(&mut self, dirty: &Dirty) -> anyhow::Result<Report> {
+        let (mut session, snap) =
+            Session::open(self.engine.clone(), &self.ns, self.cancel.clone(), None).await?;
+        for w in std::mem::take(&mut session.warnings) {
+            tracing::warn!("{w}");
+        }
+        let networks = network::list(&self.engine, &self.ns, false).await?;
+        let now = snap.server_time.unwrap_or_else(crate::docker::clock::now);
+        let instant = Instant::now();
+        let held: BTreeSet<String> = self
+            .failures
+            .iter()
+            .filter(|(_, f)| f.until.is_some_and(|u| u > instant))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let actions = plan(&Input {
+            view: &snap.view,
+            origin: &snap.origin,
+            needs_restore: session.needs_restore(&snap),
+            last: self.last.as_ref(),
+            networks: &networks,
+            dirty,
+            held: &held,
+            now,
+            ns: &self.ns,
+        });
+        if snap.origin == Origin::Committed {
+            self.last = Some(snap.payload.stored.clone());
+        }
+        let mut report = Report::default();
+        let mut view = snap.view.clone();
+        for action in actions {
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            match action {
+                Action::RestoreRegistry { edges } => {
+                    let op = if edges.is_empty() {
+                        Op::Touch
+                    } else {
+                        Op::Restore { edges }
+                    };
+                    match session.write(op).await {
+                        Ok(w) => {
+                            tracing::warn!(
+                                "the registry was gone: wrote it back as generation {} ({} names and links)",
+                                w.generation,
+                                w.stored.edges.len()
+                            );
+                            view = w.view.clone();
+                            self.last = Some(w.stored);
+                            report.restored = true;
+                        }
+                        Err(e) => {
+                            report
+                                .errors
+                                .push(("registry".into(), "registry", format!("{e:#}")))
+                        }
+                    }
+                }
+                Action::EnsureNetwork {
+                    parent,
+                    network: net,
+                } => {
+                    let label = view
+                        .node(&parent)
+                        .is_some_and(|n| !n.labels.contains_key(crate::labels::NETWORK))
+                        .then_some(parent.as_str());
+                    if let Err(e) =
+                        network::ensure(&self.engine, &self.pool, &self.ns, &net, label).await
+                    {
+                        self.failed(&parent, now, &format!("{e:#}"));
+                        report
+                            .errors
+                            .push((parent.clone(), "network", format!("{e:#}")));
+                    } else {
+                        tracing::info!("made the link network {net} of {}", view.display(&parent));
+                    }
+                }
+                Action::Realize { parent } => {
+                    let mut scope: BTreeSet<String> = BTreeSet::from([parent.clone()]);
+                    scope.extend(view.children(&parent).map(|(_, c, _)| c.to_string()));
+                    match realize::realize(&self.engine, &view, &parent, scope).await {
+                        Ok(()) => {
+                            self.failures.remove(&parent);
+                            report.realized += 1;
+                        }
+                        Err(e) => {
+                            self.failed(&parent, now, &format!("{e:#}"));
+                            report
+                                .errors
+                                .push((parent.clone(), "realize", format!("{e:#}")));
+                        }
+                    }
+                }
+                Action::RemoveNetwork {
+                    network: net,
+                    reason,
+                } => match network::remove(&self.engine, &net).await {
+                    Ok(()) => {
+                        tracing::info!("removed the link network {net}: {reason}");
+                        report.removed.push(net);
+                    }
+                    Err(e) => report.errors.push((net, "housekeeping", format!("{e:#}"))),
+                },
+            }
+        }
+        report.links = view.edges.keys().filter(|(p, _)| p != ROOT).count();
+        Ok(report)
+    }
+
+    fn failed(&mut self, parent: &str, now: i64, reason: &str) {
+        let f = self.failures.entry(parent.to_string()).or_insert(Failure {
+            count: 0,
+            reason: String::new(),
+            since: now,
+            until: None,
+        });
+        f.count += 1;
+        f.reason = reason.to_string();
+        if f.count >= QUARANTINE_AFTER {
+            if f.count == QUARANTINE_AFTER {
+                tracing::warn!(
+                    "quarantined {}: {reason} ({} failures in a row; retried on its next event or in {} s)",
+                    short(parent),
+                    f.count,
+                    QUARANTINE_FOR.as_secs()
+                );
+            }
+            f.until = Some(Instant::now() + QUARANTINE_FOR);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::model::fixtures::{edge, id, node};
+
+    fn net(name: &str, parent: &str, created: &str) -> LinkNetwork {
+        LinkNetwork {
+            name: name.into(),
+            parent: parent.into(),
+            created: Some(created.into()),
+            members: Default::default(),
+        }
+    }
+
+    /// a links b (registry), c is a parent whose network is gone, d was removed.
+    fn world() -> (View, Stored, Vec<LinkNetwork>) {
+        let mut stored = Stored::new();
+        stored.edges.insert(edge(&id('a'), "redis", &id('b')));
+        stored.edges.insert(edge(&id('c'), "db", &id('b')));
+        stored.edges.insert(edge(ROOT, "db1", &id('b')));
+        let view = View::build(
+            vec![
+                node('a', &["web"]),
+                node('b', &["redis"]),
+                node('c', &["api"]),
+            ],
+            &stored,
+        );
+        let old = "2026-12-02T11:00:00Z";
+        let networks = vec![
+            net(&network::name_for(&id('a')), &id('a'), old),
+            net(&network::name_for(&id('d')), &id('d'), old),
+            net(
+                &network::name_for(&id('e')),
+                &id('e'),
+                "2026-12-02T11:59:55Z",
+            ),
+        ];
+        (view, stored, networks)
+    }
+
+    fn now() -> i64 {
+        crate::docker::clock::rfc3339("2026-12-02T12:00:00Z").unwrap()
+    }
+
+    #[test]
+    fn plans() {
+        let (view, stored, networks) = world();
+        let all = Dirty {
+            all: true,
+            ..Default::default()
+        };
+        let only_b = Dirty {
+            ids: BTreeSet::from([id('b')]),
+            ..Default::default()
+        };
+        let nothing = Dirty::default();
+        let held_a = BTreeSet::from([id('a')]);
+        let none = BTreeSet::new();
+        let realize = |c: char| Action::Realize { parent: id(c) };
+        let ensure_c = Action::EnsureNetwork {
+            parent: id('c'),
+            network: network::name_for(&id('c')),
+        };
+        let remove_d = Action::RemoveNetwork {
+            network: network::name_for(&id('d')),
+            reason: "its parent container no longer exists",
+        };
+        let committed = Origin::Committed;
+        let missing = Origin::Missing;
+        let copy = Origin::Copy { generation: 4 };
+        // (what, origin, last, dirty, held, expected)
+        type Case<'a> = (
+            &'a str,
+            &'a Origin,
+            Option<&'a Stored>,
+            &'a Dirty,
+            &'a BTreeSet<String>,
+            Vec<Action>,
+        );
+        let table: Vec<Case> =
+            vec![
+            (
+                "a resync realizes every parent, makes the missing network, removes the dead one",
+                &committed, None, &all, &none,
+                vec![realize('a'), ensure_c.clone(), realize('c'), remove_d.clone()],
+            ),
+            (
+                "an event on a child realizes its parents; a missing network is made anyway",
+                &committed, None, &only_b, &none,
+                vec![realize('a'), ensure_c.clone(), realize('c'), remove_d.clone()],
+            ),
+            (
+                "no event: only what is missing or dead",
+                &committed, None, &nothing, &none,
+                vec![ensure_c.clone(), realize('c'), remove_d.clone()],
+            ),
+            (
+                "a quarantined parent waits for an event of its own",
+                &committed, None, &all, &held_a,
+                vec![ensure_c.clone(), realize('c'), remove_d.clone()],
+            ),
+            (
+                "the registry read from its copy is written back",
+                &copy, None, &nothing, &none,
+                vec![RestoreRegistry(vec![]), ensure_c.clone(), realize('c'), remove_d.clone()],
+            ),
+            (
+                "the registry gone with its copy: the last graph goes back",
+                &missing, Some(&stored), &nothing, &none,
+                vec![
+                    RestoreRegistry(stored.edges.iter().cloned().collect()),
+                    ensure_c.clone(), realize('c'), remove_d.clone(),
+                ],
+            ),
+        ];
+        for (what, origin, last, dirty, held, want) in table {
+            let got = plan(&Input {
+                view: &view,
+                origin,
+                needs_restore: false,
+                last,
+                networks: &networks,
+                dirty,
+                held,
+                now: now(),
+                ns: "t",
+            });
+            assert_eq!(got, want, "{what}");
+        }
+    }
+
+    /// Declared parents: one labelled for this namespace, one for another, one unlabelled
+    /// (compose): the default namespace's watcher takes the unlabelled one.
+    #[test]
+    fn declared_parents_belong_to_one_namespace() {
+        let declared = |c: char, ns: Option<&str>| {
+            let mut n = node(c, &[&format!("p{c}")]);
+            n.labels
+                .insert(crate::labels::LINKS.into(), format!("{}:db", id('z')));
+            if let Some(ns) = ns {
+                n.labels.insert(crate::labels::NAMESPACE.into(), ns.into());
+            }
+            n
+        };
+        let view = View::build(
+            vec![
+                declared('a', Some("t")),
+                declared('b', Some("other")),
+                declared('c', None),
+                node('z', &["db"]),
+            ],
+            &Stored::new(),
+        );
+        let all = Dirty {
+            all: true,
+            ..Default::default()
+        };
+        for (ns, want) in [("t", ['a']), ("default", ['c']), ("third", [' '])] {
+            let want: Vec<Action> = want
+                .iter()
+                .filter(|c| **c != ' ')
+                .flat_map(|c| {
+                    [
+                        Action::EnsureNetwork {
+                            parent: id(*c),
+                            network: network::name_for(&id(*c)),
+                        },
+                        Action::Realize { parent: id(*c) },
+                    ]
+                })
+                .collect();
+            let got = plan(&Input {
+                view: &view,
+                origin: &Origin::Committed,
+                needs_restore: false,
+                last: None,
+                networks: &[],
+                dirty: &all,
+                held: &BTreeSet::new(),
+                now: now(),
+                ns,
+            });
+            assert_eq!(got, want, "{ns}");
+        }
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// Against the in-memory daemon: a link made by the duty, the registry removed with its
+    /// copy and written back from the duty's last read, the network of a removed parent gone.
+    #[test]
+    fn passes_against_the_fake_daemon() {
+        use crate::docker::fake::Fake;
+        use crate::graph::store::Store;
+        let fake = Fake::new();
+        let parent = fake.run("web", &[], &[]);
+        let child = fake.run("redis", &["6379/tcp"], &[]);
+        let pool = Pool::from_setting(None).unwrap();
+        rt().block_on(async {
+            let store = Store::new(&fake, "t", Cancel::new());
+            let link = Op::Batch {
+                ops: vec![
+                    Op::Add {
+                        edge: edge(ROOT, "db1", &child),
+                    },
+                    Op::Add {
+                        edge: edge(&parent, "cache", &child),
+                    },
+                ],
+            };
+            store.write(None, link).await.unwrap();
+            let mut duty = LinkDuty::new(fake.clone(), "t", pool, Cancel::new());
+            let all = Dirty {
+                all: true,
+                ..Default::default()
+            };
+            let report = duty.pass(&all).await.unwrap();
+            assert_eq!(report.errors, []);
+            assert_eq!(report.realized, 1);
+            let net = network::name_for(&parent);
+            let members = |fake: &Fake| {
+                fake.world()
+                    .containers
+                    .values()
+                    .filter(|c| c.networks.contains_key(&net))
+                    .map(|c| c.spec.name.clone())
+                    .collect::<BTreeSet<_>>()
+            };
+            assert_eq!(
+                members(&fake),
+                BTreeSet::from(["redis".to_string(), "web".to_string()])
+            );
+
+            // The registry and its copy removed by hand: written back.
+            {
+                let mut w = fake.world();
+                w.containers
+                    .retain(|_, c| !c.spec.labels.contains_key(crate::labels::GENERATION));
+                w.volumes.clear();
+            }
+            let report = duty.pass(&Dirty::default()).await.unwrap();
+            assert!(report.restored, "{report:?}");
+            let snap = store.load().await.unwrap();
+            assert_eq!(snap.origin, Origin::Committed);
+            assert_eq!(snap.payload.stored.edges.len(), 2);
+
+            // The parent removed: its network goes (once older than the grace).
+            fake.world().containers.remove(&parent);
+            fake.advance(NETWORK_GRACE + 1);
+            let report = duty.pass(&Dirty::default()).await.unwrap();
+            assert_eq!(report.removed, std::slice::from_ref(&net));
+        });
+    }
+
+    #[test]
+    fn a_network_event_realizes_its_parent() {
+        let (view, _, networks) = world();
+        let dirty = Dirty {
+            networks: BTreeSet::from([network::name_for(&id('a'))]),
+            ..Default::default()
+        };
+        let got = plan(&Input {
+            view: &view,
+            origin: &Origin::Committed,
+            needs_restore: false,
+            last: None,
+            networks: &networks,
+            dirty: &dirty,
+            held: &BTreeSet::new(),
+            now: now(),
+            ns: "t",
+        });
+        assert!(
+            got.contains(&Action::Realize { parent: id('a') }),
+            "{got:?}"
+        );
+    }
+}

@@ -1,0 +1,346 @@
+//! The watcher against the real daemon: in the foreground (`docker link watcher run
+//! --foreground`, as tests and debugging use it) and as its container (`start`, `status`,
+//! `stop`). What a user would see: links declared by compose labels resolve, and again after
+//! `--force-recreate`; the registry and a link network removed by hand come back; the network
+//! of a removed parent goes; the container starts once, reports itself healthy, and stops
+//! cleanly on SIGTERM.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::graph::{ip_on, resolves, Graph};
+use crate::support::{images, run_ok, unique, Container, TempDir};
+
+/// Polls `f` until it gives Some, or panics with `what` after `secs`.
+fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < end, "not within {secs}s: {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `docker link watcher run --foreground` for a graph, stopped by SIGTERM when dropped; the
+/// drop asserts it exits 0 (a clean stop).
+struct Foreground {
+    child: Option<Child>,
+    pub status: TempDir,
+}
+
+impl Foreground {
+    fn start(g: &Graph) -> Foreground {
+        let status = TempDir::new("watcher-status");
+        let file = status.path().join("status.json");
+        let child = g
+            .cmd(&[
+                "link",
+                "watcher",
+                "run",
+                "--foreground",
+                "--status-file",
+                file.to_str().unwrap(),
+            ])
+            .env("DOCKER_LINK_LOG", "info")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let w = Foreground {
+            child: Some(child),
+            status,
+        };
+        eventually(30, "the watcher's first pass", || {
+            w.passes().filter(|p| *p > 0)
+        });
+        w
+    }
+
+    fn status(&self) -> Option<serde_json::Value> {
+        let text = std::fs::read(self.status.path().join("status.json")).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    fn passes(&self) -> Option<u64> {
+        self.status()?.get("Passes")?.as_u64()
+    }
+}
+
+impl Drop for Foreground {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let end = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Ok(Some(s)) = child.try_wait() {
+                break Some(s);
+            }
+            if Instant::now() > end {
+                let _ = child.kill();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        if !std::thread::panicking() {
+            assert!(
+                status.is_some_and(|s| s.success()),
+                "the watcher did not stop cleanly on SIGTERM: {status:?}"
+            );
+        }
+    }
+}
+
+/// A compose project of the test's own, brought down with its volumes when dropped.
+struct Compose {
+    dir: TempDir,
+    project: String,
+}
+
+impl Compose {
+    fn up(yaml: &str) -> Compose {
+        let dir = TempDir::new("compose");
+        std::fs::write(dir.path().join("docker-compose.yml"), yaml).unwrap();
+        let c = Compose {
+            dir,
+            project: unique("proj").replace('-', ""),
+        };
+        c.run(&["up", "-d"]);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        run_ok(
+            Command::new("docker-compose")
+                .current_dir(self.dir.path())
+                .args(["-p", &self.project])
+                .args(args),
+        )
+    }
+
+    /// The container of `service` (replica 1).
+    fn container(&self, service: &str) -> Container {
+        let id = self.run(&["ps", "-q", service]);
+        Container::adopt(id.lines().next().unwrap())
+    }
+}
+
+impl Drop for Compose {
+    fn drop(&mut self) {
+        let _ = Command::new("docker-compose")
+            .current_dir(self.dir.path())
+            .args(["-p", &self.project, "down", "-v", "-t", "1"])
+            .output();
+    }
+}
+
+#[test]
+fn compose_labels_link_services_and_recreated_containers_again() {
+    let g = Graph::new();
+    let yaml = format!(
+        "version: '2.4'\n\
+         services:\n\
+         \x20 db:\n\
+         \x20   image: {redis}\n\
+         \x20 web:\n\
+         \x20   image: {busybox}\n\
+         \x20   command: sleep 3600\n\
+         \x20   labels:\n\
+         \x20     docker-link.links: \"db:redis\"\n\
+         \x20     docker-link.registry-test: \"{ns}\"\n",
+        redis = images::redis(),
+        busybox = images::busybox(),
+        ns = g.ns,
+    );
+    let _w = Foreground::start(&g);
+    let project = Compose::up(&yaml);
+    let web = project.container("web");
+    let db = project.container("db");
+    let net = eventually(30, "the link network of web", || {
+        let n = web.inspect("{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}");
+        n.split_whitespace()
+            .find(|n| n.starts_with("docker-link-"))
+            .map(str::to_string)
+    });
+    let want = ip_on(&db, &net);
+    assert!(!want.is_empty());
+    eventually(30, "web resolves redis to db", || {
+        (resolves(&web, "redis").as_deref() == Some(want.as_str())).then_some(())
+    });
+    // The proposal's listing: the link under the parent's path.
+    let ls = g.ok(&["ls"]);
+    assert!(
+        ls.lines()
+            .any(|l| l.contains(&format!("{}/redis", web.name))),
+        "{ls}"
+    );
+
+    // A new container for db (new id, same service): linked again.
+    project.run(&["up", "-d", "--force-recreate", "--no-deps", "db"]);
+    let db2 = project.container("db");
+    assert_ne!(db2.id, db.id);
+    eventually(30, "web resolves redis to the recreated db", || {
+        let ip = ip_on(&db2, &net);
+        (!ip.is_empty() && resolves(&web, "redis") == Some(ip)).then_some(())
+    });
+    std::mem::forget(db);
+    std::mem::forget(db2);
+}
+
+#[test]
+fn the_registry_and_a_link_network_removed_by_hand_come_back() {
+    let g = Graph::new();
+    let parent = Container::run("parent", &[images::busybox(), "sleep", "3600"]);
+    let child = Container::run("child", &[images::redis()]);
+    let name = unique("db1");
+    g.ok(&["link", &child.name, &name]);
+    g.ok(&[
+        "link",
+        "connect",
+        &parent.name,
+        &format!("{}:cache", child.name),
+    ]);
+    let w = Foreground::start(&g);
+
+    // Every registry container and the graph's copy removed by hand.
+    for (registry, _) in g.registries() {
+        g.docker_ok(&["rm", "-f", &registry]);
+    }
+    let copy = format!("docker-link-graph-{}", g.ns);
+    eventually(30, "the copy volume can be removed", || {
+        g.docker(&["volume", "rm", "-f", &copy])
+            .status
+            .success()
+            .then_some(())
+    });
+    eventually(30, "the registry is written back", || {
+        let running = g.registries().iter().any(|(_, s)| s == "running");
+        let paths = g.ls_paths(&[], &[&name, &parent.name]);
+        (running && paths.contains(&name)).then_some(())
+    });
+    let ls = g.ok(&["ls"]);
+    assert!(ls.contains(&format!("{}/cache", parent.name)), "{ls}");
+    let restores = w.status().unwrap()["RegistryRestores"].as_u64().unwrap();
+    assert!(restores >= 1);
+
+    // The link network removed by hand (its members first, as docker requires).
+    let net = eventually(10, "the link network", || {
+        parent
+            .inspect("{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}")
+            .split_whitespace()
+            .find(|n| n.starts_with("docker-link-"))
+            .map(str::to_string)
+    });
+    g.docker_ok(&["network", "disconnect", "-f", &net, &parent.id]);
+    g.docker_ok(&["network", "disconnect", "-f", &net, &child.id]);
+    g.docker_ok(&["network", "rm", &net]);
+    eventually(30, "the parent resolves cache again", || {
+        let ip = ip_on(&child, &net);
+        (!ip.is_empty() && resolves(&parent, "cache") == Some(ip)).then_some(())
+    });
+}
+
+#[test]
+fn a_restarted_child_keeps_its_alias_and_a_removed_parent_loses_its_network() {
+    let g = Graph::new();
+    let parent = Container::run("parent", &[images::busybox(), "sleep", "3600"]);
+    let child = Container::run("child", &[images::redis()]);
+    g.ok(&[
+        "link",
+        "connect",
+        &parent.name,
+        &format!("{}:cache", child.name),
+    ]);
+    let _w = Foreground::start(&g);
+    let net = format!("docker-link-{}", &parent.id[..12]);
+    g.docker_ok(&["restart", "-t", "1", &child.id]);
+    eventually(30, "the parent resolves the restarted child", || {
+        let ip = ip_on(&child, &net);
+        (!ip.is_empty() && resolves(&parent, "cache") == Some(ip)).then_some(())
+    });
+    // A renamed child keeps its link.
+    let renamed = unique("renamed");
+    g.docker_ok(&["rename", &child.id, &renamed]);
+    assert!(g.ok(&["ls"]).contains(&format!("{}/cache", parent.name)));
+
+    g.docker_ok(&["rm", "-f", &parent.id]);
+    eventually(60, "the removed parent's link network goes", || {
+        (!g.docker(&["network", "inspect", &net]).status.success()).then_some(())
+    });
+}
+
+#[test]
+fn the_watcher_container_starts_once_reports_and_stops_cleanly() {
+    let g = Graph::new();
+    let start = || g.ok(&["link", "watcher", "start", "--metrics", "127.0.0.1:0"]);
+    start();
+    let name = format!("docker-link-watcher-{}", g.ns);
+    let status = eventually(60, "a healthy status with a pass", || {
+        let out = g
+            .cmd(&["link", "watcher", "status", "--format", "json"])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let v = if v.is_array() { v[0].clone() } else { v };
+        (v["Healthy"] == true && v["Passes"].as_u64() >= Some(1)).then_some(v)
+    });
+    assert_eq!(status["Name"], name.as_str());
+    assert_eq!(status["State"], "running");
+    assert_eq!(status["Duties"], serde_json::json!(["links"]));
+    let table = g.ok(&["link", "watcher", "status"]);
+    for field in [
+        "State:",
+        "Healthy:",
+        "Uptime:",
+        "Passes:",
+        "Event to applied:",
+        "Metrics:",
+    ] {
+        assert!(table.contains(field), "{table}");
+    }
+    // Again: the same watcher, never two.
+    let id = g.docker_ok(&["inspect", "-f", "{{.Id}}", &name]);
+    start();
+    assert_eq!(g.docker_ok(&["inspect", "-f", "{{.Id}}", &name]), id);
+    let label = format!("label=docker-link.registry={}", g.ns);
+    let watchers = g.docker_ok(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &label,
+        "--filter",
+        "label=docker-link.role=watcher",
+    ]);
+    assert_eq!(watchers.lines().count(), 1);
+    // The labels say it is ours and which binary runs it.
+    assert!(!g
+        .docker_ok(&[
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"docker-link.binary-sha256\"}}",
+            &name
+        ])
+        .is_empty());
+    // SIGTERM (docker stop): a clean exit, well before docker's 10 s kill.
+    g.docker_ok(&["stop", &name]);
+    assert_eq!(
+        g.docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", &name]),
+        "0"
+    );
+    // Stopped: status says so, and stop removes it.
+    let out = g
+        .cmd(&["link", "watcher", "status", "--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = if v.is_array() { v[0].clone() } else { v };
+    assert_eq!(v["State"], "exited");
+    assert_eq!(v["Healthy"], false);
+    let said = g.cmd(&["link", "watcher", "stop"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&said.stderr).contains("removed the watcher"));
+    assert!(!g.docker(&["inspect", &name]).status.success());
+}
