@@ -47,7 +47,18 @@ impl<E: Engine> Session<E> {
             // Link networks of this namespace mean a registry existed once: it was removed by
             // hand with its copy. Rebuild what the link networks still show.
             let nets = network::list(&engine, ns, true).await?;
-            recovered = network::edges_of(&nets);
+            // Links the containers declare themselves (compose labels, `docker link run`)
+            // were never the registry's: nothing of them was lost. Nor were links of a parent
+            // that is gone.
+            recovered = network::edges_of(&nets)
+                .into_iter()
+                .filter(|e| snap.view.node(&e.parent).is_some())
+                .filter(|e| {
+                    !snap.view.children(&e.parent).any(|(_, child, source)| {
+                        child == e.child && source == crate::graph::model::Source::Declared
+                    })
+                })
+                .collect();
             if !recovered.is_empty() {
                 warnings.push(format!(
                     "the registry container and its copy are gone (removed by hand?): names given with \

@@ -52,6 +52,11 @@ impl Graph {
         g
     }
 
+    /// The daemon of this graph when it is not the shared one.
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+
     /// `docker <args>` (the docker CLI itself, no plugin) against this graph's daemon.
     pub fn docker(&self, args: &[&str]) -> std::process::Output {
         let mut cmd = Command::new("docker");
