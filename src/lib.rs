@@ -49,6 +49,8 @@ pub struct Config {
     /// A static docker-link to put into containers when this binary is not one
     /// (`DOCKER_LINK_STATIC_BIN`).
     pub static_bin: Option<std::path::PathBuf>,
+    /// Whether commands that need the watcher start it (`DOCKER_LINK_WATCHER=off` says no).
+    pub auto_watcher: bool,
 }
 
 impl Config {
@@ -58,6 +60,13 @@ impl Config {
             registry: set("DOCKER_LINK_REGISTRY").unwrap_or_else(|| "default".to_string()),
             pool: set("DOCKER_LINK_POOL"),
             static_bin: set("DOCKER_LINK_STATIC_BIN").map(Into::into),
+            auto_watcher: !matches!(
+                set("DOCKER_LINK_WATCHER")
+                    .as_deref()
+                    .map(str::to_ascii_lowercase)
+                    .as_deref(),
+                Some("off" | "0" | "false" | "no")
+            ),
         }
     }
 

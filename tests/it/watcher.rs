@@ -373,3 +373,51 @@ fn the_watcher_container_starts_once_reports_and_stops_cleanly() {
     assert!(String::from_utf8_lossy(&said.stderr).contains("removed the watcher"));
     assert!(!g.docker(&["inspect", &name]).status.success());
 }
+
+#[test]
+fn connect_starts_the_watcher_once_and_says_so() {
+    let g = Graph::new();
+    let parent = Container::run("parent", &[images::busybox(), "sleep", "3600"]);
+    let a = Container::run("a", &[images::redis()]);
+    let b = Container::run("b", &[images::redis()]);
+    let connect = |child: &Container, alias: &str| {
+        let out = g
+            .cmd(&[
+                "link",
+                "connect",
+                &parent.name,
+                &format!("{}:{alias}", child.name),
+            ])
+            .env("DOCKER_LINK_WATCHER", "on")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let first = connect(&a, "one");
+    let name = format!("docker-link-watcher-{}", g.ns);
+    assert!(
+        first.contains(&format!("started the watcher {name}")),
+        "{first}"
+    );
+    assert_eq!(
+        g.docker_ok(&["inspect", "-f", "{{.State.Status}}", &name]),
+        "running"
+    );
+    let second = connect(&b, "two");
+    assert!(!second.contains("started the watcher"), "{second}");
+    // Off when asked.
+    let c = Container::run("c", &[images::redis()]);
+    g.docker_ok(&["rm", "-f", &name]);
+    g.ok(&[
+        "link",
+        "connect",
+        &parent.name,
+        &format!("{}:three", c.name),
+    ]);
+    assert!(!g.docker(&["inspect", &name]).status.success());
+}

@@ -260,6 +260,7 @@ pub(super) fn connect(args: ConnectArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> 
         // A concurrent write may have changed this parent's links meanwhile: the network
         // follows the graph as committed.
         realize::realize(&session.engine, &written.view, &parent, scope).await?;
+        super::watcher::start_if_needed(&session.engine, ctx).await;
         let path = format!("{}/{}", written.view.path_of(&parent), spec.alias);
         let (p, a, c) = (
             written.view.display(&parent),

@@ -291,7 +291,12 @@ pub(super) fn run(args: PassThrough, ctx: &Ctx, mode: Mode) -> anyhow::Result<Ex
         super::ops::say(&mut session);
         let mut undo = Undo::default();
         match create(&engine, ctx, &session.ns, mode, &parsed, &plan, &mut undo).await {
-            Ok(id) => anyhow::Ok((engine, id, undo)),
+            Ok(id) => {
+                if !parsed.links.is_empty() {
+                    super::watcher::start_if_needed(&engine, ctx).await;
+                }
+                anyhow::Ok((engine, id, undo))
+            }
             Err(e) => {
                 undo.run(&engine).await;
                 Err(e)

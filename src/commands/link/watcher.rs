@@ -143,15 +143,58 @@ fn start(args: StartArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     })?;
     let said = ctx.block_on(async {
         let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
-        let socket = match (&args.socket, &crate::docker::resolve(&ctx.globals)?.host) {
-            (Some(s), _) => s.clone(),
-            (None, Host::Unix(p)) => p.clone(),
-            (None, _) => PathBuf::from(SOCKET_IN),
-        };
+        let socket = socket_of(ctx, args.socket.as_deref())?;
         ensure_running(&daemon, ctx, &socket, metrics).await
     })?;
-    output::info(&said);
+    output::info(&said.message);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The daemon's socket on its own host: given, the endpoint's own when it is local, else the
+/// usual path.
+fn socket_of(ctx: &Ctx, given: Option<&std::path::Path>) -> anyhow::Result<PathBuf> {
+    Ok(match (given, &crate::docker::resolve(&ctx.globals)?.host) {
+        (Some(s), _) => s.to_path_buf(),
+        (None, Host::Unix(p)) => p.clone(),
+        (None, _) => PathBuf::from(SOCKET_IN),
+    })
+}
+
+/// For the commands that need the watcher (`docker link run`, `connect`): starts it when it
+/// is not running (unless `DOCKER_LINK_WATCHER=off`) and says so; a failure is a warning, the
+/// command's own work is done. The default graph's watcher serves metrics on the usual port,
+/// another graph's on a free one (several graphs' watchers share the host's namespace).
+pub(crate) async fn start_if_needed(daemon: &Daemon, ctx: &Ctx) {
+    if !ctx.config.auto_watcher {
+        return;
+    }
+    let port = if ctx.config.registry == "default" {
+        9387
+    } else {
+        0
+    };
+    let metrics = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let started = async {
+        let socket = socket_of(ctx, None)?;
+        ensure_running(daemon, ctx, &socket, metrics).await
+    };
+    match started.await {
+        Ok(s) if s.started => output::info(&format!(
+            "{}: it keeps these links as containers come and go (`docker link watcher status`)",
+            s.message
+        )),
+        Ok(_) => {}
+        Err(e) => output::warn(&format!(
+            "the watcher could not be started ({e:#}): links stay as made now, but nothing \
+             repairs them (`docker link watcher start`)"
+        )),
+    }
+}
+
+/// What [`ensure_running`] did.
+pub(crate) struct Ensured {
+    pub started: bool,
+    pub message: String,
 }
 
 /// Starts the watcher unless one of this binary is running; replaces one of another binary.
@@ -161,14 +204,17 @@ pub(crate) async fn ensure_running(
     ctx: &Ctx,
     socket: &std::path::Path,
     metrics: std::net::SocketAddr,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Ensured> {
     let ns = &ctx.config.registry;
     let name = container_name(ns);
     let bin = daemon.static_binary().await?;
     if let Some(c) = find(daemon, ns).await? {
         let same = c.labels.get(crate::labels::BINARY_SHA256) == Some(&bin.sha256);
         if same && c.state == crate::docker::engine::State::Running {
-            return Ok(format!("the watcher {name} is running"));
+            return Ok(Ensured {
+                started: false,
+                message: format!("the watcher {name} is running"),
+            });
         }
         // Another version, or stopped: never two at once, so the old one goes first.
         crate::docker::engine::remove_if_present(daemon, &c.id, true)
@@ -219,17 +265,25 @@ pub(crate) async fn ensure_running(
         host_network: true,
         ..Default::default()
     };
-    let id = daemon
-        .create_container(&spec)
-        .await
-        .with_context(|| format!("creating the watcher {name}"))?;
+    let id = match daemon.create_container(&spec).await {
+        Ok(id) => id,
+        // Another command started it at the same moment: one watcher, theirs.
+        Err(e) if e.is_conflict() => {
+            return Ok(Ensured {
+                started: false,
+                message: format!("the watcher {name} is running"),
+            })
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("creating the watcher {name}"))),
+    };
     daemon
         .start_container(&id)
         .await
         .with_context(|| format!("starting the watcher {name}"))?;
-    Ok(format!(
-        "started the watcher {name} (metrics on {metrics} of the daemon's host)"
-    ))
+    Ok(Ensured {
+        started: true,
+        message: format!("started the watcher {name} (metrics on {metrics} of the daemon's host)"),
+    })
 }
 
 fn stop(ctx: &Ctx) -> anyhow::Result<ExitCode> {

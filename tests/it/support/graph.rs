@@ -81,6 +81,8 @@ impl Graph {
         let mut cmd = Command::new(super::bin());
         cmd.env("DOCKER_LINK_REGISTRY", &self.ns)
             .env("DOCKER_LINK_STATIC_BIN", super::static_bin())
+            // The watcher only where a test asks for it (`watcher.rs`).
+            .env("DOCKER_LINK_WATCHER", "off")
             .args(args);
         if let Some(h) = &self.host {
             cmd.env("DOCKER_HOST", h);
@@ -94,6 +96,7 @@ impl Graph {
         let mut cmd = plugin.docker();
         cmd.env("DOCKER_LINK_REGISTRY", &self.ns)
             .env("DOCKER_LINK_STATIC_BIN", super::static_bin())
+            .env("DOCKER_LINK_WATCHER", "off")
             .args(args);
         cmd
     }
