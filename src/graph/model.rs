@@ -604,28 +604,49 @@ impl View {
 
 /// The edges a container declares through its creation labels.
 pub fn declared(n: &Node) -> Vec<Edge> {
+    declared_checked(n).0
+}
+
+/// The edges a container's labels declare, and what is wrong with the entries that were left
+/// out (labels written by hand or by compose: garbage must never reach the daemon as an alias).
+pub fn declared_checked(n: &Node) -> (Vec<Edge>, Vec<String>) {
     let mut out = Vec::new();
+    let mut bad = Vec::new();
     if let Some(names) = n.labels.get(NAMES_LABEL) {
         for name in names.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            out.push(Edge {
-                parent: ROOT.to_string(),
-                name: name.to_string(),
-                child: n.id.clone(),
-            });
-        }
-    }
-    if let Some(links) = n.labels.get(LINKS_LABEL) {
-        for link in links.split(',').map(str::trim) {
-            if let Some((child, alias)) = link.split_once(':') {
-                out.push(Edge {
-                    parent: n.id.clone(),
-                    name: alias.to_string(),
-                    child: child.to_string(),
-                });
+            match validate_name(name) {
+                Ok(()) => out.push(Edge {
+                    parent: ROOT.to_string(),
+                    name: name.to_string(),
+                    child: n.id.clone(),
+                }),
+                Err(e) => bad.push(format!("{NAMES_LABEL}: {e}")),
             }
         }
     }
-    out
+    if let Some(links) = n.labels.get(LINKS_LABEL) {
+        for link in links.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let Some((child, alias)) = link.split_once(':') else {
+                bad.push(format!("{LINKS_LABEL}: {link:?} is not CHILD:ALIAS"));
+                continue;
+            };
+            let (child, alias) = (child.trim(), alias.trim());
+            if child.is_empty() {
+                bad.push(format!("{LINKS_LABEL}: {link:?} names no child"));
+                continue;
+            }
+            if let Err(e) = validate_alias(alias) {
+                bad.push(format!("{LINKS_LABEL}: {e}"));
+                continue;
+            }
+            out.push(Edge {
+                parent: n.id.clone(),
+                name: alias.to_string(),
+                child: child.to_string(),
+            });
+        }
+    }
+    (out, bad)
 }
 
 /// The child a declared link names when it is not a container id (labels written by hand,
@@ -704,6 +725,31 @@ pub(crate) mod fixtures {
 mod tests {
     use super::fixtures::{edge, id, node};
     use super::*;
+
+    #[test]
+    fn garbage_labels_are_left_out_and_said() {
+        let mut n = node('a', &["web"]);
+        n.labels.insert(
+            crate::labels::LINKS.into(),
+            "db:redis,::,x,:y,db:-bad-,db: ok2 ".into(),
+        );
+        n.labels
+            .insert(crate::labels::NAMES.into(), "good1,_no".into());
+        let (edges, bad) = declared_checked(&n);
+        let got: Vec<(&str, &str)> = edges
+            .iter()
+            .map(|e| (e.name.as_str(), e.child.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [("good1", &id('a')[..]), ("redis", "db"), ("ok2", "db")]
+        );
+        assert_eq!(bad.len(), 5, "{bad:?}");
+        assert!(
+            bad.iter().any(|b| b.contains("\"x\" is not CHILD:ALIAS")),
+            "{bad:?}"
+        );
+    }
 
     /// Declared links name their child by id, docker name, or compose service: a service
     /// resolves within the parent's project, to its first replica (running first).

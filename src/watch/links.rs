@@ -216,6 +216,8 @@ pub(crate) struct LinkDuty<E: Engine> {
     cancel: Cancel,
     last: Option<Stored>,
     failures: BTreeMap<String, Failure>,
+    /// Containers whose labels hold entries that were left out, and why (since when).
+    bad_labels: BTreeMap<String, (String, i64)>,
 }
 
 impl<E: Engine + Clone> LinkDuty<E> {
@@ -227,12 +229,14 @@ impl<E: Engine + Clone> LinkDuty<E> {
             cancel,
             last: None,
             failures: BTreeMap::new(),
+            bad_labels: BTreeMap::new(),
         }
     }
 
-    /// The quarantined parents, for the status.
+    /// The quarantined parents and the containers with bad labels, for the status.
     pub(crate) fn quarantined(&self) -> Vec<Quarantined> {
-        self.failures
+        let failing = self
+            .failures
             .iter()
             .filter(|(_, f)| f.count >= QUARANTINE_AFTER)
             .map(|(id, f)| Quarantined {
@@ -240,8 +244,38 @@ impl<E: Engine + Clone> LinkDuty<E> {
                 reason: f.reason.clone(),
                 since: f.since,
                 failures: f.count,
-            })
-            .collect()
+            });
+        let labels = self
+            .bad_labels
+            .iter()
+            .map(|(id, (reason, since))| Quarantined {
+                object: short(id).to_string(),
+                reason: reason.clone(),
+                since: *since,
+                failures: 0,
+            });
+        failing.chain(labels).collect()
+    }
+
+    /// Notes the containers whose labels hold entries that were left out (said once each).
+    fn check_labels(&mut self, view: &View, now: i64) {
+        let mut seen = BTreeMap::new();
+        for node in view.nodes.values() {
+            let (_, bad) = crate::graph::model::declared_checked(node);
+            if bad.is_empty() {
+                continue;
+            }
+            let reason = format!("labels left out: {}", bad.join("; "));
+            let since = match self.bad_labels.get(&node.id) {
+                Some((r, since)) if *r == reason => *since,
+                _ => {
+                    tracing::warn!("{}: {reason}", view.display(&node.id));
+                    now
+                }
+            };
+            seen.insert(node.id.clone(), (reason, since));
+        }
+        self.bad_labels = seen;
     }
 
     /// One pass: read, plan, apply.
@@ -274,6 +308,7 @@ impl<E: Engine + Clone> LinkDuty<E> {
         if snap.origin == Origin::Committed {
             self.last = Some(snap.payload.stored.clone());
         }
+        self.check_labels(&snap.view, now);
         let mut report = Report::default();
         let mut view = snap.view.clone();
         for action in actions {
