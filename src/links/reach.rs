@@ -318,6 +318,19 @@ mod tests {
         "meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type 133-137 accept",
     ];
 
+    /// The rule that lets `src` open connections to `dst` on `l4` port(s) `dport`.
+    fn allow(src: &str, dst: &str, l4: &str, dport: &str) -> String {
+        let (nfproto, ip) = if src.contains(':') {
+            ("ipv6", "ip6")
+        } else {
+            ("ipv4", "ip")
+        };
+        format!(
+            "meta nfproto {nfproto} {ip} saddr {src} {ip} daddr {dst} meta l4proto {l4} \
+             th dport {dport} ct state new accept"
+        )
+    }
+
     fn chain(name: &str, allows: &[&str]) -> (String, Vec<String>) {
         let mut rules: Vec<String> = HEAD.iter().map(|s| s.to_string()).collect();
         rules.extend(allows.iter().map(|s| s.to_string()));
@@ -424,9 +437,9 @@ mod tests {
                     chain(
                         "bridge-br-a",
                         &[
-                            "meta nfproto ipv4 ip saddr 10.199.0.2 ip daddr 10.199.0.3 meta l4proto tcp th dport 80 ct state new accept",
-                            "meta nfproto ipv4 ip saddr 10.199.0.2 ip daddr 10.199.0.3 meta l4proto udp th dport 53 ct state new accept",
-                            "meta nfproto ipv4 ip saddr 10.199.0.2 ip daddr 10.199.0.4 meta l4proto tcp th dport 8000-8010 ct state new accept",
+                            &allow("10.199.0.2", "10.199.0.3", "tcp", "80"),
+                            &allow("10.199.0.2", "10.199.0.3", "udp", "53"),
+                            &allow("10.199.0.2", "10.199.0.4", "tcp", "8000-8010"),
                         ],
                     ),
                 ],
@@ -447,8 +460,8 @@ mod tests {
                     chain(
                         "bridge-br-a",
                         &[
-                            "meta nfproto ipv4 ip saddr 10.199.0.2 ip daddr 10.199.0.3 meta l4proto tcp th dport 80 ct state new accept",
-                            "meta nfproto ipv6 ip6 saddr fd00::2 ip6 daddr fd00::3 meta l4proto tcp th dport 80 ct state new accept",
+                            &allow("10.199.0.2", "10.199.0.3", "tcp", "80"),
+                            &allow("fd00::2", "fd00::3", "tcp", "80"),
                         ],
                     ),
                 ],
@@ -476,7 +489,7 @@ mod tests {
                     chain("bridge-br-a", &[]),
                     chain(
                         "bridge-br-b",
-                        &["meta nfproto ipv4 ip saddr 10.199.0.2 ip daddr 10.199.0.3 meta l4proto tcp th dport 80 ct state new accept"],
+                        &[&allow("10.199.0.2", "10.199.0.3", "tcp", "80")],
                     ),
                 ],
             },
@@ -502,7 +515,7 @@ mod tests {
                     base(&["docker0"]),
                     chain(
                         "bridge-docker0",
-                        &["meta nfproto ipv4 ip saddr 172.17.0.2 ip daddr 172.17.0.3 meta l4proto tcp th dport 6379 ct state new accept"],
+                        &[&allow("172.17.0.2", "172.17.0.3", "tcp", "6379")],
                     ),
                 ],
             },

@@ -842,20 +842,14 @@ fn rule_exprs(buf: &mut Vec<u8>, family: Family, rule: &Rule) {
     };
     for m in &rule.matches {
         match m {
-            Match::Iifname(n) => {
-                meta(buf, NFT_META_IIFNAME);
-                cmp(buf, NFT_CMP_EQ, &ifname(n));
-            }
-            Match::Oifname(n) => {
-                meta(buf, NFT_META_OIFNAME);
-                cmp(buf, NFT_CMP_EQ, &ifname(n));
-            }
-            Match::BrIifname(n) => {
-                meta(buf, NFT_META_BRI_IIFNAME);
-                cmp(buf, NFT_CMP_EQ, &ifname(n));
-            }
-            Match::BrOifname(n) => {
-                meta(buf, NFT_META_BRI_OIFNAME);
+            Match::Iifname(n) | Match::Oifname(n) | Match::BrIifname(n) | Match::BrOifname(n) => {
+                let key = match m {
+                    Match::Iifname(_) => NFT_META_IIFNAME,
+                    Match::Oifname(_) => NFT_META_OIFNAME,
+                    Match::BrIifname(_) => NFT_META_BRI_IIFNAME,
+                    _ => NFT_META_BRI_OIFNAME,
+                };
+                meta(buf, key);
                 cmp(buf, NFT_CMP_EQ, &ifname(n));
             }
             Match::Ip(v) => {
@@ -988,17 +982,15 @@ impl Batch {
             objects: BTreeMap::new(),
             seq: first_seq,
         };
-        let s = b.next("the start of the batch".into());
-        let start = begin_msg(
-            &mut b.buf,
-            NFNL_MSG_BATCH_BEGIN,
-            NLM_F_REQUEST,
-            s,
-            0,
-            NFNL_SUBSYS_NFTABLES,
-        );
-        end_msg(&mut b.buf, start);
+        b.control(NFNL_MSG_BATCH_BEGIN, "the start of the batch");
         b
+    }
+
+    /// A batch delimiter: family unspecified, the subsystem in `res_id`.
+    fn control(&mut self, ty: u16, object: &str) {
+        let s = self.next(object.to_string());
+        let start = begin_msg(&mut self.buf, ty, NLM_F_REQUEST, s, 0, NFNL_SUBSYS_NFTABLES);
+        end_msg(&mut self.buf, start);
     }
 
     fn next(&mut self, object: String) -> u32 {
@@ -1088,16 +1080,7 @@ impl Batch {
     }
 
     fn finish(mut self) -> (Vec<u8>, BTreeMap<u32, String>, u32) {
-        let s = self.next("the end of the batch".into());
-        let start = begin_msg(
-            &mut self.buf,
-            NFNL_MSG_BATCH_END,
-            NLM_F_REQUEST,
-            s,
-            0,
-            NFNL_SUBSYS_NFTABLES,
-        );
-        end_msg(&mut self.buf, start);
+        self.control(NFNL_MSG_BATCH_END, "the end of the batch");
         (self.buf, self.objects, self.seq)
     }
 }
@@ -1467,5 +1450,259 @@ fn io_error(source: io::Error, doing: &str) -> NftError {
     NftError::Io {
         doing: doing.to_string(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(matches: Vec<Match>, verdict: Verdict) -> Rule {
+        Rule { matches, verdict }
+    }
+
+    /// Table `inet t` with a forward base chain holding `r`.
+    fn forward_table(r: Rule) -> Table {
+        Table {
+            family: Family::Inet,
+            name: "t".into(),
+            chains: vec![Chain {
+                name: "forward".into(),
+                base: Some(Base {
+                    hook: Hook::Forward,
+                    priority: 0,
+                    policy: Policy::Accept,
+                }),
+                rules: vec![r],
+            }],
+        }
+    }
+
+    /// The expressions of a rule by name, in order, read back from our own encoding.
+    fn expr_names(family: Family, r: &Rule) -> Vec<String> {
+        let mut buf = Vec::new();
+        rule_exprs(&mut buf, family, r);
+        attrs(&buf)
+            .into_iter()
+            .map(|(ty, elem)| {
+                assert_eq!(ty, NFTA_LIST_ELEM);
+                let a = attrs(elem);
+                assert_eq!(a[0].0, NFTA_EXPR_NAME);
+                attr_string(a[0].1)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rules_lower_to_the_expressions_nft_would_use() {
+        let r = rule(
+            vec![
+                Match::Iifname("br-x".into()),
+                Match::Saddr("10.0.0.2".parse().unwrap()),
+                Match::Daddr("10.0.0.3".parse().unwrap()),
+                Match::L4(L4::Tcp),
+                Match::Dport(8000, 8010),
+                Match::Ct(CtState::NEW),
+            ],
+            Verdict::Accept,
+        );
+        let names = expr_names(Family::Inet, &r);
+        assert_eq!(
+            names,
+            [
+                "meta",
+                "cmp", // iifname
+                "meta",
+                "cmp", // nfproto ipv4, once for both addresses
+                "payload",
+                "cmp",
+                "payload",
+                "cmp", // saddr, daddr
+                "meta",
+                "cmp", // l4proto
+                "payload",
+                "cmp",
+                "cmp", // dport range: gte, lte
+                "ct",
+                "bitwise",
+                "cmp", // ct state
+                "immediate",
+            ]
+        );
+        // In the ip family the addresses need no protocol check; in bridge, the ethertype.
+        let addr = rule(
+            vec![Match::Saddr("10.0.0.2".parse().unwrap())],
+            Verdict::Drop,
+        );
+        assert_eq!(
+            expr_names(Family::Ip, &addr),
+            ["payload", "cmp", "immediate"]
+        );
+        assert_eq!(
+            expr_names(Family::Bridge, &addr),
+            ["meta", "cmp", "payload", "cmp", "immediate"]
+        );
+        assert_eq!(
+            expr_names(Family::Inet, &rule(vec![], Verdict::Reject)),
+            ["reject"]
+        );
+    }
+
+    #[test]
+    fn attributes_are_aligned_and_nests_hold_their_length() {
+        let mut buf = Vec::new();
+        nest(&mut buf, 7, |b| {
+            attr_str(b, 1, "abc"); // 4 + 4 bytes, no padding
+            attr(b, 2, &[1]); // 4 + 1, padded to 8
+        });
+        assert_eq!(buf.len(), 4 + 8 + 8);
+        assert_eq!(u16::from_ne_bytes([buf[0], buf[1]]), 20);
+        assert_eq!(u16::from_ne_bytes([buf[2], buf[3]]), 7 | NLA_F_NESTED);
+        let outer = attrs(&buf);
+        assert_eq!(outer.len(), 1);
+        let inner = attrs(outer[0].1);
+        assert_eq!(inner, vec![(1, &b"abc\0"[..]), (2, &[1u8][..])]);
+        // Truncated input stops, never panics.
+        assert!(attrs(&buf[..3]).is_empty());
+        let mut bad = buf.clone();
+        bad[0] = 200;
+        assert!(attrs(&bad).is_empty());
+    }
+
+    #[test]
+    fn interface_names_are_nul_padded_to_ifnamsiz() {
+        assert_eq!(&ifname("br-0")[..5], b"br-0\0");
+        assert_eq!(ifname("br-0")[4..], [0u8; 12]);
+        let long = ifname("a-name-longer-than-15");
+        assert_eq!(long[15], 0, "always NUL-terminated");
+    }
+
+    #[test]
+    fn the_table_comment_round_trips_through_userdata() {
+        let t = Table {
+            family: Family::Inet,
+            name: "t".into(),
+            chains: vec![],
+        };
+        let fp = t.fingerprint();
+        assert!(fp.starts_with("docker-link sha256:"), "{fp}");
+        assert_eq!(fp.len(), "docker-link sha256:".len() + 32);
+        let u = table_userdata(&fp);
+        assert_eq!(parse_table_comment(&u).as_deref(), Some(fp.as_str()));
+        // Other TLVs before it are skipped; garbage is no comment.
+        let mut with_other = vec![5, 2, 0xaa, 0xbb];
+        with_other.extend_from_slice(&u);
+        assert_eq!(
+            parse_table_comment(&with_other).as_deref(),
+            Some(fp.as_str())
+        );
+        assert_eq!(parse_table_comment(&[0, 40, 1]), None);
+        assert_eq!(parse_table_comment(&[]), None);
+    }
+
+    #[test]
+    fn the_fingerprint_changes_with_any_rule() {
+        let table = |port| Table {
+            family: Family::Inet,
+            name: "t".into(),
+            chains: vec![Chain {
+                name: "c".into(),
+                base: None,
+                rules: vec![rule(
+                    vec![Match::L4(L4::Tcp), Match::Dport(port, port)],
+                    Verdict::Accept,
+                )],
+            }],
+        };
+        assert_eq!(table(80).fingerprint(), table(80).fingerprint());
+        assert_ne!(table(80).fingerprint(), table(81).fingerprint());
+    }
+
+    /// A kernel error message: nlmsghdr, errno, the request's header (capped), then the
+    /// extended ack's text.
+    fn error_message(seq: u32, errno: i32, text: &str) -> Vec<u8> {
+        let mut m = Vec::new();
+        put_u32(&mut m, 0);
+        put_u16(&mut m, NLMSG_ERROR);
+        put_u16(&mut m, NLM_F_CAPPED | NLM_F_ACK_TLVS);
+        put_u32(&mut m, seq);
+        put_u32(&mut m, 0);
+        m.extend_from_slice(&(-errno).to_ne_bytes());
+        // The request's header, as capped acks carry it.
+        put_u32(&mut m, 36);
+        put_u16(&mut m, nft_type(NFT_MSG_NEWRULE));
+        put_u16(&mut m, NLM_F_REQUEST);
+        put_u32(&mut m, seq);
+        put_u32(&mut m, 0);
+        attr_str(&mut m, NLMSGERR_ATTR_MSG, text);
+        let len = m.len() as u32;
+        m[..4].copy_from_slice(&len.to_ne_bytes());
+        m
+    }
+
+    #[test]
+    fn errors_parse_with_the_kernels_text() {
+        let mut data = error_message(7, Errno::ENOENT as i32, "chain not found");
+        data.extend(error_message(8, 0, ""));
+        let rs = replies(&data).unwrap();
+        assert_eq!(rs.len(), 2);
+        assert_eq!(rs[0].seq, 7);
+        assert_eq!(
+            parse_error(&rs[0]).unwrap(),
+            (-(Errno::ENOENT as i32), "chain not found".to_string())
+        );
+        assert_eq!(parse_error(&rs[1]).unwrap().0, 0);
+        // A length beyond the data is an error, not a panic.
+        let mut bad = data.clone();
+        bad[0] = 0xff;
+        assert!(replies(&bad).is_err());
+    }
+
+    #[test]
+    fn a_batch_names_every_message() {
+        let t = forward_table(rule(vec![Match::Oifname("x".into())], Verdict::Drop));
+        let mut b = Batch::new(100);
+        b.add_table(t.family, &t.name, None);
+        b.delete_table(t.family, &t.name);
+        b.table(&t);
+        let (data, objects, next) = b.finish();
+        let names: Vec<&str> = objects.values().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "the start of the batch",
+                "table inet t",
+                "the deletion of table inet t",
+                "table inet t",
+                "chain forward of table inet t",
+                "rule 1 of chain forward of table inet t (oifname \"x\" drop)",
+                "the end of the batch",
+            ]
+        );
+        assert_eq!(next, 107);
+        let msgs = replies(&data).unwrap();
+        let seqs: Vec<u32> = msgs.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, (100..107).collect::<Vec<_>>());
+        assert_eq!(msgs[0].ty, NFNL_MSG_BATCH_BEGIN);
+        assert_eq!(msgs[6].ty, NFNL_MSG_BATCH_END);
+        // The batch messages name the nftables subsystem in res_id (big-endian).
+        assert_eq!(&msgs[0].body[2..4], &NFNL_SUBSYS_NFTABLES.to_be_bytes());
+        assert_eq!(msgs[5].ty, nft_type(NFT_MSG_NEWRULE));
+        assert_eq!(msgs[5].body[0], Family::Inet.code());
+    }
+
+    #[test]
+    fn the_nft_script_replaces_the_table() {
+        let t = forward_table(rule(
+            vec![Match::Ct(CtState::ESTABLISHED | CtState::RELATED)],
+            Verdict::Accept,
+        ));
+        let want = format!(
+            "add table inet t\ndelete table inet t\ntable inet t {{\n\tcomment \"{}\"\n\
+             \tchain forward {{\n\t\ttype filter hook forward priority 0; policy accept;\n\
+             \t\tct state established,related accept\n\t}}\n}}\n",
+            t.fingerprint()
+        );
+        assert_eq!(t.to_nft_script(), want);
     }
 }
