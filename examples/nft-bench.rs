@@ -54,19 +54,24 @@ fn stats(mut v: Vec<Duration>) -> (f64, f64) {
     (ms(v[v.len() / 2]), ms(v[0]))
 }
 
-fn bench(
-    table: &Table,
-    runs: usize,
-) -> Result<(Vec<Duration>, Vec<Duration>), Box<dyn Error + Send + Sync>> {
+type Timings = (Vec<Duration>, Vec<Duration>, Vec<Duration>);
+
+fn bench(table: &Table, runs: usize) -> Result<Timings, Box<dyn Error + Send + Sync>> {
     let mut ours = Vec::new();
     for _ in 0..runs {
         let t = Instant::now();
         nft::replace_table(table)?;
         ours.push(t.elapsed());
     }
-    let state = nft::list_table(Family::Inet, &table.name)?.ok_or("the table is missing")?;
-    if !state.matches(table) {
-        return Err("replace_table left something else than planned".into());
+    // The watcher's drift check: read the table back and compare.
+    let mut reads = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let state = nft::list_table(Family::Inet, &table.name)?.ok_or("the table is missing")?;
+        reads.push(t.elapsed());
+        if !state.matches(table) {
+            return Err("replace_table left something else than planned".into());
+        }
     }
     nft::delete_table(Family::Inet, &table.name)?;
 
@@ -91,7 +96,7 @@ fn bench(
     }
     nft::delete_table(Family::Inet, &table.name)?;
     std::fs::remove_dir_all(&dir)?;
-    Ok((ours, floor))
+    Ok((ours, floor, reads))
 }
 
 fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
@@ -104,15 +109,16 @@ fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
     }
     let runs = args.remove(0);
     let ns = NetNs::create()?;
-    println!("| link networks | rules | nft script | replace_table (ours) median / min | nft -f (floor) median / min | ours/floor |");
-    println!("|---|---|---|---|---|---|");
+    println!("| link networks | rules | nft script | replace_table (ours) median / min | nft -f (floor) median / min | ours/floor | list_table (drift check) median |");
+    println!("|---|---|---|---|---|---|---|");
     for n in args {
         let table = reach::plan(reach::TABLE, &networks(n), None);
-        let (ours, floor) = netns::run_in(&ns, |_h| async { bench(&table, runs) })??;
+        let (ours, floor, reads) = netns::run_in(&ns, |_h| async { bench(&table, runs) })??;
         let (om, omin) = stats(ours);
         let (fm, fmin) = stats(floor);
+        let (rm, _) = stats(reads);
         println!(
-            "| {n} | {} | {} KiB | {om:.2} / {omin:.2} ms | {fm:.2} / {fmin:.2} ms | {:.2} |",
+            "| {n} | {} | {} KiB | {om:.2} / {omin:.2} ms | {fm:.2} / {fmin:.2} ms | {:.2} | {rm:.2} ms |",
             table.rule_count(),
             table.to_nft_script().len() / 1024,
             om / fm

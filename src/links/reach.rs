@@ -37,9 +37,11 @@
 //! - Only IPv4/IPv6 reach the inet hooks, so ARP is never filtered; IPv6 neighbour discovery
 //!   (ICMPv6 133-137, conntrack leaves it untracked) is accepted explicitly.
 //! - DNS is unaffected: a container's resolver is Docker's embedded one at 127.0.0.11 inside
-//!   the container's own namespace (the daemon answers on a socket it opened there), so names
-//!   resolve without crossing the bridge. (Docker's design; the traffic tests here do not
-//!   exercise it, the watcher's tests with real containers do.)
+//!   the container's own namespace, so names resolve without crossing the bridge. Checked on
+//!   Engine 20.10.24 with a container on an internal network: `resolv.conf` names
+//!   127.0.0.11, `ss -lnup`/`-lntp` in its namespace show dockerd's own sockets on
+//!   127.0.0.11 (random ports), and the namespace's nat `DOCKER_OUTPUT` chain DNATs port 53
+//!   to them. (The traffic tests here use no Docker; the watcher's tests resolve for real.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
