@@ -1246,7 +1246,21 @@ impl Netlink {
         self.send(&req, doing)?;
         let mut first: Option<NftError> = None;
         loop {
-            self.recv(doing)?;
+            match self.recv(doing) {
+                Ok(()) => {}
+                // Only errors are answered (no acks requested): the queue overflowed with
+                // them, so the batch was refused. The first one, if read, names the cause.
+                Err(NftError::Io { source, .. })
+                    if source.raw_os_error() == Some(Errno::ENOBUFS as i32) =>
+                {
+                    return Err(first.unwrap_or_else(|| NftError::Rejected {
+                        object: "the batch".to_string(),
+                        errno: Errno::ENOBUFS,
+                        message: "more errors than the socket could hold".to_string(),
+                    }));
+                }
+                Err(e) => return Err(e),
+            }
             let mut done = false;
             for r in replies(&self.buf).map_err(|reason| NftError::Protocol {
                 doing: doing.to_string(),

@@ -630,3 +630,79 @@ fn probe_says_when_bridged_traffic_would_bypass_the_rules() {
     let host = std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables");
     assert_eq!(host.ok(), host_setting.ok());
 }
+
+/// Floods `to` with udp datagrams from `from` until `stop`; returns (sent, answered).
+fn flood(from: &Ns, to: SocketAddr, stop: &AtomicBool) -> (usize, usize) {
+    let sock = from.run(|| UdpSocket::bind("0.0.0.0:0")).unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let (mut sent, mut answered) = (0, 0);
+    let mut buf = [0u8; 16];
+    let mut drain = |answered: &mut usize| {
+        while let Ok((_, peer)) = sock.recv_from(&mut buf) {
+            if peer == to {
+                *answered += 1;
+            }
+        }
+    };
+    while !stop.load(Ordering::Relaxed) {
+        if sock.send_to(b"ping", to).is_ok() {
+            sent += 1;
+        }
+        drain(&mut answered);
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    // Late answers.
+    std::thread::sleep(Duration::from_millis(300));
+    drain(&mut answered);
+    (sent, answered)
+}
+
+#[test]
+fn replacing_the_table_leaves_no_window() {
+    let host_before = host_tables();
+    let lab = Lab::new();
+    let name = support::unique("reach");
+    let _c1 = Servers::start(&lab.child1, &[5353]);
+    let to = SocketAddr::new(v4(3), 5353);
+    let with_both = reach::plan(&name, &[lab.link_net()], None);
+    let mut net = lab.link_net();
+    net.children.truncate(1);
+    let with_one = reach::plan(&name, &[net], None);
+    lab.apply(&with_both);
+
+    // The flood works: from the parent, to an exposed port, it is answered.
+    let stop = AtomicBool::new(false);
+    let (sent, answered) = std::thread::scope(|s| {
+        let h = s.spawn(|| flood(&lab.parent, to, &stop));
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, Ordering::Relaxed);
+        h.join().unwrap()
+    });
+    assert!(
+        sent > 100 && answered > 0,
+        "parent: {sent} sent, {answered} answered"
+    );
+
+    // A sibling floods the same port while the table is replaced again and again (changing
+    // each time): with a moment between the old rules and the new, a datagram would pass,
+    // its answer would follow as established, and the count would show it.
+    let stop = AtomicBool::new(false);
+    let (sent, answered) = std::thread::scope(|s| {
+        let h = s.spawn(|| flood(&lab.child2, to, &stop));
+        for i in 0..60 {
+            lab.apply(if i % 2 == 0 { &with_one } else { &with_both });
+        }
+        stop.store(true, Ordering::Relaxed);
+        h.join().unwrap()
+    });
+    assert!(sent > 500, "the sibling sent only {sent}");
+    assert_eq!(
+        answered, 0,
+        "{answered} of {sent} datagrams got through during replaces"
+    );
+
+    lab.bridge
+        .run(|| nft::delete_table(Family::Inet, &name))
+        .unwrap();
+    assert_eq!(host_tables(), host_before);
+}
