@@ -612,6 +612,23 @@ fn probe_says_when_bridged_traffic_would_bypass_the_rules() {
     assert!(p.bridged_ipv6);
     // Nothing left behind by the probe.
     assert_eq!(lab.nft(&["list", "tables"]), "");
+    // What it says of the bridge family agrees with nft's own attempt. (On this project's
+    // kernel both are false: no nf_conntrack_bridge, no nft_meta_bridge.)
+    let nft_can = |rule: &str| {
+        let script = format!(
+            "table bridge probe {{\n chain f {{\n type filter hook forward priority -200;\n {rule} accept\n }}\n}}\n"
+        );
+        let ok = run(&mut lab.nft_cmd(&[&script])).status.success();
+        let _ = run(&mut lab.nft_cmd(&["delete", "table", "bridge", "probe"]));
+        ok
+    };
+    assert_eq!(
+        p.bridge_conntrack,
+        nft_can("ct state established,related"),
+        "{p:?}"
+    );
+    assert_eq!(p.bridge_meta, nft_can("meta ibrname \"lo\""), "{p:?}");
+    assert!(nft_can("iifname \"lo\""), "the bridge family itself works");
 
     lab.ip(&["link", "add", "br0", "type", "bridge"]);
     let out = run(Command::new("nsenter").args([
