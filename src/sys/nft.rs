@@ -1310,7 +1310,8 @@ impl Netlink {
     }
 
     fn replace_table(&mut self, t: &Table) -> Result<(), NftError> {
-        let n = 5 + t.chains.len() as u32 + t.rule_count() as u32;
+        // begin, add, delete, add, the chains, the rules, end, and the GETGEN after the batch.
+        let n = 6 + t.chains.len() as u32 + t.rule_count() as u32;
         let mut b = Batch::new(seqs(n));
         // Add first so that the delete never meets an absent table; all in one transaction.
         b.add_table(t.family, &t.name, None);
@@ -1703,6 +1704,42 @@ mod tests {
         assert_eq!(&msgs[0].body[2..4], &NFNL_SUBSYS_NFTABLES.to_be_bytes());
         assert_eq!(msgs[5].ty, nft_type(NFT_MSG_NEWRULE));
         assert_eq!(msgs[5].body[0], Family::Inet.code());
+    }
+
+    #[test]
+    fn errors_name_the_object_or_feature() {
+        let refused = NftError::Rejected {
+            object: "rule 2 of chain forward of table inet t (jump nowhere)".into(),
+            errno: Errno::ENOENT,
+            message: String::new(),
+        };
+        assert_eq!(refused.errno(), Some(Errno::ENOENT));
+        assert!(refused.to_string().contains("rule 2 of chain forward"));
+        let probe = unsupported(
+            NftError::Rejected {
+                object: "rule 1".into(),
+                errno: Errno::EOPNOTSUPP,
+                message: "ct not available".into(),
+            },
+            "conntrack in the bridge family",
+        );
+        match &probe {
+            NftError::Unsupported { feature, reason } => {
+                assert_eq!(feature, "conntrack in the bridge family");
+                assert!(reason.ends_with(": ct not available"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let off = NftError::BridgeNetfilterOff {
+            sysctl: "net.bridge.bridge-nf-call-iptables".into(),
+        };
+        for e in [&refused, &probe, &off] {
+            let msg = e.to_string();
+            assert!(msg.starts_with(|c: char| c.is_lowercase()), "{msg}");
+        }
+        assert!(off
+            .to_string()
+            .contains("net.bridge.bridge-nf-call-iptables"));
     }
 
     #[test]
