@@ -7,6 +7,7 @@ pub mod env;
 pub mod network;
 pub mod pool;
 pub mod prune;
+pub mod reach;
 pub mod realize;
 pub mod run_args;
 pub mod session;

@@ -7,6 +7,8 @@ pub mod probe;
 
 pub mod netns;
 
+pub mod nft;
+
 /// Errors callers branch on.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
