@@ -64,6 +64,9 @@ _docker__link() {
             docker__link,uninstall)
                 cmd="docker__link__subcmd__uninstall"
                 ;;
+            docker__link,watcher)
+                cmd="docker__link__subcmd__watcher"
+                ;;
             docker__link__subcmd__net,down)
                 cmd="docker__link__subcmd__net__subcmd__down"
                 ;;
@@ -82,6 +85,21 @@ _docker__link() {
             docker__link__subcmd__proxy,up)
                 cmd="docker__link__subcmd__proxy__subcmd__up"
                 ;;
+            docker__link__subcmd__watcher,logs)
+                cmd="docker__link__subcmd__watcher__subcmd__logs"
+                ;;
+            docker__link__subcmd__watcher,run)
+                cmd="docker__link__subcmd__watcher__subcmd__run"
+                ;;
+            docker__link__subcmd__watcher,start)
+                cmd="docker__link__subcmd__watcher__subcmd__start"
+                ;;
+            docker__link__subcmd__watcher,status)
+                cmd="docker__link__subcmd__watcher__subcmd__status"
+                ;;
+            docker__link__subcmd__watcher,stop)
+                cmd="docker__link__subcmd__watcher__subcmd__stop"
+                ;;
             *)
                 ;;
         esac
@@ -89,7 +107,7 @@ _docker__link() {
 
     case "${cmd}" in
         docker__link)
-            opts="-h -V --help --version add rm rename connect inspect env prune run create doctor install uninstall ls proxy net init"
+            opts="-h -V --help --version add rm rename connect inspect env prune run create watcher doctor install uninstall ls proxy net init"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -659,6 +677,114 @@ _docker__link() {
                     fi
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        docker__link__subcmd__watcher)
+            opts="-h --help start stop status logs run"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        docker__link__subcmd__watcher__subcmd__logs)
+            opts="-f -h --follow --tail --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --tail)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        docker__link__subcmd__watcher__subcmd__run)
+            opts="-h --foreground --status-file --metrics --no-rules --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --status-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        docker__link__subcmd__watcher__subcmd__start)
+            opts="-h --socket --metrics --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        docker__link__subcmd__watcher__subcmd__status)
+            opts="-h --format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        docker__link__subcmd__watcher__subcmd__stop)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

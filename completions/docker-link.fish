@@ -35,6 +35,7 @@ complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "env" -d 'Pr
 complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "prune" -d 'Remove dangling names, empty link networks and old registry generations'
 complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "run" -d 'Run a container like `docker run`, plus `--link NAME:ALIAS`'
 complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "create" -d 'Create a container like `docker create`, plus `--link NAME:ALIAS`'
+complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "watcher" -d 'The background reconciler: start, stop, status, logs, or run it here'
 complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "doctor" -d 'Check the installation, the daemon and the kernel features'
 complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "install" -d 'Install the plugin into the docker CLI\'s plugin directory'
 complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "uninstall" -d 'Remove the plugin\'s files from the plugin directory'
@@ -54,6 +55,26 @@ complete -c docker-link -n "__fish_docker_link_using_subcommand env" -s h -l hel
 complete -c docker-link -n "__fish_docker_link_using_subcommand prune" -l filter -d 'Only remove link networks older than this (`until=2m`, the default: a `docker link run` may be between making its network and its container)' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand prune" -s f -l force -d 'Do not prompt for confirmation (accepted for docker\'s sake: prune never prompts)'
 complete -c docker-link -n "__fish_docker_link_using_subcommand prune" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and not __fish_seen_subcommand_from start stop status logs run" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and not __fish_seen_subcommand_from start stop status logs run" -f -a "start" -d 'Start the watcher container on the daemon (replaces one of another version)'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and not __fish_seen_subcommand_from start stop status logs run" -f -a "stop" -d 'Stop and remove the watcher container'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and not __fish_seen_subcommand_from start stop status logs run" -f -a "status" -d 'Show the watcher\'s state and figures'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and not __fish_seen_subcommand_from start stop status logs run" -f -a "logs" -d 'Show the watcher\'s logs (`docker logs` of its container)'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and not __fish_seen_subcommand_from start stop status logs run" -f -a "run" -d 'Run the watcher\'s loop in this process'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from start" -l socket -d 'The daemon\'s socket on the daemon\'s host, bound into the watcher (default: the endpoint\'s own socket when it is local, else /var/run/docker.sock)' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from start" -l metrics -d 'Serve Prometheus metrics on this address of the daemon host\'s network namespace' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from start" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from stop" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from status" -l format -d 'table, json, or a Go template' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from logs" -l tail -d 'Lines from the end' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from logs" -s f -l follow -d 'Follow the log'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from logs" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from run" -l status-file -d 'Write the status here after every pass' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from run" -l metrics -d 'Serve Prometheus metrics on this address (`127.0.0.1:9387`); off when not given' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from run" -l foreground -d 'Run in this process, in the foreground (the only mode; `start` runs it in a container)'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from run" -l no-rules -d 'Do not enforce reachability with nf_tables rules (links still resolve and connect)'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from run" -s h -l help -d 'Print help'
 complete -c docker-link -n "__fish_docker_link_using_subcommand doctor" -l format -d 'Format output: table, json, or a Go template (\'{{.Check}}: {{.Status}}\')' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand doctor" -l kernel-probe -d 'Probe the kernel features and print the raw report (doctor runs itself so in a user namespace when it is not root)'
 complete -c docker-link -n "__fish_docker_link_using_subcommand doctor" -s h -l help -d 'Print help'

@@ -366,6 +366,7 @@ impl Engine for Daemon {
                     spec.host_network.then(|| "host".to_string())
                 },
                 binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
+                cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
                 mounts: spec.volume.as_ref().map(|(name, target)| {
                     vec![Mount {
                         typ: Some(MountType::VOLUME),

@@ -224,6 +224,8 @@ pub struct ContainerSpec {
     /// `--network host`: the daemon's own network namespace (the watcher's metrics on its
     /// loopback, its rules on the daemon's bridges).
     pub host_network: bool,
+    /// Capabilities added (`NET_ADMIN` for the watcher's nf_tables rules).
+    pub cap_add: Vec<String>,
 }
 
 /// One member of a network.

@@ -228,6 +228,7 @@ pub async fn child<E: Engine>(
 /// One link network as the daemon has it.
 #[derive(Debug, Clone)]
 pub struct LinkNetwork {
+    pub id: String,
     pub name: String,
     /// The parent's id for networks made by `docker link connect`; empty for those made by
     /// `docker link run` (the parent names its network in a label).
@@ -275,6 +276,7 @@ pub async fn list<E: Engine>(
             }
         }
         out.push(LinkNetwork {
+            id: n.id,
             name: n.name,
             parent,
             created: n.created,
@@ -314,6 +316,7 @@ mod tests {
     #[test]
     fn edges_from_networks() {
         let n = LinkNetwork {
+            id: "nid".into(),
             name: "n".into(),
             parent: "p".into(),
             created: None,

@@ -80,6 +80,7 @@ mod tests {
 
     fn net(name: &str, parent: &str, created: &str) -> LinkNetwork {
         LinkNetwork {
+            id: format!("{name}-id"),
             name: name.into(),
             parent: parent.into(),
             created: Some(created.into()),

@@ -162,6 +162,36 @@ impl NetNs {
         NetNs::by_path(Path::new(NAMED_DIR).join(name))
     }
 
+    /// The namespace of the process serving the unix socket `path` (its peer credentials):
+    /// a local daemon's own namespace, which may not be ours (a daemon in a namespace of its
+    /// own). None when the peer's PID is not visible from here (another PID namespace) or the
+    /// peer is in our own namespace.
+    pub fn of_socket_peer(path: &Path) -> Result<Option<NetNs>, NetnsError> {
+        let what = format!("the process serving {}", path.display());
+        let stream =
+            std::os::unix::net::UnixStream::connect(path).map_err(|source| NetnsError::Open {
+                what: what.clone(),
+                source,
+            })?;
+        let cred =
+            nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials)
+                .map_err(|e| NetnsError::Open {
+                    what: what.clone(),
+                    source: io::Error::from(e),
+                })?;
+        let Ok(pid) = u32::try_from(cred.pid()) else {
+            return Ok(None);
+        };
+        if pid == 0 {
+            return Ok(None);
+        }
+        let theirs = NetNs::by_pid(pid)?;
+        if theirs.inode()? == NetNs::current()?.inode()? {
+            return Ok(None);
+        }
+        Ok(Some(theirs))
+    }
+
     /// The calling thread's own namespace (to come back to, or to compare with).
     pub fn current() -> Result<NetNs, NetnsError> {
         let what = "this thread's network namespace".to_string();

@@ -100,6 +100,18 @@ fn parents(view: &View) -> BTreeSet<String> {
         .collect()
 }
 
+/// The parents whose links this namespace keeps.
+pub(crate) fn our_parents(view: &View, ns: &str, networks: &[LinkNetwork]) -> BTreeSet<String> {
+    let existing: BTreeSet<&str> = networks.iter().map(|n| n.name.as_str()).collect();
+    parents(view)
+        .into_iter()
+        .filter(|p| {
+            view.node(p)
+                .is_some_and(|n| belongs(view, n, ns, &existing))
+        })
+        .collect()
+}
+
 pub(crate) fn plan(input: &Input) -> Vec<Action> {
     let mut actions = Vec::new();
     let view = input.view;
@@ -207,6 +219,8 @@ pub(crate) struct Report {
     pub errors: Vec<(String, &'static str, String)>,
     /// Links in the graph after the pass.
     pub links: usize,
+    /// The reachability rules were (re)written.
+    pub rules_written: bool,
 }
 
 pub(crate) struct LinkDuty<E: Engine> {
@@ -218,6 +232,8 @@ pub(crate) struct LinkDuty<E: Engine> {
     failures: BTreeMap<String, Failure>,
     /// Containers whose labels hold entries that were left out, and why (since when).
     bad_labels: BTreeMap<String, (String, i64)>,
+    /// Reachability rules; None when not asked for.
+    pub(crate) rules: Option<super::rules::Rules>,
 }
 
 impl<E: Engine + Clone> LinkDuty<E> {
@@ -230,6 +246,7 @@ impl<E: Engine + Clone> LinkDuty<E> {
             last: None,
             failures: BTreeMap::new(),
             bad_labels: BTreeMap::new(),
+            rules: None,
         }
     }
 
@@ -311,6 +328,8 @@ impl<E: Engine + Clone> LinkDuty<E> {
         self.check_labels(&snap.view, now);
         let mut report = Report::default();
         let mut view = snap.view.clone();
+        let mut touched_networks = false;
+        let mut realized_ids: Vec<String> = Vec::new();
         for action in actions {
             if self.cancel.is_cancelled() {
                 break;
@@ -348,6 +367,7 @@ impl<E: Engine + Clone> LinkDuty<E> {
                         .node(&parent)
                         .is_some_and(|n| !n.labels.contains_key(crate::labels::NETWORK))
                         .then_some(parent.as_str());
+                    touched_networks = true;
                     if let Err(e) =
                         network::ensure(&self.engine, &self.pool, &self.ns, &net, label).await
                     {
@@ -362,6 +382,7 @@ impl<E: Engine + Clone> LinkDuty<E> {
                 Action::Realize { parent } => {
                     let mut scope: BTreeSet<String> = BTreeSet::from([parent.clone()]);
                     scope.extend(view.children(&parent).map(|(_, c, _)| c.to_string()));
+                    realized_ids.extend(scope.iter().cloned());
                     match realize::realize(&self.engine, &view, &parent, scope).await {
                         Ok(()) => {
                             self.failures.remove(&parent);
@@ -378,16 +399,40 @@ impl<E: Engine + Clone> LinkDuty<E> {
                 Action::RemoveNetwork {
                     network: net,
                     reason,
-                } => match network::remove(&self.engine, &net).await {
-                    Ok(()) => {
-                        tracing::info!("removed the link network {net}: {reason}");
-                        report.removed.push(net);
+                } => {
+                    touched_networks = true;
+                    match network::remove(&self.engine, &net).await {
+                        Ok(()) => {
+                            tracing::info!("removed the link network {net}: {reason}");
+                            report.removed.push(net);
+                        }
+                        Err(e) => report.errors.push((net, "housekeeping", format!("{e:#}"))),
                     }
-                    Err(e) => report.errors.push((net, "housekeeping", format!("{e:#}"))),
-                },
+                }
             }
         }
         report.links = view.edges.keys().filter(|(p, _)| p != ROOT).count();
+        if let Some(mut rules) = self.rules.take() {
+            // What the actions changed is read again: new networks, new endpoints.
+            let networks = if touched_networks {
+                network::list(&self.engine, &self.ns, false).await?
+            } else {
+                networks
+            };
+            let mut changed = dirty.clone();
+            changed.ids.extend(realized_ids);
+            let parents = our_parents(&view, &self.ns, &networks);
+            match rules
+                .sync(&self.engine, &view, &parents, &networks, &changed)
+                .await
+            {
+                Ok(wrote) => report.rules_written = wrote,
+                Err(e) => report
+                    .errors
+                    .push(("rules".into(), "rules", format!("{e:#}"))),
+            }
+            self.rules = Some(rules);
+        }
         Ok(report)
     }
 
@@ -421,6 +466,7 @@ mod tests {
 
     fn net(name: &str, parent: &str, created: &str) -> LinkNetwork {
         LinkNetwork {
+            id: format!("{name}-id"),
             name: name.into(),
             parent: parent.into(),
             created: Some(created.into()),

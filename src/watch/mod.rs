@@ -15,6 +15,7 @@
 
 pub(crate) mod debounce;
 pub(crate) mod links;
+pub(crate) mod rules;
 pub(crate) mod status;
 
 use std::collections::BTreeSet;
@@ -137,12 +138,14 @@ fn unix_now() -> i64 {
     crate::docker::clock::now()
 }
 
-/// Runs the watcher until `cancel`.
+/// Runs the watcher until `cancel`. `rules`: enforce reachability, with the daemon's network
+/// namespace when it is not ours.
 pub(crate) async fn run<E: Engine + Clone>(
     engine: E,
     ns: &str,
     pool: crate::links::pool::Pool,
     opts: Options,
+    rules: Option<Option<crate::sys::netns::NetNs>>,
     cancel: Cancel,
 ) -> anyhow::Result<()> {
     let mut status = Status {
@@ -161,6 +164,15 @@ pub(crate) async fn run<E: Engine + Clone>(
     let mut daemon_id = engine.info().await?.id;
     status.daemon_id = daemon_id.clone();
     let mut duty = links::LinkDuty::new(engine.clone(), ns, pool, cancel.clone());
+    if let Some(netns) = rules {
+        let mut r = rules::Rules::new(ns, netns);
+        r.probe().await;
+        status.rules = Some(match &r.unavailable {
+            None => format!("enforced (nf_tables table inet {})", rules::table_name(ns)),
+            Some(why) => format!("unavailable: {why}"),
+        });
+        duty.rules = Some(r);
+    }
     let mut dirty = Dirty {
         all: true,
         ..Default::default()
@@ -192,6 +204,7 @@ pub(crate) async fn run<E: Engine + Clone>(
                     status.links = report.links as u64;
                     status.networks_removed += report.removed.len() as u64;
                     status.registry_restores += u64::from(report.restored);
+                    status.rule_writes += u64::from(report.rules_written);
                     if let Some(w) = waited {
                         status.latency.observe(w + t0.elapsed());
                         if let Some(e) = status.last_event.as_mut() {

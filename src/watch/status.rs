@@ -96,6 +96,10 @@ pub(crate) struct Status {
     pub daemon_id: String,
     /// Where the metrics are served, as bound (`127.0.0.1:9387`).
     pub metrics: Option<String>,
+    /// Reachability rules: enforced, unavailable (and why), or not asked for (None).
+    pub rules: Option<String>,
+    /// Times the rules were (re)written.
+    pub rule_writes: u64,
     pub events_seen: u64,
     pub passes: u64,
     pub resyncs: u64,

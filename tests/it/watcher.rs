@@ -421,3 +421,103 @@ fn connect_starts_the_watcher_once_and_says_so() {
     ]);
     assert!(!g.docker(&["inspect", &name]).status.success());
 }
+
+/// `printf 'GET / …' | nc` from `from` to `ip:port`: whether an HTTP answer came back.
+fn talks(from: &Container, ip: &str, port: u16) -> bool {
+    let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} {port}");
+    let out = from.exec(&["sh", "-c", &script]);
+    String::from_utf8_lossy(&out.stdout).starts_with("HTTP/1.")
+}
+
+/// busybox serving HTTP on each of `ports`, exposing `exposed`.
+fn server(what: &str, exposed: &[&str], ports: &[u16]) -> Container {
+    let mut script = "mkdir -p /www && echo ok > /www/index.html".to_string();
+    for p in ports {
+        script.push_str(&format!(" && httpd -p {p} -h /www"));
+    }
+    script.push_str(" && exec sleep 3600");
+    let mut args: Vec<String> = Vec::new();
+    for e in exposed {
+        args.push("--expose".into());
+        args.push(e.to_string());
+    }
+    args.extend([
+        images::busybox().to_string(),
+        "sh".into(),
+        "-c".into(),
+        script,
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Container::run(what, &args)
+}
+
+#[test]
+fn a_parent_reaches_only_its_childrens_exposed_ports() {
+    let g = Graph::new();
+    let parent = server("parent", &[], &[8000]);
+    let child = server("child", &["6379"], &[6379, 7000]);
+    let sibling = server("sibling", &["6379"], &[6379]);
+    g.ok(&[
+        "link",
+        "connect",
+        &parent.name,
+        &format!("{}:cache", child.name),
+    ]);
+    g.ok(&[
+        "link",
+        "connect",
+        &parent.name,
+        &format!("{}:sib", sibling.name),
+    ]);
+    let net = format!("docker-link-{}", &parent.id[..12]);
+    let ip = |c: &Container| ip_on(c, &net).unwrap();
+    let (p, c, s) = (ip(&parent), ip(&child), ip(&sibling));
+    // Without the watcher's rules everything on the link network meets: the checks below can
+    // fail.
+    assert!(talks(&parent, &c, 7000));
+    assert!(talks(&sibling, &c, 6379));
+    assert!(talks(&child, &p, 8000));
+
+    let w = Foreground::start(&g);
+    let rules = w.status().unwrap()["Rules"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(rules.starts_with("enforced"), "{rules}");
+    eventually(30, "the non-exposed port is closed to the parent", || {
+        (!talks(&parent, &c, 7000)).then_some(())
+    });
+    assert!(
+        talks(&parent, &c, 6379),
+        "the parent reaches the exposed port"
+    );
+    assert!(talks(&parent, &s, 6379));
+    assert!(!talks(&sibling, &c, 6379), "siblings do not meet");
+    assert!(!talks(&child, &s, 6379), "siblings do not meet");
+    assert!(
+        !talks(&child, &p, 8000),
+        "a child cannot open a connection to its parent"
+    );
+    assert_eq!(
+        resolves(&parent, "cache"),
+        Some(c.clone()),
+        "DNS is untouched"
+    );
+
+    // A restarted child: a new namespace, the same address and the same rules.
+    g.docker_ok(&["restart", "-t", "1", &child.id]);
+    eventually(
+        30,
+        "the restarted child serves its exposed port to the parent",
+        || talks(&parent, &c, 6379).then_some(()),
+    );
+    assert!(!talks(&parent, &c, 7000));
+    assert!(!talks(&sibling, &c, 6379));
+
+    // The link removed: the parent no longer reaches the child.
+    g.ok(&["link", "rm", &format!("{}/cache", parent.name)]);
+    eventually(30, "the removed link no longer connects", || {
+        (!talks(&parent, &c, 6379)).then_some(())
+    });
+    assert!(talks(&parent, &s, 6379), "the other link stays");
+}

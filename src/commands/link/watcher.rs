@@ -78,6 +78,9 @@ pub struct RunArgs {
     /// Serve Prometheus metrics on this address (`127.0.0.1:9387`); off when not given.
     #[arg(long)]
     pub metrics: Option<std::net::SocketAddr>,
+    /// Do not enforce reachability with nf_tables rules (links still resolve and connect).
+    #[arg(long)]
+    pub no_rules: bool,
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
@@ -108,6 +111,18 @@ fn run_here(args: RunArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         .into());
     }
     let pool = ctx.config.pool()?;
+    // A local daemon may live in a network namespace of its own: its bridges, and so the
+    // rules, are there (found through the socket's peer).
+    let rules = if args.no_rules {
+        None
+    } else {
+        match &crate::docker::resolve(&ctx.globals)?.host {
+            Host::Unix(path) => Some(crate::sys::netns::NetNs::of_socket_peer(path).with_context(
+                || format!("finding the namespace of the daemon at {}", path.display()),
+            )?),
+            _ => Some(None),
+        }
+    };
     ctx.block_on(async {
         let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
         let opts = crate::watch::Options {
@@ -115,7 +130,15 @@ fn run_here(args: RunArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             metrics: args.metrics,
             ..Default::default()
         };
-        crate::watch::run(daemon, &ctx.config.registry, pool, opts, ctx.cancel.clone()).await
+        crate::watch::run(
+            daemon,
+            &ctx.config.registry,
+            pool,
+            opts,
+            rules,
+            ctx.cancel.clone(),
+        )
+        .await
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -263,6 +286,9 @@ pub(crate) async fn ensure_running(
         keep_running: true,
         binds: vec![format!("{}:{SOCKET_IN}", socket.display())],
         host_network: true,
+        // nf_tables rules in the daemon host's namespace: the one capability the link duty
+        // needs besides the socket.
+        cap_add: vec!["NET_ADMIN".to_string()],
         ..Default::default()
     };
     let id = match daemon.create_container(&spec).await {
@@ -364,6 +390,11 @@ fn status(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             format!("Version:\t{}", s.version),
             format!("Uptime:\t{}s", now - s.started),
             format!("Duties:\t{}", s.duties.join(", ")),
+            format!(
+                "Rules:\t{} ({} writes)",
+                s.rules.as_deref().unwrap_or("off"),
+                s.rule_writes
+            ),
             format!(
                 "Metrics:\t{}",
                 s.metrics
