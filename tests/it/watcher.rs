@@ -71,6 +71,18 @@ impl Foreground {
         w
     }
 
+    /// Freezes the watcher (SIGSTOP): what happens meanwhile, it learns from the events when
+    /// it goes on (SIGCONT).
+    fn freeze(&self, on: bool) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let sig = if on { "-STOP" } else { "-CONT" };
+        assert!(Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+
     fn status(&self) -> Option<serde_json::Value> {
         let text = std::fs::read(self.status.path().join("status.json")).ok()?;
         serde_json::from_slice(&text).ok()
@@ -248,25 +260,13 @@ fn the_registry_and_a_link_network_removed_by_hand_come_back() {
             .find(|n| n.starts_with("docker-link-"))
             .map(str::to_string)
     });
-    // The watcher puts members back as soon as they leave: the removal can take a few tries.
-    eventually(60, "the link network is removed by hand", || {
-        let script = format!(
-            "docker network disconnect -f {net} {p}; docker network disconnect -f {net} {c}; \
-             docker network rm {net}",
-            p = parent.id,
-            c = child.id
-        );
-        let mut sh = Command::new("sh");
-        if let Some(h) = g.host() {
-            sh.env("DOCKER_HOST", h);
-        }
-        sh.args(["-c", &script])
-            .output()
-            .unwrap()
-            .status
-            .success()
-            .then_some(())
-    });
+    // Removed while the watcher is frozen (running, it would put the members back before the
+    // removal): it learns of it from the events when it goes on.
+    w.freeze(true);
+    g.docker_ok(&["network", "disconnect", "-f", &net, &parent.id]);
+    g.docker_ok(&["network", "disconnect", "-f", &net, &child.id]);
+    g.docker_ok(&["network", "rm", &net]);
+    w.freeze(false);
     eventually(30, "the parent resolves cache again", || {
         let ip = ip_on(&child, &net)?;
         (resolves(&parent, "cache") == Some(ip)).then_some(())

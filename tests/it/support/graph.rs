@@ -173,6 +173,22 @@ impl Drop for Graph {
         for v in String::from_utf8_lossy(&vols.stdout).split_whitespace() {
             let _ = self.docker(&["volume", "rm", "-f", v]);
         }
+        // A watcher of this graph left its rules table in its daemon's namespace: the host's,
+        // or a namespace of its own (the second engine, private daemons).
+        let table = format!("docker-link-{}", self.ns);
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", &table])
+            .output();
+        for ns in std::fs::read_dir("/run/netns")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = Command::new("nsenter")
+                .arg(format!("--net={}", ns.path().display()))
+                .args(["nft", "delete", "table", "inet", &table])
+                .output();
+        }
     }
 }
 
