@@ -204,8 +204,11 @@ fn compose_labels_link_services_and_recreated_containers_again() {
         "{ls}"
     );
 
-    // A new container for db (new id, same service): linked again.
-    project.run(&["up", "-d", "--force-recreate", "--no-deps", "db"]);
+    // A new container for db (new id, same service): linked again. (Removed, then up again:
+    // compose 1.29's `up --force-recreate` fails on Engine 25 and later, which no longer
+    // report an image's ContainerConfig.)
+    project.run(&["rm", "-s", "-f", "db"]);
+    project.run(&["up", "-d", "--no-deps", "db"]);
     let db2 = project.container("db");
     assert_ne!(db2.id, db.id);
     eventually(30, "web resolves redis to the recreated db", || {
