@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The watcher's figures, against the floor measured in the same run:
+#
+# 1. event -> link realized: a parent declares a link to the docker name of a child
+#    (`docker-link.links: CHILD:db`); the child is replaced ROUNDS times (a new container of the
+#    same name, as compose recreates one), and each time the watcher connects the new child to
+#    the parent's link network under the alias. Latency = the daemon's own timestamps, from the
+#    child's `start` event to its `connect` event on the link network. Floor = the engine's own
+#    `POST /networks/{id}/connect` with an alias, timed around the request (what the watcher
+#    must do at least once). Also the watcher's own event -> applied histogram (rules included).
+# 2. idle: CPU time and RSS of the watcher process over IDLE seconds without events.
+#
+#   benches/watcher.sh [BINARY] [ROUNDS=100] [IDLE=30]
+#
+# Runs `docker link watcher run --foreground` of BINARY in a registry namespace of its own;
+# everything it creates carries docker-link.bench=<pid> and is removed at exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bin=${1:-$(scripts/build-static)}
+rounds=${2:-100}
+idle=${3:-30}
+tag=$$
+ns=bw$tag
+export DOCKER_LINK_REGISTRY=$ns DOCKER_LINK_STATIC_BIN=$bin DOCKER_LINK_WATCHER=off
+busybox=$(tests/images/build.sh busybox)
+sock=$(docker context inspect -f '{{.Endpoints.docker.Host}}' 2>/dev/null | sed 's|^unix://||')
+host=${DOCKER_HOST:-}
+[ -S "${host#unix://}" ] && sock=${host#unix://}
+[ -S "$sock" ] || sock=/var/run/docker.sock
+work=$(mktemp -d)
+wpid=
+cleanup() {
+  [ -n "$wpid" ] && kill "$wpid" 2>/dev/null && wait "$wpid" 2>/dev/null || true
+  docker ps -aq --filter "label=docker-link.bench=$tag" | xargs -r docker rm -f >/dev/null 2>&1 || true
+  docker ps -aq --filter "label=docker-link.registry=$ns" | xargs -r docker rm -f >/dev/null 2>&1 || true
+  docker network ls -q --filter "label=docker-link.registry=$ns" | xargs -r docker network rm >/dev/null 2>&1 || true
+  docker network ls -q --filter "label=docker-link.bench=$tag" | xargs -r docker network rm >/dev/null 2>&1 || true
+  nft delete table inet "docker-link-$ns" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+pct() { sort -n | awk -v p="$1" '{a[NR]=$1} END {i=int(NR*p+0.999); if(i<1)i=1; print a[i]}'; }
+
+child=bw$tag-child
+docker run -d --label "docker-link.bench=$tag" --name "$child" --expose 6379 "$busybox" sleep 3600 >/dev/null
+parent=$(docker run -d --label "docker-link.bench=$tag" --label "docker-link.registry=$ns" \
+  --label "docker-link.links=$child:db" --name "bw$tag-parent" "$busybox" sleep 3600)
+net=docker-link-${parent:0:12}
+
+"$bin" link watcher run --foreground --status-file "$work/status.json" 2>"$work/watcher.log" &
+wpid=$!
+for _ in $(seq 100); do docker network inspect "$net" >/dev/null 2>&1 && break; sleep 0.1; done
+docker network inspect "$net" >/dev/null
+
+# 1. Replace the child ROUNDS times; wait for each to be connected before the next.
+since=$(date +%s)
+for i in $(seq "$rounds"); do
+  docker rm -f "$child" >/dev/null
+  docker run -d --label "docker-link.bench=$tag" --name "$child" --expose 6379 "$busybox" sleep 3600 >/dev/null
+  for _ in $(seq 200); do
+    docker inspect -f "{{with index .NetworkSettings.Networks \"$net\"}}ok{{end}}" "$child" 2>/dev/null | grep -q ok && break
+    sleep 0.02
+  done
+done
+until=$(date +%s)
+docker events --since "$since" --until "$((until + 1))" \
+  --format '{{.Type}}|{{.Action}}|{{.TimeNano}}|{{.Actor.ID}}|{{index .Actor.Attributes "container"}}|{{index .Actor.Attributes "name"}}' \
+  > "$work/events"
+awk -F'|' -v net="$net" -v child="$child" '
+  $1=="container" && $2=="start" && $6==child {start[$4]=$3}
+  $1=="network" && $2=="connect" && $6==net && ($5 in start) {printf "%.1f\n", ($3-start[$5])/1e6; delete start[$5]}
+' "$work/events" > "$work/latency"
+got=$(wc -l < "$work/latency")
+
+# Floor: the engine's own connect with an alias, N times, of a container to a fresh network.
+docker network create --label "docker-link.bench=$tag" "bw$tag-floor" >/dev/null
+probe=$(docker run -d --label "docker-link.bench=$tag" "$busybox" sleep 3600)
+for i in $(seq "$rounds"); do
+  curl -s -o /dev/null -w '%{time_total}\n' --unix-socket "$sock" -X POST \
+    -H 'Content-Type: application/json' \
+    -d "{\"Container\":\"$probe\",\"EndpointConfig\":{\"Aliases\":[\"db\"]}}" \
+    "http://d/networks/bw$tag-floor/connect" | awk '{printf "%.1f\n", $1*1000}' >> "$work/floor"
+  docker network disconnect "bw$tag-floor" "$probe" >/dev/null
+done
+
+p50=$(pct 0.5 < "$work/latency"); p99=$(pct 0.99 < "$work/latency")
+f50=$(pct 0.5 < "$work/floor"); f99=$(pct 0.99 < "$work/floor")
+echo "engine $(docker version -f '{{.Server.Version}}'), $got of $rounds child replacements measured"
+echo "event -> link realized (child start -> its connect under the alias): p50 ${p50} ms, p99 ${p99} ms"
+echo "floor (POST /networks/{id}/connect with an alias):                    p50 ${f50} ms, p99 ${f99} ms"
+awk -v a="$p50" -v b="$f50" -v c="$p99" -v d="$f99" 'BEGIN {printf "ratio: p50 %.2fx, p99 %.2fx\n", a/b, c/d}'
+python3 - "$work/status.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+h = s["Latency"]
+bounds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]
+def q(p):
+    want = p * h["count"]
+    for b, c in zip(bounds, h["counts"]):
+        if c >= want:
+            return "<= %d ms" % (b * 1000)
+    return "> 30 s"
+print("watcher's own event -> applied (rules included): p50 %s, p99 %s over %d passes after events"
+      % (q(0.5), q(0.99), h["count"]))
+print("rules: %s" % s.get("Rules"))
+PY
+
+# 2. Idle (after the passes the last events caused).
+sleep 2
+ticks() { awk '{print $14 + $15}' "/proc/$wpid/stat"; }
+t0=$(ticks); sleep "$idle"; t1=$(ticks)
+hz=$(getconf CLK_TCK)
+rss=$(awk '/VmRSS/ {print $2}' "/proc/$wpid/status")
+awk -v t=$((t1 - t0)) -v hz="$hz" -v s="$idle" -v rss="$rss" 'BEGIN {
+  printf "idle %d s: CPU %.2f%% (%d ticks), RSS %.1f MiB\n", s, 100 * t / hz / s, t, rss / 1024 }'
