@@ -309,6 +309,18 @@ pub fn edges_of(networks: &[LinkNetwork]) -> Vec<Edge> {
     out
 }
 
+/// A link network as the tests need one: no members, made at `created`.
+#[cfg(test)]
+pub(crate) fn fixture(name: &str, parent: &str, created: &str) -> LinkNetwork {
+    LinkNetwork {
+        id: format!("{name}-id"),
+        name: name.into(),
+        parent: parent.into(),
+        created: Some(created.into()),
+        members: Default::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

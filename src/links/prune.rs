@@ -78,15 +78,7 @@ pub async fn apply<E: Engine>(
 mod tests {
     use super::*;
 
-    fn net(name: &str, parent: &str, created: &str) -> LinkNetwork {
-        LinkNetwork {
-            id: format!("{name}-id"),
-            name: name.into(),
-            parent: parent.into(),
-            created: Some(created.into()),
-            members: Default::default(),
-        }
-    }
+    use super::super::network::fixture as net;
 
     #[test]
     fn only_what_is_dead_goes() {

@@ -464,15 +464,7 @@ mod tests {
     use super::*;
     use crate::graph::model::fixtures::{edge, id, node};
 
-    fn net(name: &str, parent: &str, created: &str) -> LinkNetwork {
-        LinkNetwork {
-            id: format!("{name}-id"),
-            name: name.into(),
-            parent: parent.into(),
-            created: Some(created.into()),
-            members: Default::default(),
-        }
-    }
+    use crate::links::network::fixture as net;
 
     /// a links b (registry), c is a parent whose network is gone, d was removed.
     fn world() -> (View, Stored, Vec<LinkNetwork>) {
