@@ -182,6 +182,9 @@ pub(crate) async fn run<E: Engine + Clone>(
     let mut next_backstop = Instant::now() + opts.backstop;
     let mut last_event_secs: Option<i64> = None;
     let mut last_event_at = Instant::now();
+    // After a failed pass: when to try again, and the pause that grows with each failure.
+    let mut retry_at: Option<Instant> = None;
+    let mut retry_after = Duration::ZERO;
     tracing::info!(
         "watching (debounce {} ms, at most {} ms)",
         opts.quiet.as_millis(),
@@ -189,13 +192,16 @@ pub(crate) async fn run<E: Engine + Clone>(
     );
     loop {
         let now = Instant::now();
-        let due = dirty.all || debounce.due().is_some_and(|d| d <= now);
+        let backing_off = retry_at.is_some_and(|t| t > now);
+        let due = !backing_off && (dirty.all || debounce.due().is_some_and(|d| d <= now));
         if due && !dirty.is_empty() {
             let waited = debounce.take(now);
             let work = std::mem::take(&mut dirty);
             let t0 = Instant::now();
             match duty.pass(&work).await {
                 Ok(report) => {
+                    retry_at = None;
+                    retry_after = Duration::ZERO;
                     let t = unix_now();
                     for (object, kind, message) in &report.errors {
                         tracing::warn!("{kind} {}: {message}", crate::graph::model::short(object));
@@ -213,11 +219,15 @@ pub(crate) async fn run<E: Engine + Clone>(
                     }
                 }
                 Err(e) => {
-                    // The read failed (the daemon went away mid-pass): everything again later.
+                    // The read failed (the daemon went away mid-pass): everything again, after
+                    // a growing pause (the stream's end, if the daemon is down, reconnects
+                    // meanwhile).
                     tracing::warn!("pass failed: {e:#}");
                     status.error(unix_now(), "daemon", "read", format!("{e:#}"));
                     dirty.all = true;
-                    debounce.note(Instant::now());
+                    retry_after = (retry_after * 2)
+                        .clamp(Duration::from_millis(250), Duration::from_secs(10));
+                    retry_at = Some(Instant::now() + retry_after);
                 }
             }
             status.passes += 1;
@@ -231,7 +241,13 @@ pub(crate) async fn run<E: Engine + Clone>(
             next_backstop = Instant::now() + opts.backstop;
             continue;
         }
-        let wake = debounce.due().unwrap_or(next_backstop).min(next_backstop);
+        let mut wake = debounce.due().unwrap_or(next_backstop).min(next_backstop);
+        if dirty.all {
+            wake = now;
+        }
+        if let Some(t) = retry_at {
+            wake = wake.max(t);
+        }
         tokio::select! {
             () = cancel.cancelled() => break,
             next = stream.next() => match next {

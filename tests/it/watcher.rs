@@ -8,6 +8,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::daemon::PrivateDaemon;
 use crate::support::graph::{resolves, Graph};
 use crate::support::{images, run_ok, unique, Container, TempDir};
 
@@ -427,18 +428,29 @@ fn connect_starts_the_watcher_once_and_says_so() {
 
 /// `printf 'GET / …' | nc` from `from` to `ip:port`: whether an HTTP answer came back.
 fn talks(from: &Container, ip: &str, port: u16) -> bool {
+    talks_by(|args| from.exec(args), ip, port)
+}
+
+/// [`talks`] through any `docker exec` of the container (another daemon's).
+fn talks_by(exec: impl Fn(&[&str]) -> std::process::Output, ip: &str, port: u16) -> bool {
     let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} {port}");
-    let out = from.exec(&["sh", "-c", &script]);
+    let out = exec(&["sh", "-c", &script]);
     String::from_utf8_lossy(&out.stdout).starts_with("HTTP/1.")
 }
 
-/// busybox serving HTTP on each of `ports`, exposing `exposed`.
-fn server(what: &str, exposed: &[&str], ports: &[u16]) -> Container {
+/// The shell script of [`server`]: HTTP on each of `ports`, then sleep.
+fn serve_script(ports: &[u16]) -> String {
     let mut script = "mkdir -p /www && echo ok > /www/index.html".to_string();
     for p in ports {
         script.push_str(&format!(" && httpd -p {p} -h /www"));
     }
     script.push_str(" && exec sleep 3600");
+    script
+}
+
+/// busybox serving HTTP on each of `ports`, exposing `exposed`.
+fn server(what: &str, exposed: &[&str], ports: &[u16]) -> Container {
+    let script = serve_script(ports);
     let mut args: Vec<String> = Vec::new();
     for e in exposed {
         args.push("--expose".into());
@@ -523,4 +535,199 @@ fn a_parent_reaches_only_its_childrens_exposed_ports() {
         (!talks(&parent, &c, 6379)).then_some(())
     });
     assert!(talks(&parent, &s, 6379), "the other link stays");
+}
+
+/// The faults a daemon of its own can take: a restart while containers run, a container with
+/// garbage labels, a burst of container events. After each the watcher converges without
+/// help and says it is healthy; it finds the daemon's network namespace by itself (the daemon
+/// runs in one of its own).
+#[test]
+fn the_watcher_survives_a_daemon_restart_garbage_labels_and_a_burst() {
+    let d = PrivateDaemon::start();
+    let g = Graph::on(&d.host);
+    let busybox = d.image("busybox");
+    let run_c = |name: &str, args: &[&str]| -> String {
+        let mut full = vec!["run", "-d", "--restart", "always", "--name", name];
+        full.extend_from_slice(args);
+        d.docker_ok(&full)
+    };
+    let parent = run_c("parent", &[&busybox, "sh", "-c", &serve_script(&[8000])]);
+    let child = run_c(
+        "child",
+        &[
+            "--expose",
+            "6379",
+            &busybox,
+            "sh",
+            "-c",
+            &serve_script(&[6379, 7000]),
+        ],
+    );
+    g.ok(&["link", "connect", "parent", "child:cache"]);
+    let w = Foreground::start(&g);
+    let exec_parent = |args: &[&str]| {
+        let mut full = vec!["exec", parent.as_str()];
+        full.extend_from_slice(args);
+        d.docker(&full)
+    };
+    let net = format!("docker-link-{}", &parent[..12]);
+    let ip_of = |id: &str| {
+        d.docker_ok(&[
+            "inspect",
+            "-f",
+            &format!("{{{{with index .NetworkSettings.Networks \"{net}\"}}}}{{{{.IPAddress}}}}{{{{end}}}}"),
+            id,
+        ])
+    };
+    let c = ip_of(&child);
+    let isolated = || talks_by(exec_parent, &c, 6379) && !talks_by(exec_parent, &c, 7000);
+    eventually(30, "rules in the daemon's own namespace", || {
+        isolated().then_some(())
+    });
+
+    // A daemon restart while the containers run (they come back: restart always).
+    let resyncs = w.status().unwrap()["Resyncs"].as_u64().unwrap();
+    d.restart();
+    eventually(60, "a resync after the restart", || {
+        (w.status()?["Resyncs"].as_u64()? > resyncs).then_some(())
+    });
+    eventually(60, "the link and its rules after the restart", || {
+        (ip_of(&child) == c && isolated()).then_some(())
+    });
+
+    // Garbage labels: reported, and the others go on.
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "garbage",
+        "--label",
+        "docker-link.links=::,x,child:-bad-",
+        &busybox,
+        "sleep",
+        "600",
+    ]);
+    let q = eventually(30, "the garbage container reported", || {
+        let s = w.status()?;
+        let q = s["Quarantined"].as_array()?.clone();
+        (!q.is_empty()).then_some(q)
+    });
+    assert!(
+        q[0]["Reason"].as_str().unwrap().contains("labels left out"),
+        "{q:?}"
+    );
+
+    // A burst of container events: 40 containers made and removed at once.
+    let events = w.status().unwrap()["EventsSeen"].as_u64().unwrap();
+    let names: Vec<String> = (0..40).map(|i| format!("burst{i}")).collect();
+    std::thread::scope(|s| {
+        for n in &names {
+            s.spawn(|| {
+                d.docker_ok(&[
+                    "run", "-d", "--rm", "--name", n, &busybox, "sh", "-c", "sleep 1",
+                ])
+            });
+        }
+    });
+    eventually(
+        60,
+        "the burst's events seen, passes fewer than events",
+        || {
+            let s = w.status()?;
+            let seen = s["EventsSeen"].as_u64()? - events;
+            (seen >= 80).then_some(())
+        },
+    );
+    eventually(30, "still isolated after the burst", || {
+        isolated().then_some(())
+    });
+    let s = w.status().unwrap();
+    assert!(
+        s["Passes"].as_u64().unwrap() < s["EventsSeen"].as_u64().unwrap(),
+        "{s}"
+    );
+    drop(w);
+    drop(g);
+}
+
+/// The watcher's container killed during a burst: its process killed from outside (a crash,
+/// the OOM killer) comes back by its restart policy; `docker kill` is a stop by hand for
+/// Docker (no policy restarts it), and the next command that needs the watcher starts it
+/// again and says so. Its image removed: `start` finds it running, never makes a second one.
+#[test]
+fn the_watcher_container_comes_back_after_kills_and_image_removal() {
+    let g = Graph::new();
+    g.ok(&["link", "watcher", "start", "--metrics", "127.0.0.1:0"]);
+    let name = format!("docker-link-watcher-{}", g.ns);
+    let healthy = || {
+        let out = g
+            .cmd(&["link", "watcher", "status", "--format", "json"])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let v = if v.is_array() { v[0].clone() } else { v };
+        (v["Healthy"] == true && v["Passes"].as_u64() >= Some(1)).then_some(v)
+    };
+    eventually(60, "healthy", healthy);
+    let started = g.docker_ok(&["inspect", "-f", "{{.State.StartedAt}}", &name]);
+    let pid = g.docker_ok(&["inspect", "-f", "{{.State.Pid}}", &name]);
+    std::thread::scope(|s| {
+        for _ in 0..10 {
+            s.spawn(|| drop(Container::run("burst", &[images::busybox(), "true"])));
+        }
+        assert!(Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap()
+            .success());
+    });
+    eventually(60, "restarted by its policy, healthy again", || {
+        let again = g.docker_ok(&["inspect", "-f", "{{.State.StartedAt}}", &name]);
+        (again != started).then(healthy).flatten()
+    });
+
+    // `docker kill`: stopped for Docker; the next connect starts it again and says so.
+    g.docker_ok(&["kill", "-s", "KILL", &name]);
+    let parent = Container::run("parent", &[images::busybox(), "sleep", "3600"]);
+    let child = Container::run("child", &[images::redis()]);
+    let out = g
+        .cmd(&[
+            "link",
+            "connect",
+            &parent.name,
+            &format!("{}:db", child.name),
+        ])
+        .env("DOCKER_LINK_WATCHER", "on")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("started the watcher"),
+        "{out:?}"
+    );
+    eventually(60, "healthy after the kill", healthy);
+
+    // Its image removed (untagged; the container keeps its layers).
+    let image = g.docker_ok(&["inspect", "-f", "{{.Config.Image}}", &name]);
+    g.docker_ok(&["rmi", "-f", &image]);
+    let said = g
+        .cmd(&["link", "watcher", "start", "--metrics", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(said.status.success());
+    assert!(
+        String::from_utf8_lossy(&said.stderr).contains("is running"),
+        "{said:?}"
+    );
+    let label = format!("label=docker-link.registry={}", g.ns);
+    let watchers = g.docker_ok(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &label,
+        "--filter",
+        "label=docker-link.role=watcher",
+    ]);
+    assert_eq!(watchers.lines().count(), 1);
+    eventually(30, "healthy", healthy);
 }
