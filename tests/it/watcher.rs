@@ -335,6 +335,22 @@ fn the_watcher_container_starts_once_reports_and_stops_cleanly() {
     ] {
         assert!(table.contains(field), "{table}");
     }
+    // Prometheus text where the status says, on the loopback of the daemon's host (reached
+    // from its network namespace, as a scraper on that host would).
+    let addr = status["Metrics"].as_str().unwrap().to_string();
+    let pid = g.docker_ok(&["inspect", "-f", "{{.State.Pid}}", &name]);
+    let metrics = crate::support::run_ok(Command::new("nsenter").args([
+        "-t",
+        &pid,
+        "-n",
+        "curl",
+        "-sf",
+        &format!("http://{addr}/metrics"),
+    ]));
+    assert!(metrics.contains("# TYPE docker_link_watcher_passes_total counter"), "{metrics}");
+    assert!(metrics.contains("docker_link_watcher_event_to_applied_seconds_bucket"));
+    assert!(addr.starts_with("127.0.0.1:"), "not open to the world: {addr}");
+
     // Again: the same watcher, never two.
     let id = g.docker_ok(&["inspect", "-f", "{{.Id}}", &name]);
     start();
