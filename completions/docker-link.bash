@@ -717,7 +717,7 @@ _docker__link() {
             return 0
             ;;
         docker__link__subcmd__watcher__subcmd__run)
-            opts="-h --foreground --status-file --metrics --no-rules --help"
+            opts="-h --foreground --status-file --metrics --no-rules --icc --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -731,6 +731,10 @@ _docker__link() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --icc)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -739,7 +743,7 @@ _docker__link() {
             return 0
             ;;
         docker__link__subcmd__watcher__subcmd__start)
-            opts="-h --socket --metrics --help"
+            opts="-h --socket --metrics --icc --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -751,6 +755,10 @@ _docker__link() {
                     ;;
                 --metrics)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --icc)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -63,6 +63,8 @@ complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and not
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and not __fish_seen_subcommand_from start stop status logs run" -f -a "run" -d 'Run the watcher\'s loop in this process'
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from start" -l socket -d 'The daemon\'s socket on the daemon\'s host, bound into the watcher (default: the endpoint\'s own socket when it is local, else /var/run/docker.sock)' -r -F
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from start" -l metrics -d 'Serve Prometheus metrics on this address of the daemon host\'s network namespace' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from start" -l icc -d '`--icc=false`: on the default bridge too, a container accepts new connections only along its links, as the engine\'s `--icc=false` did' -r -f -a "true\t''
+false\t''"
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from start" -s h -l help -d 'Print help'
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from stop" -s h -l help -d 'Print help'
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from status" -l format -d 'table, json, or a Go template' -r
@@ -72,6 +74,8 @@ complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __f
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from logs" -s h -l help -d 'Print help'
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from run" -l status-file -d 'Write the status here after every pass' -r -F
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from run" -l metrics -d 'Serve Prometheus metrics on this address (`127.0.0.1:9387`); off when not given' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from run" -l icc -d '`--icc=false`: on the default bridge too, a container accepts new connections only along its links, as the engine\'s `--icc=false` did' -r -f -a "true\t''
+false\t''"
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from run" -l foreground -d 'Run in this process, in the foreground (the only mode; `start` runs it in a container)'
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from run" -l no-rules -d 'Do not enforce reachability with nf_tables rules (links still resolve and connect)'
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from run" -s h -l help -d 'Print help'

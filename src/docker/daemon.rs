@@ -448,8 +448,9 @@ impl Engine for Daemon {
             .map_err(|e| map("listing networks", e))?;
         Ok(nets
             .into_iter()
-            .map(|n| {
-                network_of(
+            .map(|n| NetworkInfo {
+                bridge: bridge_name(n.options.as_ref()),
+                ..network_of(
                     n.id,
                     n.name,
                     n.labels,
@@ -469,15 +470,18 @@ impl Engine for Daemon {
             .inspect_network(name, None::<InspectNetworkOptions>)
             .await
             .map_err(|e| map(&what, e))?;
-        Ok(network_of(
-            n.id,
-            n.name,
-            n.labels,
-            n.created.map(|c| c.to_string()),
-            n.internal,
-            n.ipam,
-            n.containers,
-        ))
+        Ok(NetworkInfo {
+            bridge: bridge_name(n.options.as_ref()),
+            ..network_of(
+                n.id,
+                n.name,
+                n.labels,
+                n.created.map(|c| c.to_string()),
+                n.internal,
+                n.ipam,
+                n.containers,
+            )
+        })
     }
 
     async fn create_network(&self, spec: &NetworkSpec) -> Result<()> {
@@ -657,6 +661,7 @@ fn network_of(
     containers: Option<HashMap<String, bollard::models::EndpointResource>>,
 ) -> NetworkInfo {
     NetworkInfo {
+        bridge: None,
         id: id.unwrap_or_default(),
         name: name.unwrap_or_default(),
         labels: labels.unwrap_or_default().into_iter().collect(),
@@ -683,6 +688,11 @@ fn network_of(
             })
             .collect(),
     }
+}
+
+/// A bridge network's interface name when its options set one (`docker0`).
+fn bridge_name(options: Option<&HashMap<String, String>>) -> Option<String> {
+    options?.get("com.docker.network.bridge.name").cloned()
 }
 
 fn short(id: &str) -> &str {

@@ -249,6 +249,9 @@ pub struct NetworkInfo {
     /// Running members by container id (only an inspect fills this; a listing leaves it
     /// empty, as the daemon does).
     pub members: BTreeMap<String, Member>,
+    /// The bridge interface's name when the network's options set it (`docker0` for the
+    /// default bridge); Docker names the others `br-<12 hex of the id>`.
+    pub bridge: Option<String>,
 }
 
 /// A network to create: bridge, with one explicit IPv4 subnet.

@@ -582,6 +582,7 @@ impl Engine for Fake {
                 internal: n.spec.internal,
                 subnets: vec![n.spec.subnet.clone()],
                 members: BTreeMap::new(),
+                bridge: None,
             })
             .collect())
     }
@@ -608,6 +609,7 @@ impl Engine for Fake {
                     Some((c.id.clone(), Member { ip: ep.ip.clone() }))
                 })
                 .collect(),
+            bridge: None,
         })
     }
 

@@ -59,6 +59,15 @@ impl Default for Options {
     }
 }
 
+/// How reachability is enforced.
+#[derive(Debug)]
+pub(crate) struct RulesConfig {
+    /// The daemon's network namespace when it is not the watcher's own.
+    pub netns: Option<crate::sys::netns::NetNs>,
+    /// `--icc=false`: on the default bridge too, new connections only along links.
+    pub icc_off: bool,
+}
+
 /// What the events since the last pass named.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Dirty {
@@ -145,7 +154,7 @@ pub(crate) async fn run<E: Engine + Clone>(
     ns: &str,
     pool: crate::links::pool::Pool,
     opts: Options,
-    rules: Option<Option<crate::sys::netns::NetNs>>,
+    rules: Option<RulesConfig>,
     cancel: Cancel,
 ) -> anyhow::Result<()> {
     let mut status = Status {
@@ -164,11 +173,20 @@ pub(crate) async fn run<E: Engine + Clone>(
     let mut daemon_id = engine.info().await?.id;
     status.daemon_id = daemon_id.clone();
     let mut duty = links::LinkDuty::new(engine.clone(), ns, pool, cancel.clone());
-    if let Some(netns) = rules {
-        let mut r = rules::Rules::new(ns, netns);
+    if let Some(config) = rules {
+        let config_icc_off = config.icc_off;
+        let mut r = rules::Rules::new(ns, config.netns, config.icc_off);
         r.probe().await;
         status.rules = Some(match &r.unavailable {
-            None => format!("enforced (nf_tables table inet {})", rules::table_name(ns)),
+            None => format!(
+                "enforced (nf_tables table inet {}{})",
+                rules::table_name(ns),
+                if config_icc_off {
+                    "; --icc=false on the default bridge"
+                } else {
+                    ""
+                }
+            ),
             Some(why) => format!("unavailable: {why}"),
         });
         duty.rules = Some(r);

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use crate::docker::engine::{ContainerInfo, Engine};
 use crate::graph::model::View;
 use crate::links::network::{self, LinkNetwork};
-use crate::links::reach::{self, Child, LinkNet, Ports};
+use crate::links::reach::{self, Child, DefaultBridge, LinkNet, Pair, Ports};
 use crate::sys::netns::NetNs;
 use crate::sys::nft;
 
@@ -98,6 +98,48 @@ pub(crate) fn link_nets(
     out
 }
 
+/// `--icc=false` on the default bridge: each link whose parent and child are both on it
+/// (addresses as the bridge has them now: they change when a container restarts, and the
+/// start's event makes the next pass read them again).
+pub(crate) fn default_bridge(
+    view: &View,
+    parents: &BTreeSet<String>,
+    bridge: &crate::docker::engine::NetworkInfo,
+    facts: &BTreeMap<String, Facts>,
+) -> DefaultBridge {
+    let addr = |id: &str| -> Option<IpAddr> { bridge.members.get(id)?.ip.parse().ok() };
+    let mut links = Vec::new();
+    for parent in parents {
+        let Some(p) = addr(parent) else {
+            continue;
+        };
+        let mut seen = BTreeSet::new();
+        for (_, child, _) in view.children(parent) {
+            if !seen.insert(child) {
+                continue;
+            }
+            let Some(c) = addr(child) else {
+                continue;
+            };
+            links.push(Pair {
+                parent: p,
+                child: c,
+                ports: facts
+                    .get(child)
+                    .map(|f| f.exposed.clone())
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    DefaultBridge {
+        bridge: bridge
+            .bridge
+            .clone()
+            .unwrap_or_else(|| "docker0".to_string()),
+        links,
+    }
+}
+
 /// The nf_tables table of a registry namespace.
 pub(crate) fn table_name(ns: &str) -> String {
     if ns == "default" {
@@ -114,16 +156,19 @@ pub(crate) struct Rules {
     /// None: ours (the watcher's container runs in the host's).
     netns: Option<std::sync::Arc<NetNs>>,
     facts: BTreeMap<String, Facts>,
+    /// `--icc=false`: on the default bridge too, new connections only along links.
+    icc_off: bool,
     /// Why rules cannot be enforced here, once found out.
     pub unavailable: Option<String>,
 }
 
 impl Rules {
-    pub(crate) fn new(ns: &str, netns: Option<NetNs>) -> Rules {
+    pub(crate) fn new(ns: &str, netns: Option<NetNs>, icc_off: bool) -> Rules {
         Rules {
             table: table_name(ns),
             netns: netns.map(std::sync::Arc::new),
             facts: BTreeMap::new(),
+            icc_off,
             unavailable: None,
         }
     }
@@ -188,10 +233,16 @@ impl Rules {
                 Err(e) => return Err(e.into()),
             }
         }
+        let default = if self.icc_off {
+            let bridge = engine.inspect_network("bridge").await?;
+            Some(default_bridge(view, parents, &bridge, &self.facts))
+        } else {
+            None
+        };
         let table = reach::plan(
             &self.table,
             &link_nets(view, parents, networks, &self.facts),
-            None,
+            default.as_ref(),
         );
         let name = self.table.clone();
         let want = table.clone();
@@ -272,6 +323,49 @@ mod tests {
         // A parent not of ours, or without a network: nothing.
         assert!(link_nets(&view, &BTreeSet::new(), &networks, &facts).is_empty());
         assert!(link_nets(&view, &BTreeSet::from([id('a')]), &[], &facts).is_empty());
+    }
+
+    #[test]
+    fn links_on_the_default_bridge() {
+        let mut stored = Stored::new();
+        stored.edges.insert(edge(&id('a'), "redis", &id('b')));
+        stored.edges.insert(edge(&id('a'), "gone", &id('c')));
+        let view = View::build(
+            vec![
+                node('a', &["web"]),
+                node('b', &["redis"]),
+                node('c', &["c"]),
+            ],
+            &stored,
+        );
+        let member = |ip: &str| crate::docker::engine::Member { ip: ip.into() };
+        let bridge = crate::docker::engine::NetworkInfo {
+            name: "bridge".into(),
+            bridge: Some("docker0".into()),
+            // c is not on the default bridge.
+            members: BTreeMap::from([
+                (id('a'), member("172.17.0.2")),
+                (id('b'), member("172.17.0.3")),
+            ]),
+            ..Default::default()
+        };
+        let facts = BTreeMap::from([(
+            id('b'),
+            Facts {
+                exposed: vec!["6379/tcp".parse().unwrap()],
+                addrs: BTreeMap::new(),
+            },
+        )]);
+        let got = default_bridge(&view, &BTreeSet::from([id('a')]), &bridge, &facts);
+        assert_eq!(got.bridge, "docker0");
+        assert_eq!(
+            got.links,
+            [Pair {
+                parent: "172.17.0.2".parse().unwrap(),
+                child: "172.17.0.3".parse().unwrap(),
+                ports: vec!["6379/tcp".parse().unwrap()],
+            }]
+        );
     }
 
     #[test]

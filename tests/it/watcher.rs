@@ -47,17 +47,23 @@ struct Foreground {
 
 impl Foreground {
     fn start(g: &Graph) -> Foreground {
+        Foreground::start_with(g, &[])
+    }
+
+    fn start_with(g: &Graph, extra: &[&str]) -> Foreground {
         let status = TempDir::new("watcher-status");
         let file = status.path().join("status.json");
+        let mut args = vec![
+            "link",
+            "watcher",
+            "run",
+            "--foreground",
+            "--status-file",
+            file.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
         let child = g
-            .cmd(&[
-                "link",
-                "watcher",
-                "run",
-                "--foreground",
-                "--status-file",
-                file.to_str().unwrap(),
-            ])
+            .cmd(&args)
             .env("DOCKER_LINK_LOG", "info")
             .stdout(Stdio::null())
             .spawn()
@@ -347,9 +353,15 @@ fn the_watcher_container_starts_once_reports_and_stops_cleanly() {
         "-sf",
         &format!("http://{addr}/metrics"),
     ]));
-    assert!(metrics.contains("# TYPE docker_link_watcher_passes_total counter"), "{metrics}");
+    assert!(
+        metrics.contains("# TYPE docker_link_watcher_passes_total counter"),
+        "{metrics}"
+    );
     assert!(metrics.contains("docker_link_watcher_event_to_applied_seconds_bucket"));
-    assert!(addr.starts_with("127.0.0.1:"), "not open to the world: {addr}");
+    assert!(
+        addr.starts_with("127.0.0.1:"),
+        "not open to the world: {addr}"
+    );
 
     // Again: the same watcher, never two.
     let id = g.docker_ok(&["inspect", "-f", "{{.Id}}", &name]);
@@ -746,4 +758,92 @@ fn the_watcher_container_comes_back_after_kills_and_image_removal() {
     ]);
     assert_eq!(watchers.lines().count(), 1);
     eventually(30, "healthy", healthy);
+}
+
+/// `--icc=false`: on the default bridge too, a container accepts new connections only along
+/// its links (the engine's old `--icc=false`), on a daemon of its own (the rules reach every
+/// container on its default bridge).
+#[test]
+fn icc_false_leaves_only_links_on_the_default_bridge() {
+    let d = PrivateDaemon::start();
+    let g = Graph::on(&d.host);
+    let busybox = d.image("busybox");
+    let run_c = |name: &str, args: &[&str]| -> String {
+        let mut full = vec!["run", "-d", "--name", name];
+        full.extend_from_slice(args);
+        d.docker_ok(&full)
+    };
+    let parent = run_c("parent", &[&busybox, "sh", "-c", &serve_script(&[8000])]);
+    let child = run_c(
+        "child",
+        &[
+            "--expose",
+            "6379",
+            &busybox,
+            "sh",
+            "-c",
+            &serve_script(&[6379, 7000]),
+        ],
+    );
+    let stranger = run_c(
+        "stranger",
+        &[
+            "--expose",
+            "6379",
+            &busybox,
+            "sh",
+            "-c",
+            &serve_script(&[6379]),
+        ],
+    );
+    g.ok(&["link", "connect", "parent", "child:db"]);
+    let on_bridge = |id: &str| {
+        d.docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.bridge.IPAddress}}",
+            id,
+        ])
+    };
+    let (p, c, s) = (on_bridge(&parent), on_bridge(&child), on_bridge(&stranger));
+    let dref = &d;
+    let exec = |id: &str| {
+        let id = id.to_string();
+        move |args: &[&str]| {
+            let mut full = vec!["exec", id.as_str()];
+            full.extend_from_slice(args);
+            dref.docker(&full)
+        }
+    };
+    // The engine's default: everything meets on the default bridge.
+    assert!(talks_by(exec(&stranger), &c, 6379));
+    assert!(talks_by(exec(&parent), &c, 7000));
+
+    let w = Foreground::start_with(&g, &["--icc=false"]);
+    let rules = w.status().unwrap()["Rules"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(rules.contains("--icc=false"), "{rules}");
+    eventually(30, "a stranger no longer reaches the child", || {
+        (!talks_by(exec(&stranger), &c, 6379)).then_some(())
+    });
+    assert!(
+        talks_by(exec(&parent), &c, 6379),
+        "along the link, the exposed port"
+    );
+    assert!(
+        !talks_by(exec(&parent), &c, 7000),
+        "not a port the child does not expose"
+    );
+    assert!(!talks_by(exec(&child), &p, 8000), "not against the link");
+    assert!(!talks_by(exec(&child), &s, 6379), "not to a stranger");
+
+    // A restarted child gets another address on the default bridge: the rules follow.
+    d.docker_ok(&["restart", "-t", "1", &child]);
+    let c2 = on_bridge(&child);
+    eventually(30, "the parent reaches the restarted child", || {
+        talks_by(exec(&parent), &c2, 6379).then_some(())
+    });
+    assert!(!talks_by(exec(&stranger), &c2, 6379));
 }

@@ -16,6 +16,8 @@ use crate::Ctx;
 
 /// Where the watcher writes its status inside its container.
 const STATUS_FILE: &str = "/run/docker-link/status.json";
+/// On the watcher's container: its `--icc` setting.
+const ICC_LABEL: &str = "docker-link.icc";
 /// The daemon's socket inside the watcher's container.
 const SOCKET_IN: &str = "/var/run/docker.sock";
 
@@ -48,6 +50,10 @@ pub struct StartArgs {
     /// Serve Prometheus metrics on this address of the daemon host's network namespace.
     #[arg(long, default_value = "127.0.0.1:9387")]
     pub metrics: String,
+    /// `--icc=false`: on the default bridge too, a container accepts new connections only
+    /// along its links, as the engine's `--icc=false` did.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub icc: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -81,6 +87,10 @@ pub struct RunArgs {
     /// Do not enforce reachability with nf_tables rules (links still resolve and connect).
     #[arg(long)]
     pub no_rules: bool,
+    /// `--icc=false`: on the default bridge too, a container accepts new connections only
+    /// along its links, as the engine's `--icc=false` did.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub icc: bool,
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
@@ -116,12 +126,18 @@ fn run_here(args: RunArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let rules = if args.no_rules {
         None
     } else {
-        match &crate::docker::resolve(&ctx.globals)?.host {
-            Host::Unix(path) => Some(crate::sys::netns::NetNs::of_socket_peer(path).with_context(
-                || format!("finding the namespace of the daemon at {}", path.display()),
-            )?),
-            _ => Some(None),
-        }
+        let netns = match &crate::docker::resolve(&ctx.globals)?.host {
+            Host::Unix(path) => {
+                crate::sys::netns::NetNs::of_socket_peer(path).with_context(|| {
+                    format!("finding the namespace of the daemon at {}", path.display())
+                })?
+            }
+            _ => None,
+        };
+        Some(crate::watch::RulesConfig {
+            netns,
+            icc_off: !args.icc,
+        })
     };
     ctx.block_on(async {
         let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
@@ -167,7 +183,7 @@ fn start(args: StartArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let said = ctx.block_on(async {
         let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
         let socket = socket_of(ctx, args.socket.as_deref())?;
-        ensure_running(&daemon, ctx, &socket, metrics).await
+        ensure_running(&daemon, ctx, &socket, metrics, args.icc).await
     })?;
     output::info(&said.message);
     Ok(ExitCode::SUCCESS)
@@ -199,7 +215,12 @@ pub(crate) async fn start_if_needed(daemon: &Daemon, ctx: &Ctx) {
     let metrics = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let started = async {
         let socket = socket_of(ctx, None)?;
-        ensure_running(daemon, ctx, &socket, metrics).await
+        // A running watcher's own setting stays: find it first.
+        let icc = match find(daemon, &ctx.config.registry).await? {
+            Some(c) => c.labels.get(ICC_LABEL).map(String::as_str) != Some("false"),
+            None => true,
+        };
+        ensure_running(daemon, ctx, &socket, metrics, icc).await
     };
     match started.await {
         Ok(s) if s.started => output::info(&format!(
@@ -227,12 +248,15 @@ pub(crate) async fn ensure_running(
     ctx: &Ctx,
     socket: &std::path::Path,
     metrics: std::net::SocketAddr,
+    icc: bool,
 ) -> anyhow::Result<Ensured> {
     let ns = &ctx.config.registry;
     let name = container_name(ns);
     let bin = daemon.static_binary().await?;
     if let Some(c) = find(daemon, ns).await? {
-        let same = c.labels.get(crate::labels::BINARY_SHA256) == Some(&bin.sha256);
+        // The same binary with the same settings; anything else is replaced.
+        let same = c.labels.get(crate::labels::BINARY_SHA256) == Some(&bin.sha256)
+            && c.labels.get(ICC_LABEL).map(String::as_str) == Some(icc.to_string().as_str());
         if same && c.state == crate::docker::engine::State::Running {
             return Ok(Ensured {
                 started: false,
@@ -257,6 +281,7 @@ pub(crate) async fn ensure_running(
         (crate::labels::BINARY_SHA256.to_string(), bin.sha256.clone()),
     ]);
     labels.insert("docker-link.metrics".into(), metrics.to_string());
+    labels.insert(ICC_LABEL.into(), icc.to_string());
     let mut env = vec![
         format!("DOCKER_HOST=unix://{SOCKET_IN}"),
         format!("DOCKER_LINK_REGISTRY={ns}"),
@@ -277,6 +302,7 @@ pub(crate) async fn ensure_running(
             STATUS_FILE,
             "--metrics",
             &metrics.to_string(),
+            &format!("--icc={icc}"),
         ]
         .iter()
         .map(|s| s.to_string())
