@@ -9,6 +9,7 @@
 #    `POST /networks/{id}/connect` with an alias, timed around the request (what the watcher
 #    must do at least once). Also the watcher's own event -> applied histogram (rules included).
 # 2. idle: CPU time and RSS of the watcher process over IDLE seconds without events.
+# 3. the window of a new link network: connect -> its chain in the watcher's table.
 #
 #   benches/watcher.sh [BINARY] [ROUNDS=100] [IDLE=30]
 #
@@ -106,6 +107,23 @@ print("watcher's own event -> applied (rules included): p50 %s, p99 %s over %d p
       % (q(0.5), q(0.99), h["count"]))
 print("rules: %s" % s.get("Rules"))
 PY
+
+# 3. The window of a new link network: from `docker link connect` returning to the chain of its
+#    bridge in the watcher's table (before it, the new network has no rules of ours). Polled
+#    every few ms with `nft` in the daemon's namespace (this script runs there).
+for i in $(seq 10); do
+  p=$(docker run -d --label "docker-link.bench=$tag" --label "docker-link.registry=$ns" "$busybox" sleep 3600)
+  c=$(docker run -d --label "docker-link.bench=$tag" --expose 80 "$busybox" sleep 3600)
+  "$bin" link connect "$p" "$c:w$i" >/dev/null 2>&1
+  t0=$(date +%s%N)
+  id=$(docker network inspect -f '{{.Id}}' "docker-link-${p:0:12}")
+  for _ in $(seq 2000); do
+    nft list chain inet "docker-link-$ns" "bridge-br-${id:0:12}" >/dev/null 2>&1 && break
+    sleep 0.002
+  done
+  echo $(( ($(date +%s%N) - t0) / 1000000 )) >> "$work/window"
+done
+echo "window of a new link network (connect returned -> its chain in place): p50 $(pct 0.5 < "$work/window") ms, max $(sort -n "$work/window" | tail -1) ms over 10; a child restart has none (fixed addresses: its rules stay)"
 
 # 2. Idle (after the passes the last events caused).
 sleep 2
