@@ -129,6 +129,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     checks.push(static_binary(installed.as_deref()));
     checks.push(privileges());
     checks.extend(kernel());
+    checks.push(isolation());
 
     if let Format::Table = args.format {
         // The default table folds the fix into the line it belongs to: a FIX column would
@@ -382,6 +383,31 @@ fn privileges() -> Check {
 }
 
 const CAP_NET_ADMIN: u32 = 12;
+
+/// Whether this kernel can enforce link isolation as the watcher does (nf_tables with
+/// conntrack, br_netfilter passing bridged traffic), probed in a network namespace of its own
+/// so that the host's ruleset is never touched. (The watcher checks again where it runs, in
+/// the daemon's namespace, and `docker link watcher status` says what it found.)
+fn isolation() -> Check {
+    let check = "link isolation (nf_tables)";
+    let probed = crate::sys::netns::NetNs::create()
+        .and_then(|ns| crate::sys::netns::run_in(&ns, |_| async { crate::sys::nft::probe() }));
+    match probed {
+        Ok(Ok(_)) => Check::new(
+            check,
+            Status::Ok,
+            "inet tables with conntrack; bridged traffic reaches them (br_netfilter)",
+        ),
+        Ok(Err(e)) => Check::new(
+            check,
+            Status::Warn,
+            format!("links resolve and connect, but the watcher cannot isolate them: {e}"),
+        )
+        .fix("use a kernel with nf_tables, nf_conntrack and br_netfilter (modprobe br_netfilter)"),
+        Err(e) => Check::new(check, Status::Warn, format!("not probed: {e}"))
+            .fix("run `sudo docker link doctor` to probe it"),
+    }
+}
 
 /// The effective capability set from `/proc/<pid>/status`.
 fn cap_eff(status: &str) -> Option<u64> {

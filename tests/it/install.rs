@@ -526,6 +526,24 @@ fn doctor_reports_each_check_through_the_cli() {
         "{}",
         stderr(&out)
     );
+    // Link isolation agrees with nft itself in a namespace of its own: an inet forward chain
+    // with a conntrack rule, and br_netfilter passing bridged traffic.
+    let nft_works = support::run(Command::new("unshare").args([
+        "-n",
+        "sh",
+        "-c",
+        "nft add table inet dlt && nft add chain inet dlt c '{ type filter hook forward priority 0; }' \
+         && nft add rule inet dlt c ct state established accept \
+         && [ \"$(cat /proc/sys/net/bridge/bridge-nf-call-iptables)\" = 1 ]",
+    ]))
+    .status
+    .success();
+    assert_eq!(
+        status("link isolation (nf_tables)"),
+        if nft_works { "ok" } else { "warn" },
+        "{:?}",
+        checks["link isolation (nf_tables)"]
+    );
 
     // As an unprivileged user, doctor probes in a user namespace of its own and finds the
     // same; where unprivileged user namespaces are off, it says it could not probe.
