@@ -10,6 +10,7 @@
 #    must do at least once). Also the watcher's own event -> applied histogram (rules included).
 # 2. idle: CPU time and RSS of the watcher process over IDLE seconds without events.
 # 3. the window of a new link network: connect -> its chain in the watcher's table.
+# 4. a burst of 500 container events: passes, CPU time, peak RSS.
 #
 #   benches/watcher.sh [BINARY] [ROUNDS=100] [IDLE=30]
 #
@@ -124,6 +125,22 @@ for i in $(seq 10); do
   echo $(( ($(date +%s%N) - t0) / 1000000 )) >> "$work/window"
 done
 echo "window of a new link network (connect returned -> its chain in place): p50 $(pct 0.5 < "$work/window") ms, max $(sort -n "$work/window" | tail -1) ms over 10; a child restart has none (fixed addresses: its rules stay)"
+
+# 4. A burst of 500 container events (125 containers created, started and removed, 16 at a
+#    time): passes run, CPU time spent, peak RSS, and how long after the last event the
+#    watcher was done.
+passes() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["Passes"])' "$work/status.json"; }
+seen() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["EventsSeen"])' "$work/status.json"; }
+cpu() { awk '{print $14 + $15}' "/proc/$wpid/stat"; }
+sleep 2
+p0=$(passes); e0=$(seen); c0=$(cpu)
+seq 125 | xargs -P 16 -I{} docker run --rm --label "docker-link.bench=$tag" "$busybox" true >/dev/null
+for _ in $(seq 100); do [ "$(( $(seen) - e0 ))" -ge 500 ] && break; sleep 0.1; done
+sleep 1
+p1=$(passes); e1=$(seen); c1=$(cpu)
+hwm=$(awk '/VmHWM/ {print $2}' "/proc/$wpid/status")
+awk -v e=$((e1 - e0)) -v p=$((p1 - p0)) -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v hwm="$hwm" 'BEGIN {
+  printf "burst: %d events, %d passes, CPU %.2f s, peak RSS %.1f MiB\n", e, p, c / hz, hwm / 1024 }'
 
 # 2. Idle (after the passes the last events caused).
 sleep 2
