@@ -395,6 +395,104 @@ mod in_a_container {
         assert!(String::from_utf8_lossy(&out.stdout).ends_with("ppid 1\n"));
     }
 
+    /// A volume removed when the guard drops.
+    struct Volume(String);
+
+    impl Drop for Volume {
+        fn drop(&mut self) {
+            let _ = Command::new("docker")
+                .args(["volume", "rm", "-f", &self.0])
+                .output();
+        }
+    }
+
+    #[test]
+    fn link_run_init_containers_share_one_file_and_prune_takes_unused_versions() {
+        use crate::support::graph::{Graph, Linked};
+        let g = Graph::new();
+        let mut made = Vec::new();
+        for i in 0..20 {
+            let name = unique(&format!("shared-init-{i}"));
+            g.ok(&[
+                "link",
+                "run",
+                "-d",
+                "--init",
+                "--name",
+                &name,
+                "--label",
+                support::TEST_LABEL,
+                images::busybox(),
+                "sleep",
+                "300",
+            ]);
+            made.push(Linked::adopt(&name));
+        }
+        // One file: the same device and inode in every container (a copy in each container's
+        // own layer would have an inode of its own there).
+        let mut files = std::collections::BTreeSet::new();
+        for c in &made {
+            let out =
+                c.0.exec(&["stat", "-L", "-c", "%d:%i %s", "/.docker-link/docker-link"]);
+            assert!(out.status.success(), "{}", stderr_of(&out));
+            files.insert(String::from_utf8_lossy(&out.stdout).trim().to_string());
+            let cmdline = c.0.exec(&["cat", "/proc/1/cmdline"]);
+            assert!(
+                String::from_utf8_lossy(&cmdline.stdout)
+                    .starts_with("/.docker-link/docker-link\0init\0--\0sleep"),
+                "{:?}",
+                String::from_utf8_lossy(&cmdline.stdout)
+            );
+        }
+        assert_eq!(files.len(), 1, "{files:?}");
+        // Mounted read-only: no container can change the others' init.
+        let out = made[0]
+            .0
+            .exec(&["sh", "-c", "echo x >> /.docker-link/docker-link"]);
+        assert!(!out.status.success(), "the init file is writable");
+        let volume = made[0].0.inspect(
+            "{{range .Mounts}}{{if eq .Destination \"/.docker-link\"}}{{.Name}}{{end}}{{end}}",
+        );
+        assert!(volume.starts_with("docker-link-init-"), "{volume}");
+        let labels = g.docker_ok(&["volume", "inspect", "-f", "{{json .Labels}}", &volume]);
+        assert!(
+            labels.contains("\"docker-link.role\":\"init-volume\""),
+            "{labels}"
+        );
+
+        // Prune: the volume of another version, which no container uses, goes; the one the
+        // containers use stays.
+        let old = Volume(unique("docker-link-init-0.0.1"));
+        g.docker_ok(&[
+            "volume",
+            "create",
+            "--label",
+            "docker-link.role=init-volume",
+            "--label",
+            support::TEST_LABEL,
+            &old.0,
+        ]);
+        let out = g.ok(&["link", "prune", "--filter", "until=0s"]);
+        assert!(out.contains(&old.0), "{out}");
+        let left = g.docker_ok(&["volume", "ls", "-q"]);
+        assert!(!left.lines().any(|l| l == old.0), "{left}");
+        assert!(left.lines().any(|l| l == volume), "{left}");
+        // Without --filter, prune leaves a young unused one alone (it may be about to be used).
+        let young = Volume(unique("docker-link-init-0.0.2"));
+        g.docker_ok(&[
+            "volume",
+            "create",
+            "--label",
+            "docker-link.role=init-volume",
+            "--label",
+            support::TEST_LABEL,
+            &young.0,
+        ]);
+        g.ok(&["link", "prune"]);
+        let left = g.docker_ok(&["volume", "ls", "-q"]);
+        assert!(left.lines().any(|l| l == young.0), "{left}");
+    }
+
     #[test]
     fn docker_stop_is_prompt_with_143() {
         let bin = support::static_bin().display().to_string();
