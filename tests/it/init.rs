@@ -1160,6 +1160,30 @@ fn under_a_tty(init: Peer, child: &str) -> Command {
     cmd
 }
 
+/// From the output of `echo child $$; cat /proc/self/stat`: the child's pid, and `cat`'s
+/// ppid, pgrp, session, tty_nr and tpgid.
+fn child_and_cat_stat(text: &str, who: &str) -> (i32, Vec<i32>) {
+    let child: i32 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("child "))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{who}: {text}"));
+    let stat = text
+        .lines()
+        .find(|l| l.contains("(cat)"))
+        .unwrap_or_else(|| panic!("{who}: {text}"));
+    let fields = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .skip(1)
+        .take(5)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    (child, fields)
+}
+
 #[test]
 fn tty_child_is_the_foreground_process_group() {
     for init in [Peer::Ours, Peer::Tini] {
@@ -1168,22 +1192,7 @@ fn tty_child_is_the_foreground_process_group() {
         let out = run(under_a_tty(init, "echo child $$; cat /proc/self/stat").stdin(Stdio::null()));
         let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
         assert_eq!(code(&out), 0, "{init:?}: {text}");
-        let child: i32 = text
-            .lines()
-            .find_map(|l| l.strip_prefix("child "))
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{init:?}: {text}"));
-        let stat = text.lines().find(|l| l.contains("(cat)")).unwrap();
-        let f: Vec<i32> = stat
-            .rsplit_once(')')
-            .unwrap()
-            .1
-            .split_whitespace()
-            .skip(1)
-            .take(5)
-            .map(|x| x.parse().unwrap())
-            .collect();
-        // ppid pgrp session tty_nr tpgid
+        let (child, f) = child_and_cat_stat(&text, &format!("{init:?}"));
         let (pgrp, tpgid) = (f[1], f[4]);
         assert_eq!(pgrp, child, "{init:?}: the child does not lead its group");
         assert_eq!(tpgid, pgrp, "{init:?}: the child is not in the foreground");
@@ -1545,22 +1554,7 @@ fn dumb_init_hands_the_terminal_to_the_childs_session() {
         let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
         assert_eq!(code(&out), 0, "{who}: {text}");
         assert!(text.contains("alive"), "{who}: {text}");
-        let child: i32 = text
-            .lines()
-            .find_map(|l| l.strip_prefix("child "))
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{who}: {text}"));
-        let stat = text.lines().find(|l| l.contains("(cat)")).unwrap();
-        let f: Vec<i32> = stat
-            .rsplit_once(')')
-            .unwrap()
-            .1
-            .split_whitespace()
-            .skip(1)
-            .take(5)
-            .map(|x| x.parse().unwrap())
-            .collect();
-        // ppid pgrp session tty_nr tpgid
+        let (child, f) = child_and_cat_stat(&text, who);
         let (pgrp, session, tty, tpgid) = (f[1], f[2], f[3], f[4]);
         assert_eq!(
             session, child,
