@@ -45,7 +45,9 @@
 #   of the busybox test image, 20 at once per init, `sleep 3600` as the child. dumb-init is
 #   dynamically linked: copies of its libraries made for this run are bind-mounted too, so
 #   that the 20 share them as they share the init's file, and nothing else maps them (the
-#   host's own libc, mapped by every process, would divide its pages by hundreds). Files of
+#   host's own libc, mapped by every process, would divide its pages by hundreds). The inits
+#   are copies made for this run too: dockerd's docker-init may be tini-static's very file,
+#   shared with every `docker run --init` container of the machine. Files of
 #   the image itself are not shared between containers on every storage driver
 #   (fuse-overlayfs gives each container its own), which is why every file is bind-mounted. Read from the host 2 s after the last start, from
 #   /proc/PID/smaps_rollup (Pss) and /proc/PID/status (VmRSS, RssAnon) of each container's
@@ -290,12 +292,13 @@ done
 # --- memory in containers: 20 containers per init, PID 1 from one bind-mounted file ---
 image=$(tests/images/build.sh busybox)
 peer_libs=()
+dumb_init_size=$(stat -c %s /usr/bin/dumb-init)
 for lib in $(ldd /usr/bin/dumb-init | grep -o '/[^ ]*'); do
   mkdir -p "$tmp/libs$(dirname "$lib")"
   cp -L "$lib" "$tmp/libs$lib"
   peer_libs+=(-v "$tmp/libs$lib:$lib:ro")
+  dumb_init_size=$((dumb_init_size + $(stat -c %s "$tmp/libs$lib")))
 done
-dumb_init_size=$(cat /usr/bin/dumb-init "$tmp"/libs/*/* "$tmp"/libs/*/*/* 2>/dev/null | wc -c)
 declare -A m_pss m_rss m_anon m_pss_sig m_rss_sig
 # Mean Pss, VmRSS and RssAnon (KiB) of the PID 1 of each container given.
 measure() {
@@ -326,10 +329,15 @@ containers() { # name, file, extra docker run options (an array's name), the ini
   read -r "m_pss_sig[$name]" "m_rss_sig[$name]" _ < <(measure "${ids[@]}")
   docker rm -f "${ids[@]}" >/dev/null
 }
+# Copies made for this run: nothing else maps them (dockerd's own docker-init, which other
+# containers may be running, can be tini-static itself).
+cp "$static" "$tmp/ours-init"
+cp /usr/bin/tini-static "$tmp/tini-static"
+cp /usr/bin/dumb-init "$tmp/dumb-init"
 no_opts=()
-containers ours "$static" no_opts init --
-containers tini-static /usr/bin/tini-static no_opts --
-containers dumb-init /usr/bin/dumb-init peer_libs
+containers ours "$tmp/ours-init" no_opts init --
+containers tini-static "$tmp/tini-static" no_opts --
+containers dumb-init "$tmp/dumb-init" peer_libs
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 ms() { awk -v v="$1" 'BEGIN { printf "%.1f ms", v / 1e6 }'; }
