@@ -472,25 +472,12 @@ mod in_a_container {
             support::TEST_LABEL,
             &old.0,
         ]);
-        let out = g.ok(&["link", "prune", "--filter", "until=0s"]);
-        assert!(out.contains(&old.0), "{out}");
+        // (Other tests prune at the same time: whichever prune took it, it is gone, and the
+        // age rule of the plain `prune` is a unit test of `links::init_volume::plan`.)
+        g.ok(&["link", "prune", "--filter", "until=0s"]);
         let left = g.docker_ok(&["volume", "ls", "-q"]);
         assert!(!left.lines().any(|l| l == old.0), "{left}");
         assert!(left.lines().any(|l| l == volume), "{left}");
-        // Without --filter, prune leaves a young unused one alone (it may be about to be used).
-        let young = Volume(unique("docker-link-init-0.0.2"));
-        g.docker_ok(&[
-            "volume",
-            "create",
-            "--label",
-            "docker-link.role=init-volume",
-            "--label",
-            support::TEST_LABEL,
-            &young.0,
-        ]);
-        g.ok(&["link", "prune"]);
-        let left = g.docker_ok(&["volume", "ls", "-q"]);
-        assert!(left.lines().any(|l| l == young.0), "{left}");
     }
 
     #[test]
@@ -1489,7 +1476,8 @@ fn only_child(pid: u32) -> u32 {
 
 /// Waits until `/proc/<pid>/stat` says `stopped` (state T) or not.
 fn wait_stopped(pid: u32, stopped: bool, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // Generous: the shared machine's load can reach dozens of runnable processes per core.
+    let deadline = Instant::now() + Duration::from_secs(15);
     while (stat_field(pid, 3) == "T") != stopped {
         assert!(
             Instant::now() < deadline,
@@ -1604,7 +1592,8 @@ fn dumb_init_leaves_the_start_directory() {
     let dir = TempDir::new("init-dumb-cwd");
     for (who, exe) in dumb_inits() {
         let out = run(Command::new(&exe)
-            .args(["sh", "-c", "readlink /proc/$PPID/cwd; pwd"])
+            // A moment first: the init moves after its fork, and the child may run first.
+            .args(["sh", "-c", "sleep 0.3; readlink /proc/$PPID/cwd; pwd"])
             .current_dir(dir.path()));
         let text = String::from_utf8_lossy(&out.stdout);
         // The init is in /, the child where it was started.
