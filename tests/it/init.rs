@@ -1215,19 +1215,7 @@ fn group_option_reaches_the_whole_process_group() {
     let dir = TempDir::new("init-group");
     let got = dir.path().join("got");
     let gc = dir.path().join("grandchild");
-    // The grandchild stays in the child's process group and records a USR1; it gives up
-    // after 10 s so that nothing outlives the test. The child, on USR1, gives the grandchild
-    // up to 1 s to record it before exiting (our teardown would SIGTERM it at once). Each
-    // sets its trap before it says it is there: the child before it starts the grandchild,
-    // the grandchild before it writes its pid file; `start` loops after that.
-    let script = format!(
-        "trap 'i=0; while [ ! -e {got} ] && [ $i -lt 20 ]; do sleep 0.05; i=$((i+1)); done; \
-         exit 5' USR1\n\
-         sh -c 'trap \"echo got > {got}; exit 0\" USR1; echo $$ > {gc}.tmp; mv {gc}.tmp {gc}; \
-         i=0; while [ $i -lt 500 ]; do sleep 0.02; i=$((i+1)); done' &",
-        got = got.display(),
-        gc = gc.display()
-    );
+    let script = group_script(&got, &gc);
     for (init, extra, reaches) in [
         (Peer::Ours, vec!["-g"], true),
         (Peer::Ours, vec![], false),
@@ -1237,23 +1225,12 @@ fn group_option_reaches_the_whole_process_group() {
         (Peer::DumbInit, vec![], true),
         (Peer::DumbInit, vec!["-c"], false),
     ] {
-        let _ = std::fs::remove_file(&got);
-        let _ = std::fs::remove_file(&gc);
-        let child = start(init, &extra, &script, &dir);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !gc.exists() {
-            assert!(Instant::now() < deadline, "{init:?}: no grandchild");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        signal(&child, "USR1");
-        assert_eq!(wait_code(child), 5, "{init:?} {extra:?}");
-        std::thread::sleep(Duration::from_millis(200));
-        assert_eq!(got.exists(), reaches, "{init:?} {extra:?}");
-        let pid = std::fs::read_to_string(&gc).unwrap_or_default();
-        let _ = Command::new("kill")
-            .arg(pid.trim())
-            .stderr(Stdio::null())
-            .status();
+        let cmd = init.command(&extra, &["sh", "-c"]);
+        assert_eq!(
+            group_reached(cmd, &script, &got, &gc, &dir),
+            reaches,
+            "{init:?} {extra:?}"
+        );
     }
 }
 
@@ -1397,8 +1374,11 @@ fn an_inherited_subreaper_bit_is_taken_silently() {
     }
 }
 
-/// The group scenario of [`group_option_reaches_the_whole_process_group`]: the child and a
-/// grandchild in its process group; the grandchild records a USR1 in `got`.
+/// The group scenario: the grandchild stays in the child's process group and records a USR1
+/// in `got`; it gives up after 10 s so that nothing outlives the test. The child, on USR1,
+/// gives the grandchild up to 1 s to record it before exiting 5 (our teardown would SIGTERM
+/// it at once). Each sets its trap before it says it is there: the child before it starts the
+/// grandchild, the grandchild before it writes its pid file `gc`.
 fn group_script(got: &std::path::Path, gc: &std::path::Path) -> String {
     format!(
         "trap 'i=0; while [ ! -e {got} ] && [ $i -lt 20 ]; do sleep 0.05; i=$((i+1)); done; \
@@ -1442,12 +1422,17 @@ fn group_reached(
     assert_eq!(wait_code(child), 5);
     std::thread::sleep(Duration::from_millis(200));
     let reached = got.exists();
-    let pid = std::fs::read_to_string(gc).unwrap_or_default();
+    kill_pid_in(gc);
+    reached
+}
+
+/// SIGTERM to the process whose pid `file` holds, if any (what a test left running).
+fn kill_pid_in(file: &std::path::Path) {
+    let pid = std::fs::read_to_string(file).unwrap_or_default();
     let _ = Command::new("kill")
         .arg(pid.trim())
         .stderr(Stdio::null())
         .status();
-    reached
 }
 
 /// Field `n` (1-based, as proc(5) counts) of `/proc/<pid>/stat`.
@@ -1516,11 +1501,7 @@ fn dumb_init_sigterms_the_childs_group_when_the_child_exits() {
                 std::thread::sleep(Duration::from_millis(20));
             }
             assert_eq!(marker.exists(), farewell, "{who} {extra:?}");
-            let pid = std::fs::read_to_string(&pidfile).unwrap_or_default();
-            let _ = Command::new("kill")
-                .arg(pid.trim())
-                .stderr(Stdio::null())
-                .status();
+            kill_pid_in(&pidfile);
         }
     }
 }
