@@ -481,6 +481,59 @@ mod in_a_container {
     }
 
     #[test]
+    fn link_run_init_copies_the_init_where_no_volume_can_be_had_and_says_why() {
+        // On a daemon of its own (the volume's name is the shared daemon's too): that name is
+        // taken by a volume that cannot be mounted (a bind of a missing directory), so the
+        // init cannot be shared; the run still works, with the binary copied in.
+        use crate::support::daemon::PrivateDaemon;
+        use crate::support::graph::Graph;
+        let d = PrivateDaemon::start();
+        let busybox = d.image("busybox");
+        let g = Graph::on(&d.host);
+        let sum = support::run_ok(Command::new("sha256sum").arg(support::static_bin()));
+        let volume = format!(
+            "docker-link-init-{}-{}",
+            env!("CARGO_PKG_VERSION"),
+            &sum[..12]
+        );
+        d.docker_ok(&[
+            "volume",
+            "create",
+            "--opt",
+            "type=none",
+            "--opt",
+            "o=bind",
+            "--opt",
+            "device=/nonexistent-docker-link-test",
+            &volume,
+        ]);
+        let out = run(&mut g.cmd(&[
+            "link",
+            "run",
+            "--rm",
+            "--init",
+            &busybox,
+            "sh",
+            "-c",
+            "tr '\\0' ' ' < /proc/1/cmdline; exit 4",
+        ]));
+        assert_eq!(code(&out), 4, "{}", stderr_of(&out));
+        assert!(
+            stderr_of(&out).contains("cannot share the init through a volume"),
+            "{}",
+            stderr_of(&out)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.starts_with("/.docker-link/docker-link init -- sh -c"),
+            "{text}"
+        );
+        // Nothing of the attempt is left behind.
+        let left = d.docker_ok(&["ps", "-aq", "--filter", "label=docker-link.role=init-fill"]);
+        assert!(left.is_empty(), "{left}");
+    }
+
+    #[test]
     fn docker_stop_is_prompt_with_143() {
         let bin = support::static_bin().display().to_string();
         let mount = format!("{bin}:/init:ro");
