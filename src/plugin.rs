@@ -297,6 +297,24 @@ fn connect_cli_socket(name: &OsStr) -> Option<std::os::unix::net::UnixStream> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn known_names() {
+        for name in [
+            "docker-link",
+            "/usr/libexec/docker/cli-plugins/docker-ls",
+            "docker-init",
+            "/sbin/docker-init",
+            "tini",
+            "tini-static",
+            "dumb-init",
+        ] {
+            assert!(is_known_name(OsStr::new(name)), "{name}");
+        }
+        for name in ["/init", "docker-nope", "dl", ""] {
+            assert!(!is_known_name(OsStr::new(name)), "{name}");
+        }
+    }
+
     fn os(v: &[&str]) -> Vec<OsString> {
         v.iter().map(OsString::from).collect()
     }

@@ -1637,6 +1637,12 @@ fn dumb_init_leaves_the_start_directory() {
             "{who}: {}",
             stderr_of(&out)
         );
+        // Outside PID 1 and no subreaper, dumb-init says nothing of it (tini warns).
+        assert!(
+            !stderr_of(&out).contains(REAPER_WARNING),
+            "{who}: {}",
+            stderr_of(&out)
+        );
     }
 }
 
