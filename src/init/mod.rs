@@ -337,6 +337,7 @@ impl<'a> Loop<'a> {
         let target = match self.opts.rewrite.get(&sig) {
             Some(0) => {
                 self.opts.log(1, &format!("dropped {}", signal_name(sig)));
+                self.job_control_stop(sig);
                 return;
             }
             Some(&r) => r,
@@ -364,9 +365,13 @@ impl<'a> Loop<'a> {
                     .log(1, &format!("cannot forward {}: {e}", signal_name(target))),
             }
         }
-        // dumb-init's job control: after passing a terminal stop on (or dropping it), stop
-        // ourselves too so the shell that started us sees the job stopped; SIGCONT resumes us
-        // and is forwarded in turn. dumb-init does this in both modes.
+        self.job_control_stop(sig);
+    }
+
+    /// dumb-init's job control: after passing a terminal stop on (or dropping it), stop
+    /// ourselves too so the shell that started us sees the job stopped; SIGCONT resumes us
+    /// and is forwarded in turn. dumb-init does this in both modes.
+    fn job_control_stop(&self, sig: i32) {
         if self.opts.flavour == Flavour::DumbInit
             && matches!(
                 Signal::try_from(sig),

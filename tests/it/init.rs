@@ -1591,13 +1591,20 @@ fn dumb_init_hands_the_terminal_to_the_childs_session() {
 fn dumb_init_job_control_stops_and_resumes() {
     let dir = TempDir::new("init-dumb-job");
     for (who, exe) in dumb_inits() {
-        // setsid mode (TSTP becomes SIGSTOP for the child's group) and single-child mode
-        // (TSTP itself, to the child in the init's group; the init in a group of its own
-        // whose parent is outside it, so the group is not orphaned and TSTP stops).
-        for extra in [None, Some("-c")] {
+        // setsid mode (TSTP becomes SIGSTOP for the child's group), single-child mode (TSTP
+        // itself, to the child in the init's group; the init in a group of its own whose
+        // parent is outside it, so the group is not orphaned and TSTP stops), and TSTP
+        // dropped (-r 20:0: the child runs on, the init stops all the same).
+        for (extra, child_stops) in [
+            (&[][..], true),
+            (&["-c"][..], true),
+            (&["-r", "20:0"][..], false),
+        ] {
             let ready = dir.path().join("ready");
             let _ = std::fs::remove_file(&ready);
-            let script = format!("echo > {}; while :; do sleep 0.02; done", ready.display());
+            // The child execs sleep: a shell looping on `sleep` would vfork, and a STOP that
+            // catches the vforked child before its exec leaves the shell waiting (state D).
+            let script = format!("echo > {}; exec sleep 60", ready.display());
             let mut cmd = Command::new(&exe);
             cmd.args(extra).args(["sh", "-c", &script]);
             std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
@@ -1610,8 +1617,8 @@ fn dumb_init_job_control_stops_and_resumes() {
             let child = only_child(init.id());
             let what = format!("{who} {extra:?}");
             signal(&init, "TSTP");
-            wait_stopped(child, true, &format!("{what}: child after TSTP"));
             wait_stopped(init.id(), true, &format!("{what}: init after TSTP"));
+            wait_stopped(child, child_stops, &format!("{what}: child after TSTP"));
             signal(&init, "CONT");
             wait_stopped(init.id(), false, &format!("{what}: init after CONT"));
             wait_stopped(child, false, &format!("{what}: child after CONT"));
