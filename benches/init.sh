@@ -8,14 +8,21 @@
 #   signal latency     median of 1,000 SIGUSR1s from a sender to the init's child
 #   startup overhead   `INIT -- /bin/true` against `/bin/true` alone (median of 300)
 #   binary size        our static binary (scripts/build-static) beside tini-static
+#   memory in containers  what a container pays for its init: for each of ours (static),
+#                      tini-static and dumb-init, 20 containers run it as PID 1 from one
+#                      bind-mounted file; per container PSS (its private pages plus its share of
+#                      the pages the 20 map of that file), VmRSS and RssAnon, the mean of the 20,
+#                      idle and again after each init forwarded a signal
 #
 # Two tables: the given binary against the Debian builds of tini and dumb-init (dynamically
 # linked), and our static binary against tini-static on every figure.
 #
 #   benches/init.sh [path/to/docker-link]      (default target/release/docker-link)
 #
-# Needs root (unshare --pid), a C compiler for the measuring helpers, and Debian's tini,
-# tini-static and dumb-init. STATIC_BIN=path skips the static build (scripts/build-static).
+# Needs root (unshare --pid), a C compiler for the measuring helpers, Debian's tini,
+# tini-static and dumb-init, and a Docker daemon (the containers; their busybox image is built
+# by tests/images/build.sh). STATIC_BIN=path skips the static build
+# (scripts/build-static).
 #
 # Method. The helpers are C so that the measuring costs microseconds, not a shell's
 # milliseconds, and they take every timestamp from CLOCK_MONOTONIC, which is one clock for all
@@ -34,11 +41,24 @@
 #   does not depend on what else the machine runs.
 # - startup: fork, exec, wait of the whole command, so it counts the init's own start, its
 #   fork and exec of /bin/true, the reap and its exit.
+# - memory in containers: `docker run -d --network none -v FILE:/init:ro --entrypoint /init`
+#   of the busybox test image, 20 at once per init, `sleep 3600` as the child. dumb-init is
+#   dynamically linked: copies of its libraries made for this run are bind-mounted too, so
+#   that the 20 share them as they share the init's file, and nothing else maps them (the
+#   host's own libc, mapped by every process, would divide its pages by hundreds). The inits
+#   are copies made for this run too: dockerd's docker-init may be tini-static's very file,
+#   shared with every `docker run --init` container of the machine. Files of
+#   the image itself are not shared between containers on every storage driver
+#   (fuse-overlayfs gives each container its own), which is why every file is bind-mounted. Read from the host 2 s after the last start, from
+#   /proc/PID/smaps_rollup (Pss) and /proc/PID/status (VmRSS, RssAnon) of each container's
+#   PID 1; then `docker kill -s WINCH` (sleep ignores it) to every container, and read again
+#   1 s later: the pages the forwarding path touches count too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ours=${1:-target/release/docker-link}
 [ -x "$ours" ] || { echo "build first: cargo build --release (or pass the binary)" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "needs root: unshare --pid for the PID 1 case" >&2; exit 1; }
+docker version >/dev/null 2>&1 || { echo "needs a Docker daemon (the memory figures)" >&2; exit 1; }
 for p in /usr/bin/tini /usr/bin/tini-static /usr/bin/dumb-init; do
   [ -x "$p" ] || { echo "needs $p (Debian packages tini, dumb-init)" >&2; exit 1; }
 done
@@ -46,7 +66,15 @@ cc=$(command -v cc || command -v gcc || true)
 [ -n "$cc" ] || { echo "needs a C compiler for the measuring helpers" >&2; exit 1; }
 
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+bench_label=docker-link.bench=init-$$
+cleanup() {
+  rm -rf "$tmp"
+  local ids
+  ids=$(docker ps -aq --filter "label=$bench_label" 2>/dev/null || true)
+  # shellcheck disable=SC2086
+  [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
 cat > "$tmp/helper.c" <<'C'
 #define _GNU_SOURCE
 #include <errno.h>
@@ -261,6 +289,56 @@ for n in "${names[@]}"; do
   r_start[$n]=$("$helper" spawn 300 ${argv[$n]} /bin/true)
 done
 
+# --- memory in containers: 20 containers per init, PID 1 from one bind-mounted file ---
+image=$(tests/images/build.sh busybox)
+peer_libs=()
+dumb_init_size=$(stat -c %s /usr/bin/dumb-init)
+for lib in $(ldd /usr/bin/dumb-init | grep -o '/[^ ]*'); do
+  mkdir -p "$tmp/libs$(dirname "$lib")"
+  cp -L "$lib" "$tmp/libs$lib"
+  peer_libs+=(-v "$tmp/libs$lib:$lib:ro")
+  dumb_init_size=$((dumb_init_size + $(stat -c %s "$tmp/libs$lib")))
+done
+declare -A m_pss m_rss m_anon m_pss_sig m_rss_sig
+# Mean Pss, VmRSS and RssAnon (KiB) of the PID 1 of each container given.
+measure() {
+  local id pid
+  for id in "$@"; do
+    pid=$(docker inspect -f '{{.State.Pid}}' "$id")
+    printf '%s %s %s\n' \
+      "$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup")" \
+      "$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")" \
+      "$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status")"
+  done | awk '{ p += $1; r += $2; a += $3; n++ } END { printf "%.0f %.0f %.0f\n", p / n, r / n, a / n }'
+}
+containers() { # name, file, extra docker run options (an array's name), the init's arguments
+  local name=$1 file=$2 ids=() id _i
+  local -n opts=$3
+  shift 3
+  for _i in $(seq 20); do
+    ids+=("$(docker run -d --label "$bench_label" --network none -v "$(realpath "$file"):/init:ro" \
+      "${opts[@]}" --entrypoint /init "$image" "$@" sleep 3600)")
+  done
+  sleep 2
+  for id in "${ids[@]}"; do
+    [ "$(docker inspect -f '{{.State.Running}}' "$id")" = true ] || { echo "$name: a container is not running" >&2; exit 1; }
+  done
+  read -r "m_pss[$name]" "m_rss[$name]" "m_anon[$name]" < <(measure "${ids[@]}")
+  for id in "${ids[@]}"; do docker kill -s WINCH "$id" >/dev/null; done
+  sleep 1
+  read -r "m_pss_sig[$name]" "m_rss_sig[$name]" _ < <(measure "${ids[@]}")
+  docker rm -f "${ids[@]}" >/dev/null
+}
+# Copies made for this run: nothing else maps them (dockerd's own docker-init, which other
+# containers may be running, can be tini-static itself).
+cp "$static" "$tmp/ours-init"
+cp /usr/bin/tini-static "$tmp/tini-static"
+cp /usr/bin/dumb-init "$tmp/dumb-init"
+no_opts=()
+containers ours "$tmp/ours-init" no_opts init --
+containers tini-static "$tmp/tini-static" no_opts --
+containers dumb-init "$tmp/dumb-init" peer_libs
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 ms() { awk -v v="$1" 'BEGIN { printf "%.1f ms", v / 1e6 }'; }
 us() { awk -v v="$1" 'BEGIN { printf "%.1f µs", v / 1e3 }'; }
@@ -292,5 +370,17 @@ srow "… CPU time PID 1 spent on it" ms "${r_cpu[ours-static]}" "${r_cpu[tini-s
 srow "signal forward latency" us "${r_lat[ours-static]}" "${r_lat[tini-static]}"
 srow "startup, INIT -- /bin/true" us "${r_start[ours-static]}" "${r_start[tini-static]}"
 srow "file size" bytes "$(stat -c %s "$static")" "$(stat -c %s /usr/bin/tini-static)"
+echo
+echo "| memory per container: 20 containers, PID 1 from one bind-mounted file (mean) | ours (static) | tini-static | dumb-init | ours/tini-static | ours/dumb-init |"
+echo "|---|---|---|---|---|---|"
+mrow() { # label, values of ours, tini-static, dumb-init (KiB)
+  echo "| $1 | $2 KiB | $3 KiB | $4 KiB | $(ratio "$2" "$3") | $(ratio "$2" "$4") |"
+}
+mrow "PSS, idle" "${m_pss[ours]}" "${m_pss[tini-static]}" "${m_pss[dumb-init]}"
+mrow "PSS, after forwarding a signal" "${m_pss_sig[ours]}" "${m_pss_sig[tini-static]}" "${m_pss_sig[dumb-init]}"
+mrow "VmRSS, idle" "${m_rss[ours]}" "${m_rss[tini-static]}" "${m_rss[dumb-init]}"
+mrow "VmRSS, after forwarding a signal" "${m_rss_sig[ours]}" "${m_rss_sig[tini-static]}" "${m_rss_sig[dumb-init]}"
+mrow "of which private (RssAnon), idle" "${m_anon[ours]}" "${m_anon[tini-static]}" "${m_anon[dumb-init]}"
+echo "| file size | $(stat -c %s "$static") B | $(stat -c %s /usr/bin/tini-static) B | $dumb_init_size B (with its libraries) | $(ratio "$(stat -c %s "$static")" "$(stat -c %s /usr/bin/tini-static)") | $(ratio "$(stat -c %s "$static")" "$dumb_init_size") |"
 echo
 echo "Floors: signal latency with no init in between $(us "$lat_direct"); /bin/true alone $(us "$start_floor")."

@@ -32,7 +32,7 @@ complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "rename" -d 
 complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "connect" -d 'Link an existing parent to a child under an alias (DNS and reachability, no env)'
 complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "inspect" -d 'Show a name or container: names, parents, children, link variables (JSON)'
 complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "env" -d 'Print the variables a link to a container would give, as an env file'
-complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "prune" -d 'Remove dangling names, empty link networks and old registry generations'
+complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "prune" -d 'Remove dangling names, empty link networks, unused init volumes and old registry generations'
 complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "run" -d 'Run a container like `docker run`, plus `--link NAME:ALIAS`'
 complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "create" -d 'Create a container like `docker create`, plus `--link NAME:ALIAS`'
 complete -c docker-link -n "__fish_docker_link_needs_command" -f -a "watcher" -d 'The background reconciler: start, stop, status, logs, or run it here'
@@ -52,7 +52,7 @@ complete -c docker-link -n "__fish_docker_link_using_subcommand inspect" -s h -l
 complete -c docker-link -n "__fish_docker_link_using_subcommand env" -l as -d 'The alias the variables are named after (default: the last element of PATH)' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand env" -l link-env -d 'The variable algorithm: v28 (Engine 28 and later) or v27 (the older one)' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand env" -s h -l help -d 'Print help'
-complete -c docker-link -n "__fish_docker_link_using_subcommand prune" -l filter -d 'Only remove link networks older than this (`until=2m`, the default: a `docker link run` may be between making its network and its container)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand prune" -l filter -d 'Only remove link networks and init volumes older than this (`until=2m`, the default: a `docker link run` may be between making its network or volume and its container)' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand prune" -s f -l force -d 'Do not prompt for confirmation (accepted for docker\'s sake: prune never prompts)'
 complete -c docker-link -n "__fish_docker_link_using_subcommand prune" -s h -l help -d 'Print help'
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and not __fish_seen_subcommand_from start stop status logs run" -s h -l help -d 'Print help'

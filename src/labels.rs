@@ -25,6 +25,10 @@ pub const WATCHER_ROLE: &str = "watcher";
 pub const SELF_ROLE: &str = "self";
 /// The empty image (for containers that are created and never started).
 pub const EMPTY_ROLE: &str = "empty";
+/// A volume holding one static binary, mounted read-only as the init of `link run --init`.
+pub const INIT_VOLUME_ROLE: &str = "init-volume";
+/// The helper container (never started) that fills an init volume; its name is the lock.
+pub const INIT_FILL_ROLE: &str = "init-fill";
 
 /// On a registry generation: its number.
 pub const GENERATION: &str = "docker-link.generation";
@@ -50,8 +54,10 @@ pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
 pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 pub const COMPOSE_NUMBER: &str = "com.docker.compose.container-number";
 
-/// On the self image: the sha256 of the binary inside.
+/// On the self image and an init volume: the sha256 of the binary inside.
 pub const BINARY_SHA256: &str = "docker-link.binary-sha256";
+/// On an init volume: the docker-link version of the binary inside.
+pub const VERSION: &str = "docker-link.version";
 
 /// `docker-link.role=<role>` as a filter or `--label` value.
 pub fn role(role: &str) -> String {

@@ -204,6 +204,18 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         }
     }
 
+    // `init` before anything else is set up (tracing, clap, the configuration): the init's
+    // path touches as little of the binary as it can, and starts no thread before its fork.
+    // With docker's global options before it, the slower path below gets there too.
+    if rest.first().is_some_and(|a| a == "init") {
+        return commands::init::main(&rest[1..]);
+    }
+    // Copied into an image under a name of its own (`COPY docker-link /init`), `/init -- CMD`
+    // runs the init, as tini's `-- CMD` would.
+    if rest.first().is_some_and(|a| a == "--") && !plugin::is_known_name(&argv0) {
+        return commands::init::main(rest);
+    }
+
     // The registry container's process: write the graph's copy, then stay up until stopped.
     if rest.first().is_some_and(|a| a == graph::copy::IDLE_ARG) {
         return graph::copy::idle_main(&rest[1..]);
@@ -226,8 +238,8 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
 
     let argv = cli::normalise(plugin, &rest);
-    // `docker init` must stay free of threads until it has forked; it is routed before clap
-    // builds anything heavier than its own small parser.
+    // `docker -D init …`: global options came first. The init must stay free of threads
+    // until it has forked; it is routed before clap builds anything heavier than its parser.
     if argv.get(1).is_some_and(|a| a == "init") {
         return commands::init::main(&argv[2..]);
     }

@@ -85,6 +85,21 @@ impl Plugin {
     }
 }
 
+/// Whether `argv0` is a name the binary answers to: `docker-link`, `docker-<plugin>`, or an
+/// init's (`docker-init`, `tini`, `tini-static`, `dumb-init`). Under any other name
+/// `NAME -- CMD` runs the init.
+pub fn is_known_name(argv0: &OsStr) -> bool {
+    let base = Path::new(argv0)
+        .file_name()
+        .map(|s| s.to_string_lossy())
+        .unwrap_or_default();
+    base == "docker-link"
+        || base
+            .strip_prefix("docker-")
+            .is_some_and(|p| Plugin::from_name(p).is_some())
+        || crate::init::Flavour::from_argv0(argv0).is_some()
+}
+
 /// How the binary was reached, which changes a few defaults (help text, `init` mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Invocation {
@@ -281,6 +296,24 @@ fn connect_cli_socket(name: &OsStr) -> Option<std::os::unix::net::UnixStream> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn known_names() {
+        for name in [
+            "docker-link",
+            "/usr/libexec/docker/cli-plugins/docker-ls",
+            "docker-init",
+            "/sbin/docker-init",
+            "tini",
+            "tini-static",
+            "dumb-init",
+        ] {
+            assert!(is_known_name(OsStr::new(name)), "{name}");
+        }
+        for name in ["/init", "docker-nope", "dl", ""] {
+            assert!(!is_known_name(OsStr::new(name)), "{name}");
+        }
+    }
 
     fn os(v: &[&str]) -> Vec<OsString> {
         v.iter().map(OsString::from).collect()

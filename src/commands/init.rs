@@ -18,8 +18,11 @@ pub fn clap_command() -> clap::Command {
             "Run COMMAND under a PID 1 that forwards signals, reaps zombies, and on COMMAND's \
              exit sends SIGTERM to what is left, then SIGKILL after the grace period. Outside a \
              container it registers as a child subreaper. Exits with COMMAND's code, or 128 + \
-             the signal that killed it.\n\nCalled as docker-init or tini it takes tini's command \
-             line, and as dumb-init dumb-init's, so that dockerd's init-path can point at it.",
+             the signal that killed it. COMMAND starts with the signal mask and ignored signals \
+             the init inherited; signals sent with kill are forwarded, synchronous ones (ABRT, \
+             SEGV, ...) included.\n\nCalled as docker-init, tini or tini-static it takes \
+             tini's command line, and as dumb-init it behaves as dumb-init, so that dockerd's \
+             init-path can point at it. Under any other name, NAME -- COMMAND runs this init.",
         )
         .disable_version_flag(true)
         .arg(flag(

@@ -75,14 +75,17 @@ pub fn run(opts: &Options) -> i32 {
     };
     let pid1 = std::process::id() == 1;
     // Every orphan of our tree becomes our child: then "no children" means "no descendants".
-    let mut sole_reaper = pid1;
-    if !pid1 {
+    // A parent may have made us a subreaper already (the bit survives exec): tini checks
+    // that and so do we, silently.
+    let mut sole_reaper = pid1 || proc::is_child_subreaper();
+    if !sole_reaper {
         if opts.subreaper {
             match nix::sys::prctl::set_child_subreaper(true) {
                 Ok(()) => sole_reaper = true,
                 Err(e) => say!("{me}: cannot register as a child subreaper: {e}"),
             }
-        } else {
+        } else if opts.flavour != Flavour::DumbInit {
+            // dumb-init never warns; tini does.
             say!(
                 "{me}: warning: not running as PID 1 and not registered as a child subreaper: \
                  orphaned zombies will not be reaped (use -s)"
@@ -98,14 +101,13 @@ pub fn run(opts: &Options) -> i32 {
         say!("{me}: the command contains a NUL byte");
         return 1;
     };
-    // The signalfd reads what is blocked; SIGCHLD among it wakes us to reap.
-    let mut watched = SigSet::all();
-    for s in proc::SYNCHRONOUS {
-        watched.remove(s);
+    if opts.flavour == Flavour::DumbInit {
+        spec.reset_signals();
     }
-    // Blocking: in the steady state the read is the whole wait (see Loop::run); timed waits
-    // poll first, so their reads never block.
-    let sfd = match SignalFd::with_flags(&watched, SfdFlags::SFD_CLOEXEC) {
+    // The signalfd reads everything blocked; SIGCHLD among it wakes us to reap. Blocking: in
+    // the steady state the read is the whole wait (see Loop::run); timed waits poll first, so
+    // their reads never block.
+    let sfd = match SignalFd::with_flags(&SigSet::all(), SfdFlags::SFD_CLOEXEC) {
         Ok(fd) => fd,
         Err(e) => {
             say!("{me}: cannot create a signalfd: {e}");
@@ -133,6 +135,11 @@ pub fn run(opts: &Options) -> i32 {
     if let Some(plan) = &io {
         spec.set_stdio(plan.stdio());
     }
+    // dumb-init in setsid mode hands the controlling terminal over to the child's session;
+    // the SIGHUP and SIGCONT that giving it up sends us are not forwarded (dumb-init#136).
+    let tty_handoff = opts.flavour == Flavour::DumbInit
+        && opts.grouping == proc::Grouping::Session
+        && proc::give_up_terminal();
     let child = match proc::spawn(&spec) {
         Ok(pid) => pid.as_raw(),
         Err(e) => {
@@ -140,6 +147,10 @@ pub fn run(opts: &Options) -> i32 {
             return 1;
         }
     };
+    if opts.flavour == Flavour::DumbInit {
+        // dumb-init never pins the directory it was started in (the child keeps it).
+        let _ = std::env::set_current_dir("/");
+    }
     opts.log(1, &format!("spawned {:?} as pid {child}", opts.command));
     // Threads only now that the child is forked.
     let relay = io.map(|plan| plan.start(child));
@@ -150,7 +161,14 @@ pub fn run(opts: &Options) -> i32 {
     if let Some(h) = &hook {
         h.send(ready::State::Starting);
     }
-    let code = Loop::new(opts, child, hook.as_ref(), sole_reaper).run(&sfd);
+    // What starting needed, the loop does not: give it back (a container pays for every page
+    // its init keeps mapped).
+    crate::sys::memory::release_startup_pages();
+    let mut main_loop = Loop::new(opts, child, hook.as_ref(), sole_reaper);
+    if tty_handoff {
+        main_loop.ignore_once = vec![Signal::SIGHUP as i32, Signal::SIGCONT as i32];
+    }
+    let code = main_loop.run(&sfd);
     // The child's last output before the hook's last state.
     if let Some(r) = relay {
         r.finish(io::FINISH_LIMIT);
@@ -227,6 +245,8 @@ struct Loop<'a> {
     /// When the rest of the tree was sent SIGTERM.
     term_sent: Option<Instant>,
     kill_sent: bool,
+    /// Signals whose next arrival is not forwarded (the terminal hand-off's SIGHUP, SIGCONT).
+    ignore_once: Vec<i32>,
 }
 
 impl<'a> Loop<'a> {
@@ -245,6 +265,7 @@ impl<'a> Loop<'a> {
             main_status: None,
             term_sent: None,
             kill_sent: false,
+            ignore_once: Vec::new(),
         }
     }
 
@@ -281,13 +302,28 @@ impl<'a> Loop<'a> {
             };
             // One signal per turn: the reap at the top of the loop runs between them.
             if let Some(info) = info {
-                self.on_signal(info.ssi_signo as i32);
+                let sig = info.ssi_signo as i32;
+                if is_synchronous(sig)
+                    && !proc::sent_by_another_process(info.ssi_code, info.ssi_pid)
+                {
+                    // Not a `kill` from outside: the init's own doing, which must end it.
+                    proc::die_of(sig);
+                }
+                self.on_signal(sig);
             }
         }
     }
 
     fn on_signal(&mut self, sig: i32) {
         if sig == Signal::SIGCHLD as i32 {
+            return;
+        }
+        if let Some(at) = self.ignore_once.iter().position(|&s| s == sig) {
+            self.ignore_once.swap_remove(at);
+            self.opts.log(
+                1,
+                &format!("ignored the terminal hand-off's {}", signal_name(sig)),
+            );
             return;
         }
         if self.main_status.is_some() {
@@ -301,6 +337,7 @@ impl<'a> Loop<'a> {
         let target = match self.opts.rewrite.get(&sig) {
             Some(0) => {
                 self.opts.log(1, &format!("dropped {}", signal_name(sig)));
+                self.job_control_stop(sig);
                 return;
             }
             Some(&r) => r,
@@ -328,10 +365,14 @@ impl<'a> Loop<'a> {
                     .log(1, &format!("cannot forward {}: {e}", signal_name(target))),
             }
         }
-        // dumb-init's job control: after passing a terminal stop on, stop ourselves too so the
-        // shell that started us sees the job stopped.
+        self.job_control_stop(sig);
+    }
+
+    /// dumb-init's job control: after passing a terminal stop on (or dropping it), stop
+    /// ourselves too so the shell that started us sees the job stopped; SIGCONT resumes us
+    /// and is forwarded in turn. dumb-init does this in both modes.
+    fn job_control_stop(&self, sig: i32) {
         if self.opts.flavour == Flavour::DumbInit
-            && self.opts.group
             && matches!(
                 Signal::try_from(sig),
                 Ok(Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU)
@@ -401,6 +442,7 @@ impl<'a> Loop<'a> {
                         .log(1, &format!("main child {pid} exited with {code}"));
                 }
                 self.main_status = Some(status);
+                self.dumb_init_farewell();
             } else {
                 if self.opts.warn_on_reap {
                     say!(
@@ -413,6 +455,19 @@ impl<'a> Loop<'a> {
                     self.opts.log(2, &format!("reaped {pid}"));
                 }
             }
+        }
+    }
+
+    /// dumb-init in setsid mode: when the main child is gone, SIGTERM (as rewritten) goes to
+    /// its process group, so background workers get a graceful stop before the init exits.
+    fn dumb_init_farewell(&self) {
+        if self.opts.flavour != Flavour::DumbInit || !self.opts.group {
+            return;
+        }
+        let term = Signal::SIGTERM as i32;
+        let sig = self.opts.rewrite.get(&term).copied().unwrap_or(term);
+        if sig != 0 {
+            let _ = proc::send(-self.child, sig);
         }
     }
 
@@ -466,6 +521,10 @@ impl<'a> Loop<'a> {
             code
         }
     }
+}
+
+fn is_synchronous(sig: i32) -> bool {
+    proc::SYNCHRONOUS.iter().any(|&s| s as i32 == sig)
 }
 
 /// Every live descendant of `root` (zombies excluded), from /proc.

@@ -165,6 +165,31 @@ fn env_set(key: &str) -> Option<String> {
     std::env::var(key).ok().filter(|v| !v.is_empty())
 }
 
+/// tini's switches are presence flags: set, even to nothing, turns the feature on (it checks
+/// `getenv(...) != NULL`).
+fn env_present(key: &str) -> bool {
+    std::env::var_os(key).is_some()
+}
+
+/// dumb-init's `-r s:r`: numbers only, `s` from 1 to 31 and `r` from 0 to 31 (its `sscanf("%d:%d")`
+/// and range check); anything else is a usage error there, and here.
+fn parse_dumb_rewrite(s: &str) -> Result<(i32, i32), String> {
+    let numbers = s
+        .split_once(':')
+        .and_then(|(f, t)| Some((f.parse::<i32>().ok()?, t.parse::<i32>().ok()?)));
+    match numbers {
+        Some((from, to)) if (1..=DUMB_MAXSIG).contains(&from) && (0..=DUMB_MAXSIG).contains(&to) => {
+            Ok((from, to))
+        }
+        _ => Err(format!(
+            "invalid rewrite \"{s}\": expected s:r, signal numbers s from 1 to 31 and r from 0 to 31"
+        )),
+    }
+}
+
+/// The highest signal dumb-init handles (its `MAXSIG`).
+const DUMB_MAXSIG: i32 = 31;
+
 fn seconds(v: &str, what: &str) -> Result<Duration, String> {
     // try_from: Duration::from_secs_f64 panics above u64::MAX seconds (say 1e300).
     v.parse::<f64>()
@@ -189,10 +214,10 @@ pub fn parse(flavour: Flavour, args: &[OsString]) -> Result<Parsed, String> {
     let mut o = Options::new(flavour);
     match flavour {
         Flavour::Tini => {
-            if env_set("TINI_SUBREAPER").is_some() {
+            if env_present("TINI_SUBREAPER") {
                 o.subreaper = true;
             }
-            if env_set("TINI_KILL_PROCESS_GROUP").is_some() {
+            if env_present("TINI_KILL_PROCESS_GROUP") {
                 o.group = true;
             }
             if let Some(v) = env_set("TINI_VERBOSITY").and_then(|v| v.parse().ok()) {
@@ -284,7 +309,11 @@ pub fn parse(flavour: Flavour, args: &[OsString]) -> Result<Parsed, String> {
                 o.group = false;
                 o.grouping = Grouping::Inherit;
             }
-            (Flavour::DumbInit | Flavour::Ours, "-r" | "--rewrite") => {
+            (Flavour::DumbInit, "-r" | "--rewrite") => {
+                let (from, to) = parse_dumb_rewrite(&value()?)?;
+                o.rewrite.insert(from, to);
+            }
+            (Flavour::Ours, "-r" | "--rewrite") => {
                 let (from, to) = parse_rewrite(&value()?)?;
                 o.rewrite.insert(from, to);
             }
@@ -337,6 +366,15 @@ pub fn parse(flavour: Flavour, args: &[OsString]) -> Result<Parsed, String> {
     o.command = args.get(i..).map(<[OsString]>::to_vec).unwrap_or_default();
     if o.command.is_empty() {
         return Err("no command given".to_string());
+    }
+    if flavour == Flavour::DumbInit && o.group {
+        // In setsid mode the child's group is orphaned and the kernel ignores the default stop
+        // of TSTP, TTIN and TTOU there: dumb-init sends SIGSTOP instead, unless rewritten.
+        for sig in [Signal::SIGTSTP, Signal::SIGTTIN, Signal::SIGTTOU] {
+            o.rewrite
+                .entry(sig as i32)
+                .or_insert(Signal::SIGSTOP as i32);
+        }
     }
     if o.strict_port && o.bind_port.is_none() {
         return Err("--strict-port-binding needs --bind-port".to_string());
@@ -554,12 +592,27 @@ mod tests {
 
     #[test]
     fn dumb_init() {
-        let o = run(Flavour::DumbInit, &["-r", "15:10", "x"]);
+        let o = run(Flavour::DumbInit, &["-r", "15:10", "-r", "20:0", "x"]);
         assert!(o.group && !o.kill_tree);
         assert_eq!(o.grouping, Grouping::Session);
+        // setsid mode: the terminal stops become SIGSTOP unless the user rewrote them.
+        assert_eq!(o.rewrite.get(&15), Some(&10));
+        assert_eq!(o.rewrite.get(&20), Some(&0));
+        assert_eq!(o.rewrite.get(&21), Some(&19));
+        assert_eq!(o.rewrite.get(&22), Some(&19));
         let o = run(Flavour::DumbInit, &["--single-child", "x"]);
         assert!(!o.group);
         assert_eq!(o.grouping, Grouping::Inherit);
+        assert!(o.rewrite.is_empty());
+        // Only numbers, 1-31 and 0-31, as dumb-init's sscanf and range check.
+        for bad in ["TERM:USR1", "0:1", "32:1", "15:32", "15", "15:-1"] {
+            let err = parse(Flavour::DumbInit, &os(&["-r", bad, "x"])).unwrap_err();
+            assert!(err.contains("signal numbers"), "{bad}: {err}");
+        }
+        assert!(matches!(
+            parse(Flavour::DumbInit, &os(&["-r", "31:0", "x"])),
+            Ok(Parsed::Run(_))
+        ));
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 pub mod process;
 
+pub mod memory;
+
 pub mod probe;
 
 pub mod netns;

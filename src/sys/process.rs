@@ -30,6 +30,9 @@ pub struct ChildSpec {
     grouping: Grouping,
     /// Descriptors to put on the child's 0, 1 and 2 (-1: keep the init's).
     stdio: [libc::c_int; 3],
+    /// Every signal 1-31 at its default action (dumb-init's child; tini's keeps what the
+    /// init inherited, SIGPIPE and SIGCHLD aside).
+    default_all: bool,
     msg_enoent: Vec<u8>,
     msg_eacces: Vec<u8>,
     msg_other: Vec<u8>,
@@ -57,12 +60,20 @@ impl ChildSpec {
             mask,
             grouping,
             stdio: [-1; 3],
+            default_all: false,
             msg_enoent: format!("{me}: exec {name} failed: no such file or directory\n")
                 .into_bytes(),
             msg_eacces: format!("{me}: exec {name} failed: permission denied\n").into_bytes(),
             msg_other: format!("{me}: exec {name} failed\n").into_bytes(),
             msg_stdio: format!("{me}: cannot set up the stdio of {name}\n").into_bytes(),
         })
+    }
+
+    /// The child starts as dumb-init's does: an empty signal mask and every signal 1-31 at
+    /// its default action, whatever the init inherited.
+    pub fn reset_signals(&mut self) {
+        self.mask = SigSet::empty();
+        self.default_all = true;
     }
 
     /// The child's stdin, stdout and stderr become these descriptors (None: the init's own).
@@ -125,6 +136,12 @@ fn child_after_fork(spec: &ChildSpec) -> ! {
         // The Rust runtime ignores SIGPIPE; the child starts with the defaults a shell gives.
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         libc::signal(libc::SIGCHLD, libc::SIG_DFL);
+        if spec.default_all {
+            for sig in 1..=31 {
+                // KILL and STOP refuse, harmlessly.
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
         libc::pthread_sigmask(libc::SIG_SETMASK, spec.mask.as_ref(), std::ptr::null_mut());
         libc::execvp(spec.argv[0].as_ptr(), spec.argv_ptrs.as_ptr());
         let errno = *libc::__errno_location();
@@ -147,7 +164,10 @@ fn stdio_failed(spec: &ChildSpec) -> ! {
     }
 }
 
-/// The signals that are never blocked: faults of the init itself must not be swallowed.
+/// The synchronous signals: a fault of the init itself raises one of these. They are blocked
+/// with the rest, so one sent with `kill` waits in the signalfd to be forwarded; a real fault
+/// still kills the init, because the kernel forces a fault signal through (it unblocks it and
+/// resets its action to the default, `force_sig_fault`).
 pub const SYNCHRONOUS: [Signal; 7] = [
     Signal::SIGSEGV,
     Signal::SIGBUS,
@@ -158,20 +178,54 @@ pub const SYNCHRONOUS: [Signal; 7] = [
     Signal::SIGSYS,
 ];
 
-/// Blocks every signal but the synchronous ones (and the realtime ones the C library
-/// reserves); returns the mask that was in force before.
+/// Blocks every signal (the C library keeps its own realtime ones); returns the mask that
+/// was in force before.
 pub fn block_signals() -> nix::Result<SigSet> {
-    let mut block = SigSet::all();
-    for s in SYNCHRONOUS {
-        block.remove(s);
-    }
     let mut old = SigSet::empty();
     nix::sys::signal::pthread_sigmask(
         nix::sys::signal::SigmaskHow::SIG_SETMASK,
-        Some(&block),
+        Some(&SigSet::all()),
         Some(&mut old),
     )?;
     Ok(old)
+}
+
+/// Whether a signal read from the signalfd was sent by another process with `kill`,
+/// `sigqueue` or `tgkill` (its `si_code` and sender), as opposed to one the kernel raised or
+/// the init sent itself.
+pub fn sent_by_another_process(code: i32, sender: u32) -> bool {
+    matches!(code, libc::SI_USER | libc::SI_QUEUE | libc::SI_TKILL) && sender != std::process::id()
+}
+
+/// Dies of `sig` as if it had not been caught: default action, unblocked, raised. For a
+/// synchronous signal that is not for the child (the init's own doing). Falls back to the
+/// exit code a shell would report if the signal does not kill.
+pub fn die_of(sig: i32) -> ! {
+    // SAFETY: signal(2), sigprocmask(2), raise(3) and _exit(2) on plain integers and a set
+    // built on the stack; nothing here touches memory owned by Rust code.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(sig);
+        libc::_exit(128 + sig)
+    }
+}
+
+/// Whether the parent already made us a child subreaper (the bit survives exec).
+pub fn is_child_subreaper() -> bool {
+    nix::sys::prctl::get_child_subreaper().unwrap_or(false)
+}
+
+/// dumb-init's terminal hand-off: give up the controlling terminal on stdin (`TIOCNOTTY`) so
+/// that the child's new session can take it. Returns true when we held it as session
+/// leader: the kernel then sends SIGHUP and SIGCONT to our process group, once, and those
+/// are not for the child.
+pub fn give_up_terminal() -> bool {
+    // SAFETY: ioctl(TIOCNOTTY) takes no argument; getsid/getpid have no preconditions.
+    unsafe { libc::ioctl(0, libc::TIOCNOTTY) == 0 && libc::getsid(0) == libc::getpid() }
 }
 
 /// Sends `sig` (a raw number, so realtime signals pass too) to `pid`; negative for a group.

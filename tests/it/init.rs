@@ -395,6 +395,144 @@ mod in_a_container {
         assert!(String::from_utf8_lossy(&out.stdout).ends_with("ppid 1\n"));
     }
 
+    /// A volume removed when the guard drops.
+    struct Volume(String);
+
+    impl Drop for Volume {
+        fn drop(&mut self) {
+            let _ = Command::new("docker")
+                .args(["volume", "rm", "-f", &self.0])
+                .output();
+        }
+    }
+
+    #[test]
+    fn link_run_init_containers_share_one_file_and_prune_takes_unused_versions() {
+        use crate::support::graph::{Graph, Linked};
+        let g = Graph::new();
+        let mut made = Vec::new();
+        for i in 0..20 {
+            let name = unique(&format!("shared-init-{i}"));
+            g.ok(&[
+                "link",
+                "run",
+                "-d",
+                "--init",
+                "--name",
+                &name,
+                "--label",
+                support::TEST_LABEL,
+                images::busybox(),
+                "sleep",
+                "300",
+            ]);
+            made.push(Linked::adopt(&name));
+        }
+        // One file: the same device and inode in every container (a copy in each container's
+        // own layer would have an inode of its own there).
+        let mut files = std::collections::BTreeSet::new();
+        for c in &made {
+            let out =
+                c.0.exec(&["stat", "-L", "-c", "%d:%i %s", "/.docker-link/docker-link"]);
+            assert!(out.status.success(), "{}", stderr_of(&out));
+            files.insert(String::from_utf8_lossy(&out.stdout).trim().to_string());
+            let cmdline = c.0.exec(&["cat", "/proc/1/cmdline"]);
+            assert!(
+                String::from_utf8_lossy(&cmdline.stdout)
+                    .starts_with("/.docker-link/docker-link\0init\0--\0sleep"),
+                "{:?}",
+                String::from_utf8_lossy(&cmdline.stdout)
+            );
+        }
+        assert_eq!(files.len(), 1, "{files:?}");
+        // Mounted read-only: no container can change the others' init.
+        let out = made[0]
+            .0
+            .exec(&["sh", "-c", "echo x >> /.docker-link/docker-link"]);
+        assert!(!out.status.success(), "the init file is writable");
+        let volume = made[0].0.inspect(
+            "{{range .Mounts}}{{if eq .Destination \"/.docker-link\"}}{{.Name}}{{end}}{{end}}",
+        );
+        assert!(volume.starts_with("docker-link-init-"), "{volume}");
+        let labels = g.docker_ok(&["volume", "inspect", "-f", "{{json .Labels}}", &volume]);
+        assert!(
+            labels.contains("\"docker-link.role\":\"init-volume\""),
+            "{labels}"
+        );
+
+        // Prune: the volume of another version, which no container uses, goes; the one the
+        // containers use stays.
+        let old = Volume(unique("docker-link-init-0.0.1"));
+        g.docker_ok(&[
+            "volume",
+            "create",
+            "--label",
+            "docker-link.role=init-volume",
+            "--label",
+            support::TEST_LABEL,
+            &old.0,
+        ]);
+        // (Other tests prune at the same time: whichever prune took it, it is gone, and the
+        // age rule of the plain `prune` is a unit test of `links::init_volume::plan`.)
+        g.ok(&["link", "prune", "--filter", "until=0s"]);
+        let left = g.docker_ok(&["volume", "ls", "-q"]);
+        assert!(!left.lines().any(|l| l == old.0), "{left}");
+        assert!(left.lines().any(|l| l == volume), "{left}");
+    }
+
+    #[test]
+    fn link_run_init_copies_the_init_where_no_volume_can_be_had_and_says_why() {
+        // On a daemon of its own (the volume's name is the shared daemon's too): that name is
+        // taken by a volume that cannot be mounted (a bind of a missing directory), so the
+        // init cannot be shared; the run still works, with the binary copied in.
+        use crate::support::daemon::PrivateDaemon;
+        use crate::support::graph::Graph;
+        let d = PrivateDaemon::start();
+        let busybox = d.image("busybox");
+        let g = Graph::on(&d.host);
+        let sum = support::run_ok(Command::new("sha256sum").arg(support::static_bin()));
+        let volume = format!(
+            "docker-link-init-{}-{}",
+            env!("CARGO_PKG_VERSION"),
+            &sum[..12]
+        );
+        d.docker_ok(&[
+            "volume",
+            "create",
+            "--opt",
+            "type=none",
+            "--opt",
+            "o=bind",
+            "--opt",
+            "device=/nonexistent-docker-link-test",
+            &volume,
+        ]);
+        let out = run(&mut g.cmd(&[
+            "link",
+            "run",
+            "--rm",
+            "--init",
+            &busybox,
+            "sh",
+            "-c",
+            "tr '\\0' ' ' < /proc/1/cmdline; exit 4",
+        ]));
+        assert_eq!(code(&out), 4, "{}", stderr_of(&out));
+        assert!(
+            stderr_of(&out).contains("cannot share the init through a volume"),
+            "{}",
+            stderr_of(&out)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.starts_with("/.docker-link/docker-link init -- sh -c"),
+            "{text}"
+        );
+        // Nothing of the attempt is left behind.
+        let left = d.docker_ok(&["ps", "-aq", "--filter", "label=docker-link.role=init-fill"]);
+        assert!(left.is_empty(), "{left}");
+    }
+
     #[test]
     fn docker_stop_is_prompt_with_143() {
         let bin = support::static_bin().display().to_string();
@@ -1062,6 +1200,30 @@ fn under_a_tty(init: Peer, child: &str) -> Command {
     cmd
 }
 
+/// From the output of `echo child $$; cat /proc/self/stat`: the child's pid, and `cat`'s
+/// ppid, pgrp, session, tty_nr and tpgid.
+fn child_and_cat_stat(text: &str, who: &str) -> (i32, Vec<i32>) {
+    let child: i32 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("child "))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{who}: {text}"));
+    let stat = text
+        .lines()
+        .find(|l| l.contains("(cat)"))
+        .unwrap_or_else(|| panic!("{who}: {text}"));
+    let fields = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .skip(1)
+        .take(5)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    (child, fields)
+}
+
 #[test]
 fn tty_child_is_the_foreground_process_group() {
     for init in [Peer::Ours, Peer::Tini] {
@@ -1070,22 +1232,7 @@ fn tty_child_is_the_foreground_process_group() {
         let out = run(under_a_tty(init, "echo child $$; cat /proc/self/stat").stdin(Stdio::null()));
         let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
         assert_eq!(code(&out), 0, "{init:?}: {text}");
-        let child: i32 = text
-            .lines()
-            .find_map(|l| l.strip_prefix("child "))
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{init:?}: {text}"));
-        let stat = text.lines().find(|l| l.contains("(cat)")).unwrap();
-        let f: Vec<i32> = stat
-            .rsplit_once(')')
-            .unwrap()
-            .1
-            .split_whitespace()
-            .skip(1)
-            .take(5)
-            .map(|x| x.parse().unwrap())
-            .collect();
-        // ppid pgrp session tty_nr tpgid
+        let (child, f) = child_and_cat_stat(&text, &format!("{init:?}"));
         let (pgrp, tpgid) = (f[1], f[4]);
         assert_eq!(pgrp, child, "{init:?}: the child does not lead its group");
         assert_eq!(tpgid, pgrp, "{init:?}: the child is not in the foreground");
@@ -1121,19 +1268,7 @@ fn group_option_reaches_the_whole_process_group() {
     let dir = TempDir::new("init-group");
     let got = dir.path().join("got");
     let gc = dir.path().join("grandchild");
-    // The grandchild stays in the child's process group and records a USR1; it gives up
-    // after 10 s so that nothing outlives the test. The child, on USR1, gives the grandchild
-    // up to 1 s to record it before exiting (our teardown would SIGTERM it at once). Each
-    // sets its trap before it says it is there: the child before it starts the grandchild,
-    // the grandchild before it writes its pid file; `start` loops after that.
-    let script = format!(
-        "trap 'i=0; while [ ! -e {got} ] && [ $i -lt 20 ]; do sleep 0.05; i=$((i+1)); done; \
-         exit 5' USR1\n\
-         sh -c 'trap \"echo got > {got}; exit 0\" USR1; echo $$ > {gc}.tmp; mv {gc}.tmp {gc}; \
-         i=0; while [ $i -lt 500 ]; do sleep 0.02; i=$((i+1)); done' &",
-        got = got.display(),
-        gc = gc.display()
-    );
+    let script = group_script(&got, &gc);
     for (init, extra, reaches) in [
         (Peer::Ours, vec!["-g"], true),
         (Peer::Ours, vec![], false),
@@ -1143,23 +1278,12 @@ fn group_option_reaches_the_whole_process_group() {
         (Peer::DumbInit, vec![], true),
         (Peer::DumbInit, vec!["-c"], false),
     ] {
-        let _ = std::fs::remove_file(&got);
-        let _ = std::fs::remove_file(&gc);
-        let child = start(init, &extra, &script, &dir);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !gc.exists() {
-            assert!(Instant::now() < deadline, "{init:?}: no grandchild");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        signal(&child, "USR1");
-        assert_eq!(wait_code(child), 5, "{init:?} {extra:?}");
-        std::thread::sleep(Duration::from_millis(200));
-        assert_eq!(got.exists(), reaches, "{init:?} {extra:?}");
-        let pid = std::fs::read_to_string(&gc).unwrap_or_default();
-        let _ = Command::new("kill")
-            .arg(pid.trim())
-            .stderr(Stdio::null())
-            .status();
+        let cmd = init.command(&extra, &["sh", "-c"]);
+        assert_eq!(
+            group_reached(cmd, &script, &got, &gc, &dir),
+            reaches,
+            "{init:?} {extra:?}"
+        );
     }
 }
 
@@ -1187,4 +1311,449 @@ fn a_burst_of_10000_orphans_is_reaped_as_pid1() {
             "{init:?}"
         );
     }
+}
+
+// ---- drop-in behaviour: our binary under the peers' own names, side by side with them ----
+
+/// Our binary under `name` (a symlink beside the test binary's target dir), as dockerd's
+/// `init-path` or a `COPY … /usr/bin/dumb-init` would reach it.
+fn ours_named(name: &str) -> PathBuf {
+    let dir = support::bin()
+        .parent()
+        .unwrap()
+        .join(format!("init-names-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join(name);
+    if !link.exists() {
+        // Two tests may race to make it: either one's link will do.
+        let _ = std::os::unix::fs::symlink(support::bin(), &link);
+    }
+    link
+}
+
+/// (who, executable) of tini and of ours called `tini`.
+fn tinis() -> [(&'static str, PathBuf); 2] {
+    [("tini", peer("tini")), ("ours as tini", ours_named("tini"))]
+}
+
+/// (who, executable) of dumb-init and of ours called `dumb-init`.
+fn dumb_inits() -> [(&'static str, PathBuf); 2] {
+    [
+        ("dumb-init", peer("dumb-init")),
+        ("ours as dumb-init", ours_named("dumb-init")),
+    ]
+}
+
+/// The child prints the parent pid of an orphan it made, and its own parent (the init): the
+/// two agree when the init adopted the orphan (it is PID 1 or a child subreaper).
+const ORPHAN_PPID: &str = "sh -c 'sleep 5 & echo $! > \"$D/orphan\"'; sleep 0.3; \
+     p=$(cat \"$D/orphan\"); set -- $(cat /proc/$p/stat); kill $p; echo \"$4 $PPID\"";
+
+fn adopted(out: &Output) -> bool {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(v.len(), 2, "{text} / {}", stderr_of(out));
+    v[0] == v[1]
+}
+
+const REAPER_WARNING: &str = "registered as a child subreaper";
+
+#[test]
+fn tini_env_switches_are_presence_flags() {
+    let dir = TempDir::new("init-tini-env");
+    for (who, exe) in tinis() {
+        // TINI_SUBREAPER set but empty: a subreaper, orphans adopted, no warning.
+        let run_with = |env: Option<&str>| {
+            let mut cmd = Command::new(&exe);
+            cmd.args(["--", "sh", "-c", ORPHAN_PPID])
+                .env("D", dir.path())
+                .env_remove("TINI_SUBREAPER");
+            if let Some(v) = env {
+                cmd.env("TINI_SUBREAPER", v);
+            }
+            run(&mut cmd)
+        };
+        let on = run_with(Some(""));
+        assert!(adopted(&on), "{who}: TINI_SUBREAPER= did not adopt");
+        assert!(!stderr_of(&on).contains(REAPER_WARNING), "{who}");
+        let off = run_with(None);
+        assert!(!adopted(&off), "{who}: adopted without TINI_SUBREAPER");
+        assert!(stderr_of(&off).contains(REAPER_WARNING), "{who}");
+    }
+    // TINI_KILL_PROCESS_GROUP set but empty: signals go to the child's whole group.
+    let got = dir.path().join("got");
+    let gc = dir.path().join("gc");
+    let script = group_script(&got, &gc);
+    for (who, exe) in tinis() {
+        for (env, reaches) in [(Some(""), true), (None, false)] {
+            let mut cmd = Command::new(&exe);
+            cmd.args(["-s", "--", "sh", "-c"])
+                .env_remove("TINI_KILL_PROCESS_GROUP");
+            if let Some(v) = env {
+                cmd.env("TINI_KILL_PROCESS_GROUP", v);
+            }
+            assert_eq!(
+                group_reached(cmd, &script, &got, &gc, &dir),
+                reaches,
+                "{who} TINI_KILL_PROCESS_GROUP={env:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_inherited_subreaper_bit_is_taken_silently() {
+    // perl (Debian's perl-base is always there) makes itself a child subreaper
+    // (prctl(PR_SET_CHILD_SUBREAPER, 1) = syscall 157, option 36) and execs the init: the bit
+    // survives exec. tini checks it and stays silent; so must we.
+    let dir = TempDir::new("init-inherited-subreaper");
+    for (who, exe) in tinis() {
+        let out = run(Command::new("perl")
+            .args([
+                "-e",
+                "syscall(157, 36, 1, 0, 0, 0) == 0 or die \"prctl: $!\"; exec @ARGV or die",
+            ])
+            .arg(&exe)
+            .args(["--", "sh", "-c", ORPHAN_PPID])
+            .env("D", dir.path())
+            .env_remove("TINI_SUBREAPER"));
+        assert_eq!(code(&out), 0, "{who}: {}", stderr_of(&out));
+        assert!(
+            !stderr_of(&out).contains(REAPER_WARNING),
+            "{who}: {}",
+            stderr_of(&out)
+        );
+        assert!(adopted(&out), "{who}: the orphan was not adopted");
+    }
+}
+
+/// The group scenario: the grandchild stays in the child's process group and records a USR1
+/// in `got`; it gives up after 10 s so that nothing outlives the test. The child, on USR1,
+/// gives the grandchild up to 1 s to record it before exiting 5 (our teardown would SIGTERM
+/// it at once). Each sets its trap before it says it is there: the child before it starts the
+/// grandchild, the grandchild before it writes its pid file `gc`.
+fn group_script(got: &std::path::Path, gc: &std::path::Path) -> String {
+    format!(
+        "trap 'i=0; while [ ! -e {got} ] && [ $i -lt 20 ]; do sleep 0.05; i=$((i+1)); done; \
+         exit 5' USR1\n\
+         sh -c 'trap \"echo got > {got}; exit 0\" USR1; echo $$ > {gc}.tmp; mv {gc}.tmp {gc}; \
+         i=0; while [ $i -lt 500 ]; do sleep 0.02; i=$((i+1)); done' &",
+        got = got.display(),
+        gc = gc.display()
+    )
+}
+
+/// Runs `cmd` (an init's command line up to `sh -c`) with the group scenario, sends the init
+/// USR1, and says whether the grandchild got it.
+fn group_reached(
+    mut cmd: Command,
+    script: &str,
+    got: &std::path::Path,
+    gc: &std::path::Path,
+    dir: &TempDir,
+) -> bool {
+    let _ = std::fs::remove_file(got);
+    let _ = std::fs::remove_file(gc);
+    let ready = dir.path().join("ready");
+    let _ = std::fs::remove_file(&ready);
+    let full = format!(
+        "{script}\necho > {}\nwhile :; do sleep 0.02; done",
+        ready.display()
+    );
+    let child = cmd
+        .arg(&full)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(ready.exists() && gc.exists()) {
+        assert!(Instant::now() < deadline, "the child never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    signal(&child, "USR1");
+    assert_eq!(wait_code(child), 5);
+    std::thread::sleep(Duration::from_millis(200));
+    let reached = got.exists();
+    kill_pid_in(gc);
+    reached
+}
+
+/// SIGTERM to the process whose pid `file` holds, if any (what a test left running).
+fn kill_pid_in(file: &std::path::Path) {
+    let pid = std::fs::read_to_string(file).unwrap_or_default();
+    let _ = Command::new("kill")
+        .arg(pid.trim())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Field `n` (1-based, as proc(5) counts) of `/proc/<pid>/stat`.
+fn stat_field(pid: u32, n: usize) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    rest.split_whitespace()
+        .nth(n - 3)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The one child of `pid`.
+fn only_child(pid: u32) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let kids =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        if let Some(k) = kids.split_whitespace().next() {
+            return k.parse().unwrap();
+        }
+        assert!(Instant::now() < deadline, "{pid} has no child");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits until `/proc/<pid>/stat` says `stopped` (state T) or not.
+fn wait_stopped(pid: u32, stopped: bool, what: &str) {
+    // Generous: the shared machine's load can reach dozens of runnable processes per core.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while (stat_field(pid, 3) == "T") != stopped {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: pid {pid} is {} (want stopped={stopped})",
+            stat_field(pid, 3)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn dumb_init_sigterms_the_childs_group_when_the_child_exits() {
+    let dir = TempDir::new("init-dumb-farewell");
+    let marker = dir.path().join("bye");
+    let armed = dir.path().join("armed");
+    let pidfile = dir.path().join("worker");
+    // A background worker (in the child's group) marks itself armed after its trap; the main
+    // child exits only then. It gives up on its own after 5 s.
+    let script = format!(
+        "sh -c 'trap \"echo bye > {m}; exit 0\" TERM; echo $$ > {p}; : > {a}; \
+         i=0; while [ $i -lt 250 ]; do sleep 0.02; i=$((i+1)); done' & \
+         i=0; while [ ! -e {a} ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done; exit 0",
+        m = marker.display(),
+        a = armed.display(),
+        p = pidfile.display()
+    );
+    for (who, exe) in dumb_inits() {
+        for (extra, farewell) in [(None, true), (Some("-c"), false)] {
+            for f in [&marker, &armed, &pidfile] {
+                let _ = std::fs::remove_file(f);
+            }
+            let out = run(Command::new(&exe).args(extra).args(["sh", "-c", &script]));
+            assert_eq!(code(&out), 0, "{who} {extra:?}: {}", stderr_of(&out));
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while !marker.exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            assert_eq!(marker.exists(), farewell, "{who} {extra:?}");
+            kill_pid_in(&pidfile);
+        }
+    }
+}
+
+#[test]
+fn dumb_init_hands_the_terminal_to_the_childs_session() {
+    // Under a pseudo-terminal, the init execs as the session leader holding it (as PID 1 of
+    // `docker run -t`). The child's `cat` must find the terminal controlling its session, its
+    // group in the foreground, and the child alive after the hand-off's SIGHUP.
+    for (who, exe) in dumb_inits() {
+        let line = format!(
+            "exec {} sh -c 'echo child $$; cat /proc/self/stat; sleep 0.2; echo alive'",
+            sh_quote(&exe.display().to_string())
+        );
+        let out = run(Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .env("SHELL", "/bin/sh")
+            .stdin(Stdio::null()));
+        let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+        assert_eq!(code(&out), 0, "{who}: {text}");
+        assert!(text.contains("alive"), "{who}: {text}");
+        let (child, f) = child_and_cat_stat(&text, who);
+        let (pgrp, session, tty, tpgid) = (f[1], f[2], f[3], f[4]);
+        assert_eq!(
+            session, child,
+            "{who}: the child leads no session of its own"
+        );
+        assert_ne!(tty, 0, "{who}: the child's session has no terminal");
+        assert_eq!(tpgid, pgrp, "{who}: the child is not in the foreground");
+    }
+}
+
+#[test]
+fn dumb_init_job_control_stops_and_resumes() {
+    let dir = TempDir::new("init-dumb-job");
+    for (who, exe) in dumb_inits() {
+        // setsid mode (TSTP becomes SIGSTOP for the child's group), single-child mode (TSTP
+        // itself, to the child in the init's group; the init in a group of its own whose
+        // parent is outside it, so the group is not orphaned and TSTP stops), and TSTP
+        // dropped (-r 20:0: the child runs on, the init stops all the same).
+        for (extra, child_stops) in [
+            (&[][..], true),
+            (&["-c"][..], true),
+            (&["-r", "20:0"][..], false),
+        ] {
+            let ready = dir.path().join("ready");
+            let _ = std::fs::remove_file(&ready);
+            // The child execs sleep: a shell looping on `sleep` would vfork, and a STOP that
+            // catches the vforked child before its exec leaves the shell waiting (state D).
+            let script = format!("echo > {}; exec sleep 60", ready.display());
+            let mut cmd = Command::new(&exe);
+            cmd.args(extra).args(["sh", "-c", &script]);
+            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+            let init = cmd.spawn().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !ready.exists() {
+                assert!(Instant::now() < deadline, "{who}: the child never started");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let child = only_child(init.id());
+            let what = format!("{who} {extra:?}");
+            signal(&init, "TSTP");
+            wait_stopped(init.id(), true, &format!("{what}: init after TSTP"));
+            wait_stopped(child, child_stops, &format!("{what}: child after TSTP"));
+            signal(&init, "CONT");
+            wait_stopped(init.id(), false, &format!("{what}: init after CONT"));
+            wait_stopped(child, false, &format!("{what}: child after CONT"));
+            signal(&init, "TERM");
+            assert_eq!(wait_code(init), 143, "{what}");
+        }
+    }
+}
+
+#[test]
+fn dumb_init_leaves_the_start_directory() {
+    let dir = TempDir::new("init-dumb-cwd");
+    for (who, exe) in dumb_inits() {
+        let out = run(Command::new(&exe)
+            // A moment first: the init moves after its fork, and the child may run first.
+            .args(["sh", "-c", "sleep 0.3; readlink /proc/$PPID/cwd; pwd"])
+            .current_dir(dir.path()));
+        let text = String::from_utf8_lossy(&out.stdout);
+        // The init is in /, the child where it was started.
+        assert_eq!(
+            text,
+            format!("/\n{}\n", dir.path().display()),
+            "{who}: {}",
+            stderr_of(&out)
+        );
+        // Outside PID 1 and no subreaper, dumb-init says nothing of it (tini warns).
+        assert!(
+            !stderr_of(&out).contains(REAPER_WARNING),
+            "{who}: {}",
+            stderr_of(&out)
+        );
+    }
+}
+
+#[test]
+fn dumb_init_rewrites_take_numbers_1_to_31() {
+    for (who, exe) in dumb_inits() {
+        for (rewrite, want) in [
+            ("15:10", 0),
+            ("31:0", 0),
+            ("TERM:USR1", 1),
+            ("32:1", 1),
+            ("0:1", 1),
+            ("15:32", 1),
+        ] {
+            let out = run(Command::new(&exe).args(["-r", rewrite, "true"]));
+            assert_eq!(code(&out), want, "{who} -r {rewrite}: {}", stderr_of(&out));
+        }
+    }
+}
+
+#[test]
+fn synchronous_signals_sent_with_kill_are_forwarded() {
+    // dumb-init forwards them (it blocks everything); tini dies of them. Ours forwards them
+    // under every name.
+    let dir = TempDir::new("init-sync");
+    let mut inits: Vec<(&str, Command)> = Vec::new();
+    for (who, exe) in dumb_inits() {
+        inits.push((who, Command::new(exe)));
+    }
+    let mut tini = Command::new(ours_named("tini"));
+    tini.args(["-s", "--"]);
+    inits.push(("ours as tini", tini));
+    let mut ours = Command::new(support::bin());
+    ours.args(["init", "--"]);
+    inits.push(("ours", ours));
+    for (who, cmd) in &inits {
+        for sig in ["ABRT", "SEGV", "ILL", "BUS", "FPE", "TRAP", "SYS"] {
+            let ready = dir.path().join("ready");
+            let _ = std::fs::remove_file(&ready);
+            let script = format!(
+                "trap 'exit 42' {sig}\necho > {}\nwhile :; do sleep 0.02; done",
+                ready.display()
+            );
+            let mut c = Command::new(cmd.get_program());
+            c.args(cmd.get_args()).args(["sh", "-c", &script]);
+            let child = c.stderr(Stdio::piped()).spawn().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !ready.exists() {
+                assert!(Instant::now() < deadline, "{who}: the child never started");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            signal(&child, sig);
+            assert_eq!(wait_code(child), 42, "{who} did not forward SIG{sig}");
+        }
+    }
+}
+
+#[test]
+fn signal_mask_and_ignored_set_as_each_peer_gives_them() {
+    // The parent blocks USR1 and ignores USR2, then execs the init. tini (and ours under its
+    // name and our own) restores the inherited mask and dispositions in the child, with
+    // SIGPIPE and SIGCHLD at default (tini's sigconf test); dumb-init clears both.
+    let prologue = "use POSIX; $SIG{USR2} = 'IGNORE'; \
+                    sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGUSR1)) or die; exec @ARGV or die";
+    let sets = |exe: &std::path::Path, args: &[&str]| -> String {
+        let out = run(Command::new("perl")
+            .args(["-e", prologue])
+            .arg(exe)
+            .args(args)
+            .args(["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"]));
+        assert_eq!(code(&out), 0, "{exe:?}: {}", stderr_of(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Bits 1-31 of a mask line (the harness may pass realtime signals of its own along).
+    let low = |text: &str, key: &str| -> u64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_default();
+        let hex = line.rsplit(['\t', ' ']).next().unwrap_or_default();
+        u64::from_str_radix(hex, 16).unwrap_or(u64::MAX) & 0x7fff_ffff
+    };
+    let usr1 = 1u64 << 9;
+    let usr2 = 1u64 << 11;
+    let tini = sets(&peer("tini"), &["-s", "--"]);
+    assert_eq!(low(&tini, "SigBlk"), usr1, "{tini}");
+    assert_eq!(low(&tini, "SigIgn"), usr2, "{tini}");
+    assert_eq!(sets(&ours_named("tini"), &["-s", "--"]), tini);
+    assert_eq!(sets(&support::bin(), &["init", "--"]), tini);
+    let dumb = sets(&peer("dumb-init"), &[]);
+    assert_eq!(low(&dumb, "SigBlk"), 0, "{dumb}");
+    assert_eq!(low(&dumb, "SigIgn"), 0, "{dumb}");
+    assert_eq!(sets(&ours_named("dumb-init"), &[]), dumb);
+}
+
+#[test]
+fn an_unknown_name_followed_by_dashdash_runs_the_init() {
+    // `COPY docker-link /init`, `ENTRYPOINT ["/init", "--"]`.
+    let dir = TempDir::new("init-unknown-name");
+    let link = dir.path().join("init");
+    std::os::unix::fs::symlink(support::bin(), &link).unwrap();
+    let out = run(Command::new(&link).args(["--", "sh", "-c", "exit 7"]));
+    assert_eq!(code(&out), 7, "{}", stderr_of(&out));
+    // Like tini's `-- CMD` (the reference).
+    let out = run(Command::new(peer("tini")).args(["-s", "--", "sh", "-c", "exit 7"]));
+    assert_eq!(code(&out), 7);
 }

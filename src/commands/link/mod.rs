@@ -44,7 +44,8 @@ pub enum Sub {
     Inspect(InspectArgs),
     /// Print the variables a link to a container would give, as an env file.
     Env(EnvArgs),
-    /// Remove dangling names, empty link networks and old registry generations.
+    /// Remove dangling names, empty link networks, unused init volumes and old registry
+    /// generations.
     Prune(PruneArgs),
     /// Run a container like `docker run`, plus `--link NAME:ALIAS`.
     #[command(disable_help_flag = true)]
@@ -112,8 +113,8 @@ pub struct PruneArgs {
     /// Do not prompt for confirmation (accepted for docker's sake: prune never prompts).
     #[arg(short, long)]
     pub force: bool,
-    /// Only remove link networks older than this (`until=2m`, the default: a `docker link
-    /// run` may be between making its network and its container).
+    /// Only remove link networks and init volumes older than this (`until=2m`, the default: a
+    /// `docker link run` may be between making its network or volume and its container).
     #[arg(
         long = "filter",
         value_name = "until=DURATION",

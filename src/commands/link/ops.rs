@@ -15,7 +15,7 @@ use crate::graph::ops::{owned, Op, Removal};
 use crate::graph::store::Scope;
 use crate::links::env::{link_env, Algorithm};
 use crate::links::session::Session;
-use crate::links::{network, prune as pruning, realize};
+use crate::links::{init_volume, network, prune as pruning, realize};
 use crate::output;
 use crate::Ctx;
 
@@ -422,7 +422,7 @@ pub(super) fn env(args: EnvArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
 }
 
 pub(super) fn prune(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let (names, networks, generations, errors) = ctx.block_on(async {
+    let (names, networks, volumes, generations, errors) = ctx.block_on(async {
         let (mut session, snap) = open::<&str>(ctx, None).await?;
         // Dangling names: registry edges of containers that are gone. A write purges them.
         let live = |id: &str| snap.view.nodes.contains_key(id);
@@ -463,9 +463,14 @@ pub(super) fn prune(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             now: snap.server_time.unwrap_or_else(crate::docker::clock::now),
             until: args.filter.0 as i64,
         };
-        let (networks, errors) = pruning::apply(&session.engine, &pruning::plan(&input)).await;
+        let (networks, mut errors) = pruning::apply(&session.engine, &pruning::plan(&input)).await;
+        // Init volumes of binaries no container mounts any more.
+        let unused = init_volume::prune_input(&session.engine, input.until).await?;
+        let (volumes, volume_errors) =
+            init_volume::apply(&session.engine, &init_volume::plan(&unused)).await;
+        errors.extend(volume_errors);
         let generations = session.store().prune().await?;
-        anyhow::Ok((names, networks, generations, errors))
+        anyhow::Ok((names, networks, volumes, generations, errors))
     })?;
     let mut out = Vec::new();
     if !names.is_empty() {
@@ -476,6 +481,11 @@ pub(super) fn prune(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     if !networks.is_empty() {
         out.push("Deleted networks:".to_string());
         out.extend(networks);
+        out.push(String::new());
+    }
+    if !volumes.is_empty() {
+        out.push("Deleted init volumes:".to_string());
+        out.extend(volumes);
         out.push(String::new());
     }
     out.push(format!("Deleted registry generations: {generations}"));

@@ -19,11 +19,12 @@ use crate::graph::model::{links_label, short, validate_alias, validate_name, Sou
 use crate::labels::{LINKS as LINKS_LABEL, NETWORK as NETWORK_LABEL};
 use crate::links::env::{link_env, without_overridden};
 use crate::links::run_args::{self, env_file_keys, env_key, RunArgs};
-use crate::links::{network, pool::Pool, realize};
+use crate::links::{init_volume, network, pool::Pool, realize};
 use crate::output;
 use crate::Ctx;
 
-/// Where `--init` puts the static binary inside the container.
+/// The init of `--init` inside the container: the file of the shared init volume
+/// (`links::init_volume`), or a copy where no volume could be had.
 pub(super) const INIT_PATH: &str = "/.docker-link/docker-link";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +52,8 @@ fn usage(mode: Mode) -> String {
          the ALIAS_PORT_… variables, DNS for ALIAS, a network shared with it only\n  \
          -link NAME:ALIAS      the same, as the 2013 proposal spelled it (and -name NAME)\n  \
          --link-env v28|v27    the variable algorithm: Engine 28 and later (default), or the older one\n  \
-         --init                run the command under docker-link's init (copied into the container)\n",
+         --init                run the command under docker-link's init (one read-only volume per\n                        \
+         version, shared by every container of the daemon)\n",
         match mode {
             Mode::Run => "Run",
             Mode::Create => "Create",
@@ -396,17 +398,31 @@ async fn create(
     } else {
         parsed.command.clone()
     };
+    // Last before `docker create`, which takes over the hold on the volume.
+    let shared = if parsed.init {
+        shared_init(engine).await?
+    } else {
+        None
+    };
+    if let Some(s) = &shared {
+        cmd.arg("--mount").arg(init_volume::mount_arg(&s.volume));
+    }
     cmd.arg(&parsed.image).args(&command);
     // The docker CLI's errors go straight to the user's stderr; only the id is read.
-    let out = tokio::process::Command::from(cmd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("running docker create")?
-        .wait_with_output()
-        .await
-        .context("running docker create")?;
+    let out = async {
+        tokio::process::Command::from(cmd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?
+            .wait_with_output()
+            .await
+    }
+    .await;
+    if let Some(s) = &shared {
+        s.release(engine).await;
+    }
+    let out = out.context("running docker create")?;
     if !out.status.success() {
         // The docker CLI said why on stderr.
         return Err(Exit(out.status.code().unwrap_or(125).clamp(1, 255) as u8).into());
@@ -419,25 +435,8 @@ async fn create(
         BTreeMap::from([(id.clone(), BTreeSet::new())]),
     )
     .await?;
-    if parsed.init {
-        let bin = engine.static_binary().await?;
-        let tar = crate::docker::self_image::tar_of(&[(
-            INIT_PATH.trim_start_matches('/'),
-            0o755,
-            &bin.bytes,
-        )]);
-        engine
-            .client()
-            .upload_to_container(
-                &id,
-                Some(bollard::query_parameters::UploadToContainerOptions {
-                    path: "/".into(),
-                    ..Default::default()
-                }),
-                bollard::body_full(tar.into()),
-            )
-            .await
-            .with_context(|| format!("copying the init into container {}", short(&id)))?;
+    if parsed.init && shared.is_none() {
+        copy_init(engine, &id).await?;
     }
     tracing::debug!(
         "docker link {}: created {} on {net}",
@@ -445,6 +444,44 @@ async fn create(
         short(&id)
     );
     Ok(id)
+}
+
+/// The init volume `--init` mounts, or None when the daemon cannot give one (the warning
+/// says why): the init is then copied into the container, as before volumes.
+async fn shared_init(engine: &Daemon) -> anyhow::Result<Option<init_volume::Shared>> {
+    let bin = engine.static_binary().await?;
+    match init_volume::ensure(engine, bin).await {
+        Ok(shared) => Ok(Some(shared)),
+        Err(e) => {
+            output::warn(&format!(
+                "cannot share the init through a volume ({e:#}): copying it into the container"
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// Copies the static binary to [`INIT_PATH`] in the created container.
+async fn copy_init(engine: &Daemon, id: &str) -> anyhow::Result<()> {
+    let bin = engine.static_binary().await?;
+    let tar = crate::docker::self_image::tar_of(&[(
+        INIT_PATH.trim_start_matches('/'),
+        0o755,
+        &bin.bytes,
+    )]);
+    engine
+        .client()
+        .upload_to_container(
+            id,
+            Some(bollard::query_parameters::UploadToContainerOptions {
+                path: "/".into(),
+                ..Default::default()
+            }),
+            bollard::body_full(tar.into()),
+        )
+        .await
+        .with_context(|| format!("copying the init into container {}", short(id)))?;
+    Ok(())
 }
 
 /// Starts the container as `docker run` would: detached (print the id) or attached (the
@@ -532,6 +569,14 @@ mod tests {
         for (error, code) in cases {
             assert_eq!(start_failure_code(error), code, "{error}");
         }
+    }
+
+    #[test]
+    fn the_init_path_is_in_the_shared_volume() {
+        assert_eq!(
+            INIT_PATH,
+            format!("{}/{}", init_volume::INIT_DIR, init_volume::INIT_FILE)
+        );
     }
 
     #[test]
