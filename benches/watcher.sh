@@ -56,8 +56,13 @@ wpid=$!
 for _ in $(seq 100); do docker network inspect "$net" >/dev/null 2>&1 && break; sleep 0.1; done
 docker network inspect "$net" >/dev/null
 
-# 1. Replace the child ROUNDS times; wait for each to be connected before the next.
-since=$(date +%s)
+# 1. Replace the child ROUNDS times; wait for each to be connected before the next. The events
+#    are streamed as they come (the daemon replays only its last 256).
+docker events \
+  --format '{{.Type}}|{{.Action}}|{{.TimeNano}}|{{.Actor.ID}}|{{index .Actor.Attributes "container"}}|{{index .Actor.Attributes "name"}}' \
+  > "$work/events" &
+epid=$!
+sleep 0.5
 for i in $(seq "$rounds"); do
   docker rm -f "$child" >/dev/null
   docker run -d --label "docker-link.bench=$tag" --name "$child" --expose 6379 "$busybox" sleep 3600 >/dev/null
@@ -66,10 +71,8 @@ for i in $(seq "$rounds"); do
     sleep 0.02
   done
 done
-until=$(date +%s)
-docker events --since "$since" --until "$((until + 1))" \
-  --format '{{.Type}}|{{.Action}}|{{.TimeNano}}|{{.Actor.ID}}|{{index .Actor.Attributes "container"}}|{{index .Actor.Attributes "name"}}' \
-  > "$work/events"
+sleep 0.5
+kill "$epid"; wait "$epid" 2>/dev/null || true
 awk -F'|' -v net="$net" -v child="$child" '
   $1=="container" && $2=="start" && $6==child {start[$4]=$3}
   $1=="network" && $2=="connect" && $6==net && ($5 in start) {printf "%.1f\n", ($3-start[$5])/1e6; delete start[$5]}
