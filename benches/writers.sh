@@ -55,7 +55,7 @@ for r in $(seq "$rounds"); do
     'docker rename "w$1-x$2-{}" "w$1-c$(( {} + 12 ))"' sh "$tag" "$r"
   after=$(docker ps -a --filter "label=docker-link.registry=$DOCKER_LINK_REGISTRY" --format '{{.Label "docker-link.generation"}}' | sort -n | tail -1)
   link_t+=("$(ms "$t0" "$t1")"); rename_t+=("$(ms "$t1" "$t2")")
-  failed=$(grep -l '^error' "$logs/$r-"*.log 2>/dev/null | wc -l)
+  failed=$( (grep -l "^error" "$logs/$r-"*.log 2>/dev/null || true) | wc -l)
   echo "round $r: $writers writers ${link_t[-1]} ms, $writers renames ${rename_t[-1]} ms; generations $before -> $after; $failed failed" >&2
   grep -ho 'committed .*' "$logs/$r-"*.log | sed 's/^/  /' >&2 || true
 done

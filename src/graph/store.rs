@@ -45,12 +45,15 @@ use crate::docker::engine::{
 use crate::labels;
 
 /// A generation created this many seconds ago (daemon clock) and never started was left by an
-/// interrupted write (a live writer starts its generation within a second; seconds on a loaded
-/// machine, and the listing truncates to whole seconds). A live writer whose generation is
-/// taken anyway sees its start refused and retries.
-pub const ABANDONED_AFTER: i64 = 5;
+/// interrupted write. A live writer starts its generation within a second, but a daemon under
+/// load (dozens of writers, a CI run beside them) has taken over 5 s, and removing a generation
+/// while its start is under way kills it after it wrote its copy: readers then fall back to the
+/// copy and say so. A live writer whose generation is taken anyway sees its start refused and
+/// retries; nothing is lost either way, only time (a leftover of `kill -9` blocks writers this
+/// long).
+pub const ABANDONED_AFTER: i64 = 10;
 /// Without the daemon's clock: how long a generation must be seen created-only.
-const ABANDONED_LOCAL: Duration = Duration::from_secs(6);
+const ABANDONED_LOCAL: Duration = Duration::from_secs(12);
 /// An intent older than this (daemon clock) was left by a writer that is gone (a live one gives
 /// up after [`WRITE_DEADLINE`] and removes its own): dropped, never applied.
 const INTENT_TTL: i64 = 150;
