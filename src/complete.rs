@@ -51,6 +51,12 @@ pub const KEEP_ORDER: u32 = 32;
 /// How long completion waits for the daemon before printing what it has: a TAB must answer.
 const DAEMON_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// The daemon's time to answer a TAB: [`DAEMON_TIMEOUT`] unless `DOCKER_LINK_COMPLETE_TIMEOUT`
+/// (seconds, from the context's config) says otherwise.
+fn daemon_timeout(ctx: &Ctx) -> Duration {
+    ctx.config.complete_timeout.unwrap_or(DAEMON_TIMEOUT)
+}
+
 /// One completion candidate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
@@ -125,11 +131,12 @@ pub fn run(ctx: &Ctx, args: &[OsString], with_desc: bool) -> ExitCode {
         match ctx.runtime() {
             Ok(rt) => {
                 let fill = fetch(ctx, &plan, &mut found, &mut directive);
+                let limit = daemon_timeout(ctx);
                 if rt
-                    .block_on(async { tokio::time::timeout(DAEMON_TIMEOUT, fill).await })
+                    .block_on(async { tokio::time::timeout(limit, fill).await })
                     .is_err()
                 {
-                    tracing::debug!("completion: the daemon did not answer in {DAEMON_TIMEOUT:?}");
+                    tracing::debug!("completion: the daemon did not answer in {limit:?}");
                 }
             }
             Err(e) => tracing::debug!("completion: {e}"),

@@ -51,6 +51,8 @@ pub struct Config {
     pub static_bin: Option<std::path::PathBuf>,
     /// Whether commands that need the watcher start it (`DOCKER_LINK_WATCHER=off` says no).
     pub auto_watcher: bool,
+    /// How long a TAB waits for the daemon (`DOCKER_LINK_COMPLETE_TIMEOUT`, seconds).
+    pub complete_timeout: Option<std::time::Duration>,
 }
 
 impl Config {
@@ -60,6 +62,10 @@ impl Config {
             registry: set("DOCKER_LINK_REGISTRY").unwrap_or_else(|| "default".to_string()),
             pool: set("DOCKER_LINK_POOL"),
             static_bin: set("DOCKER_LINK_STATIC_BIN").map(Into::into),
+            complete_timeout: set("DOCKER_LINK_COMPLETE_TIMEOUT")
+                .and_then(|s| s.trim().parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(std::time::Duration::from_secs_f64),
             auto_watcher: !matches!(
                 set("DOCKER_LINK_WATCHER")
                     .as_deref()

@@ -68,6 +68,9 @@ fn docker_complete(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Comple
     support::require_daemon();
     let mut cmd = Command::new("docker");
     cmd.env("DOCKER_CONFIG", config)
+        // The suite runs several docker tests at once: a loaded daemon may take longer than
+        // a TAB's second to list containers.
+        .env("DOCKER_LINK_COMPLETE_TIMEOUT", "20")
         .arg("__complete")
         .args(args);
     for (k, v) in env {
@@ -83,6 +86,7 @@ fn plugin_complete(config: &Path, name: &str, args: &[&str], env: &[(&str, &str)
     let mut cmd = Command::new(config.join("cli-plugins").join(format!("docker-{name}")));
     cmd.args(args)
         .stdin(Stdio::null())
+        .env("DOCKER_LINK_COMPLETE_TIMEOUT", "20")
         .env_remove("DOCKER_CLI_DISABLE_COMPLETION_DESCRIPTION");
     for (k, v) in env {
         cmd.env(k, v);
