@@ -117,14 +117,14 @@ pub(crate) fn plan(input: &Input) -> Vec<Action> {
     let view = input.view;
     match input.origin {
         Origin::Committed => {}
-        Origin::Copy { .. } => actions.push(RestoreRegistry(Vec::new())),
+        Origin::Copy { .. } => actions.push(Action::RestoreRegistry { edges: Vec::new() }),
         Origin::Missing => {
             let edges: Vec<_> = input
                 .last
                 .map(|s| s.edges.iter().cloned().collect())
                 .unwrap_or_default();
             if input.needs_restore || !edges.is_empty() {
-                actions.push(RestoreRegistry(edges));
+                actions.push(Action::RestoreRegistry { edges });
             }
         }
     }
@@ -192,11 +192,6 @@ pub(crate) fn plan(input: &Input) -> Vec<Action> {
         }));
     }
     actions
-}
-
-#[allow(non_snake_case)]
-fn RestoreRegistry(edges: Vec<crate::graph::model::Edge>) -> Action {
-    Action::RestoreRegistry { edges }
 }
 
 /// A parent that failed, and since when.
@@ -532,39 +527,75 @@ mod tests {
             &'a BTreeSet<String>,
             Vec<Action>,
         );
-        let table: Vec<Case> =
-            vec![
+        let table: Vec<Case> = vec![
             (
                 "a resync realizes every parent, makes the missing network, removes the dead one",
-                &committed, None, &all, &none,
-                vec![realize('a'), ensure_c.clone(), realize('c'), remove_d.clone()],
+                &committed,
+                None,
+                &all,
+                &none,
+                vec![
+                    realize('a'),
+                    ensure_c.clone(),
+                    realize('c'),
+                    remove_d.clone(),
+                ],
             ),
             (
                 "an event on a child realizes its parents; a missing network is made anyway",
-                &committed, None, &only_b, &none,
-                vec![realize('a'), ensure_c.clone(), realize('c'), remove_d.clone()],
+                &committed,
+                None,
+                &only_b,
+                &none,
+                vec![
+                    realize('a'),
+                    ensure_c.clone(),
+                    realize('c'),
+                    remove_d.clone(),
+                ],
             ),
             (
                 "no event: only what is missing or dead",
-                &committed, None, &nothing, &none,
+                &committed,
+                None,
+                &nothing,
+                &none,
                 vec![ensure_c.clone(), realize('c'), remove_d.clone()],
             ),
             (
                 "a quarantined parent waits for an event of its own",
-                &committed, None, &all, &held_a,
+                &committed,
+                None,
+                &all,
+                &held_a,
                 vec![ensure_c.clone(), realize('c'), remove_d.clone()],
             ),
             (
                 "the registry read from its copy is written back",
-                &copy, None, &nothing, &none,
-                vec![RestoreRegistry(vec![]), ensure_c.clone(), realize('c'), remove_d.clone()],
+                &copy,
+                None,
+                &nothing,
+                &none,
+                vec![
+                    Action::RestoreRegistry { edges: vec![] },
+                    ensure_c.clone(),
+                    realize('c'),
+                    remove_d.clone(),
+                ],
             ),
             (
                 "the registry gone with its copy: the last graph goes back",
-                &missing, Some(&stored), &nothing, &none,
+                &missing,
+                Some(&stored),
+                &nothing,
+                &none,
                 vec![
-                    RestoreRegistry(stored.edges.iter().cloned().collect()),
-                    ensure_c.clone(), realize('c'), remove_d.clone(),
+                    Action::RestoreRegistry {
+                        edges: stored.edges.iter().cloned().collect(),
+                    },
+                    ensure_c.clone(),
+                    realize('c'),
+                    remove_d.clone(),
                 ],
             ),
         ];

@@ -476,22 +476,58 @@ fn serve_script(ports: &[u16]) -> String {
     script
 }
 
-/// busybox serving HTTP on each of `ports`, exposing `exposed`.
-fn server(what: &str, exposed: &[&str], ports: &[u16]) -> Container {
-    let script = serve_script(ports);
+/// `docker run` arguments (after the name) of `image`'s busybox serving HTTP on each of
+/// `ports`, exposing `exposed`.
+fn server_args(image: &str, exposed: &[&str], ports: &[u16]) -> Vec<String> {
     let mut args: Vec<String> = Vec::new();
     for e in exposed {
         args.push("--expose".into());
         args.push(e.to_string());
     }
     args.extend([
-        images::busybox().to_string(),
+        image.to_string(),
         "sh".into(),
         "-c".into(),
-        script,
+        serve_script(ports),
     ]);
+    args
+}
+
+/// busybox serving HTTP on each of `ports`, exposing `exposed`.
+fn server(what: &str, exposed: &[&str], ports: &[u16]) -> Container {
+    let args = server_args(images::busybox(), exposed, ports);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Container::run(what, &args)
+}
+
+/// The same on a daemon of its own, named `name`, with `flags` before the name; its id.
+fn server_on(
+    d: &PrivateDaemon,
+    name: &str,
+    flags: &[&str],
+    exposed: &[&str],
+    ports: &[u16],
+) -> String {
+    let image = d.image("busybox");
+    let mut full: Vec<String> = ["run", "-d"]
+        .iter()
+        .chain(flags)
+        .map(|s| s.to_string())
+        .collect();
+    full.extend(["--name".to_string(), name.to_string()]);
+    full.extend(server_args(&image, exposed, ports));
+    let full: Vec<&str> = full.iter().map(String::as_str).collect();
+    d.docker_ok(&full)
+}
+
+/// `docker exec` in container `id` of a daemon of its own.
+fn exec_on<'a>(d: &'a PrivateDaemon, id: &str) -> impl Fn(&[&str]) -> std::process::Output + 'a {
+    let id = id.to_string();
+    move |args: &[&str]| {
+        let mut full = vec!["exec", id.as_str()];
+        full.extend_from_slice(args);
+        d.docker(&full)
+    }
 }
 
 #[test]
@@ -574,30 +610,12 @@ fn the_watcher_survives_a_daemon_restart_garbage_labels_and_a_burst() {
     let d = PrivateDaemon::start();
     let g = Graph::on(&d.host);
     let busybox = d.image("busybox");
-    let run_c = |name: &str, args: &[&str]| -> String {
-        let mut full = vec!["run", "-d", "--restart", "always", "--name", name];
-        full.extend_from_slice(args);
-        d.docker_ok(&full)
-    };
-    let parent = run_c("parent", &[&busybox, "sh", "-c", &serve_script(&[8000])]);
-    let child = run_c(
-        "child",
-        &[
-            "--expose",
-            "6379",
-            &busybox,
-            "sh",
-            "-c",
-            &serve_script(&[6379, 7000]),
-        ],
-    );
+    let always = ["--restart", "always"];
+    let parent = server_on(&d, "parent", &always, &[], &[8000]);
+    let child = server_on(&d, "child", &always, &["6379"], &[6379, 7000]);
     g.ok(&["link", "connect", "parent", "child:cache"]);
     let w = Foreground::start(&g);
-    let exec_parent = |args: &[&str]| {
-        let mut full = vec!["exec", parent.as_str()];
-        full.extend_from_slice(args);
-        d.docker(&full)
-    };
+    let exec_parent = exec_on(&d, &parent);
     let net = format!("docker-link-{}", &parent[..12]);
     let ip_of = |id: &str| {
         d.docker_ok(&[
@@ -608,7 +626,7 @@ fn the_watcher_survives_a_daemon_restart_garbage_labels_and_a_burst() {
         ])
     };
     let c = ip_of(&child);
-    let isolated = || talks_by(exec_parent, &c, 6379) && !talks_by(exec_parent, &c, 7000);
+    let isolated = || talks_by(&exec_parent, &c, 6379) && !talks_by(&exec_parent, &c, 7000);
     eventually(30, "rules in the daemon's own namespace", || {
         isolated().then_some(())
     });
@@ -767,35 +785,9 @@ fn the_watcher_container_comes_back_after_kills_and_image_removal() {
 fn icc_false_leaves_only_links_on_the_default_bridge() {
     let d = PrivateDaemon::start();
     let g = Graph::on(&d.host);
-    let busybox = d.image("busybox");
-    let run_c = |name: &str, args: &[&str]| -> String {
-        let mut full = vec!["run", "-d", "--name", name];
-        full.extend_from_slice(args);
-        d.docker_ok(&full)
-    };
-    let parent = run_c("parent", &[&busybox, "sh", "-c", &serve_script(&[8000])]);
-    let child = run_c(
-        "child",
-        &[
-            "--expose",
-            "6379",
-            &busybox,
-            "sh",
-            "-c",
-            &serve_script(&[6379, 7000]),
-        ],
-    );
-    let stranger = run_c(
-        "stranger",
-        &[
-            "--expose",
-            "6379",
-            &busybox,
-            "sh",
-            "-c",
-            &serve_script(&[6379]),
-        ],
-    );
+    let parent = server_on(&d, "parent", &[], &[], &[8000]);
+    let child = server_on(&d, "child", &[], &["6379"], &[6379, 7000]);
+    let stranger = server_on(&d, "stranger", &[], &["6379"], &[6379]);
     g.ok(&["link", "connect", "parent", "child:db"]);
     let on_bridge = |id: &str| {
         d.docker_ok(&[
@@ -806,15 +798,7 @@ fn icc_false_leaves_only_links_on_the_default_bridge() {
         ])
     };
     let (p, c, s) = (on_bridge(&parent), on_bridge(&child), on_bridge(&stranger));
-    let dref = &d;
-    let exec = |id: &str| {
-        let id = id.to_string();
-        move |args: &[&str]| {
-            let mut full = vec!["exec", id.as_str()];
-            full.extend_from_slice(args);
-            dref.docker(&full)
-        }
-    };
+    let exec = |id: &str| exec_on(&d, id);
     // The engine's default: everything meets on the default bridge.
     assert!(talks_by(exec(&stranger), &c, 6379));
     assert!(talks_by(exec(&parent), &c, 7000));
