@@ -283,6 +283,19 @@ fn init_tracing(globals: &GlobalOpts) {
         }
     };
     let filter = std::env::var("DOCKER_LINK_LOG").unwrap_or(level);
+    // The watcher's container logs one JSON object a line (time, level, message, fields), for
+    // `docker link watcher logs` and log collectors; people at a terminal read text.
+    if std::env::var("DOCKER_LINK_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .try_init();
+        return;
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)

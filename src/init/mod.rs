@@ -163,7 +163,7 @@ pub fn run(opts: &Options) -> i32 {
     }
     // What starting needed, the loop does not: give it back (a container pays for every page
     // its init keeps mapped).
-    crate::sys::memory::release_startup_pages();
+    crate::sys::memory::release_unneeded_pages();
     let mut main_loop = Loop::new(opts, child, hook.as_ref(), sole_reaper);
     if tty_handoff {
         main_loop.ignore_once = vec![Signal::SIGHUP as i32, Signal::SIGCONT as i32];

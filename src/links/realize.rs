@@ -30,6 +30,9 @@ pub struct Observed {
     pub subnet: Option<Subnet>,
     pub endpoints: BTreeMap<String, Option<Endpoint>>,
     pub used: BTreeSet<Ipv4Addr>,
+    /// Scoped containers that no longer exist (removed since the caller's read): nothing to
+    /// attach, and no failure.
+    pub gone: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +76,9 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Vec<Action>, PlanE
     let mut used = observed.used.clone();
     let mut actions = Vec::new();
     for container in &desired.scope {
+        if observed.gone.contains(container) {
+            continue;
+        }
         let now = observed.endpoints.get(container).cloned().flatten();
         let Some(aliases) = desired.members.get(container) else {
             if now.is_some() {
@@ -149,12 +155,25 @@ pub async fn observe<E: Engine>(
         .values()
         .filter_map(|m| m.ip.parse().ok())
         .collect();
+    // All at once: the watcher's latency from a child's start to its link is this read plus
+    // one connect, and a parent's children are inspected together.
+    let inspected = futures_util::future::join_all(scope.iter().map(|id| async move {
+        match engine.inspect_container(id).await {
+            Ok(c) => Ok((id, Some(c.networks.get(net).cloned()))),
+            Err(e) if e.is_not_found() => Ok((id, None)),
+            Err(e) => Err(e),
+        }
+    }))
+    .await;
     let mut endpoints = BTreeMap::new();
-    for id in scope {
-        let ep = match engine.inspect_container(id).await {
-            Ok(c) => c.networks.get(net).cloned(),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(e.into()),
+    let mut gone = BTreeSet::new();
+    for result in inspected {
+        let (id, ep) = match result? {
+            (id, Some(ep)) => (id, ep),
+            (id, None) => {
+                gone.insert(id.clone());
+                continue;
+            }
         };
         if let Some(e) = &ep {
             used.extend(e.static_ip);
@@ -166,6 +185,7 @@ pub async fn observe<E: Engine>(
         subnet,
         endpoints,
         used,
+        gone,
     })
 }
 
@@ -249,7 +269,26 @@ pub async fn realize<E: Engine>(
     };
     let net = network::network_of(node);
     let desired = desired_of(view, parent, scope);
-    converge(engine, &net, &desired)
+    converge(engine, &net, None, &desired)
+        .await
+        .map_err(|e| e.context(format!("the link network {net} of {}", short(parent))))
+}
+
+/// [`realize`] on the network of id `network_id` (the watcher knows it from its last read):
+/// one listing fewer on the way to the connect.
+pub(crate) async fn realize_on<E: Engine>(
+    engine: &E,
+    view: &View,
+    parent: &str,
+    scope: BTreeSet<String>,
+    network_id: &str,
+) -> anyhow::Result<()> {
+    let Some(node) = view.node(parent) else {
+        return Ok(());
+    };
+    let net = network::network_of(node);
+    let desired = desired_of(view, parent, scope);
+    converge(engine, &net, Some(network_id), &desired)
         .await
         .map_err(|e| e.context(format!("the link network {net} of {}", short(parent))))
 }
@@ -260,7 +299,14 @@ const ROUNDS: usize = 5;
 /// Observe, plan, apply, until nothing is left to do. Level-triggered: a concurrent command
 /// that attached the parent or took the address we chose only makes the next round's plan
 /// different.
-pub async fn converge<E: Engine>(engine: &E, net: &str, desired: &Desired) -> anyhow::Result<()> {
+/// `known`: the network's id when the caller knows it (the first round uses it; later rounds
+/// look the network up again).
+pub async fn converge<E: Engine>(
+    engine: &E,
+    net: &str,
+    known: Option<&str>,
+    desired: &Desired,
+) -> anyhow::Result<()> {
     let mut last: Vec<anyhow::Error> = Vec::new();
     for round in 0..ROUNDS {
         if round > 0 {
@@ -270,8 +316,12 @@ pub async fn converge<E: Engine>(engine: &E, net: &str, desired: &Desired) -> an
         }
         // By id: a twin of the same name made by a concurrent command would make every request
         // by name ambiguous until its maker removes it.
-        let id = match network::keeper(engine, net).await {
-            Ok(Some(n)) => n.id,
+        let looked_up = match known {
+            Some(id) if round == 0 => Ok(Some(id.to_string())),
+            _ => network::keeper(engine, net).await.map(|n| n.map(|n| n.id)),
+        };
+        let id = match looked_up {
+            Ok(Some(id)) => id,
             Ok(None) if desired.members.len() <= 1 && round == 0 => return Ok(()),
             Ok(None) => {
                 last = vec![anyhow::anyhow!("no such network {net}")];
@@ -429,6 +479,7 @@ mod tests {
                     .map(|(c, e)| (c.to_string(), e))
                     .collect(),
                 used: used.iter().map(|s| ip(s)).collect(),
+                ..Default::default()
             };
             assert_eq!(plan(&desired, &observed), Ok(want), "{what}");
         }
@@ -445,7 +496,26 @@ mod tests {
             subnet: Some(subnet),
             endpoints: BTreeMap::new(),
             used: BTreeSet::from([ip("10.199.0.2")]),
+            ..Default::default()
         };
         assert_eq!(plan(&desired, &observed), Err(PlanError::Full(subnet)));
+    }
+
+    #[test]
+    fn a_container_removed_since_the_read_is_no_work_and_no_failure() {
+        let desired = Desired {
+            members: BTreeMap::from([("p".to_string(), set(&[])), ("c".to_string(), set(&["db"]))]),
+            scope: set(&["p", "c"]),
+        };
+        let observed = Observed {
+            subnet: Some("10.199.0.0/29".parse().unwrap()),
+            endpoints: BTreeMap::from([(
+                "p".to_string(),
+                ep("10.199.0.2", Some("10.199.0.2"), &[]),
+            )]),
+            used: BTreeSet::from([ip("10.199.0.2")]),
+            gone: set(&["c"]),
+        };
+        assert_eq!(plan(&desired, &observed), Ok(vec![]));
     }
 }

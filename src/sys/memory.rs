@@ -1,11 +1,12 @@
-//! What the init gives back once its child runs. One binary serves five commands, so the init
-//! maps a 7 MB file of which its loop needs a few pages; starting up (argument parsing, the
-//! C library's and Rust's runtime setup) touches many more, and the kernel maps the pages
-//! around each one it faults in (fault-around). A container pays for every page its init has
-//! mapped: its share of the file's pages (they are shared with the other containers that run
-//! the same file) and its private ones. So, after the fork:
+//! Giving back pages a long-lived process no longer needs. One binary serves five commands,
+//! so a process maps a file of several MB of which its steady state needs a few pages;
+//! starting up (argument parsing, the C library's and Rust's runtime setup) and bursts of
+//! work touch many more, and the kernel maps the pages around each one it faults in
+//! (fault-around). A container pays for every page its process has mapped. Used by the init
+//! once its child runs, and by the watcher when it falls idle after work:
 //! - the page-table entries of the binary's read-only segments (code and constants) are
-//!   dropped: the pages stay in the page cache, and the loop faults back in only what it uses;
+//!   dropped: the pages stay in the page cache, and the process faults back in only what it
+//!   uses (minor faults, no I/O);
 //! - free heap memory goes back to the kernel (glibc keeps it otherwise).
 //!
 //! Nothing here changes what any memory holds: read-only file pages read the same from the
@@ -15,8 +16,8 @@ use std::ffi::c_void;
 
 use nix::libc;
 
-/// Gives back the pages the init needed only to start; see the module's documentation.
-pub fn release_startup_pages() {
+/// Gives back the pages needed only to start or for a burst; see the module's documentation.
+pub fn release_unneeded_pages() {
     // SAFETY: dl_iterate_phdr calls `drop_read_only_segments` with valid program headers of
     // each loaded object in turn; the callback stops after the first one (the executable).
     unsafe {

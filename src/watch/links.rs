@@ -112,6 +112,78 @@ pub(crate) fn our_parents(view: &View, ns: &str, networks: &[LinkNetwork]) -> BT
         .collect()
 }
 
+/// The container a `start` event names, as a node of the graph (its labels come with the
+/// event; no inspect needed).
+pub(crate) fn started_node(e: &crate::docker::engine::Event) -> Option<Node> {
+    if e.kind != "container" || e.action != "start" {
+        return None;
+    }
+    let mut labels = e.attributes.clone();
+    let name = labels.remove("name")?;
+    let image = labels.remove("image").unwrap_or_default();
+    Some(Node {
+        id: e.id.clone(),
+        names: vec![name],
+        image,
+        state: crate::docker::engine::State::Running,
+        labels,
+    })
+}
+
+/// The express lane for one started container: the last pass's view with the new container in
+/// place of whatever had its docker name (compose and `docker run` after `docker rm` replace a
+/// container under the same name, and declared links follow names and services), and the
+/// parents whose link networks it must join now, each with its network's id. None when there
+/// is nothing to do at once: the container was known (a restart keeps its endpoints; the engine
+/// reattaches them), or no parent of ours with a network links it. Networks to make and
+/// everything else are the next pass's.
+pub(crate) fn express_plan(
+    last: &View,
+    stored: &Stored,
+    networks: &[LinkNetwork],
+    ns: &str,
+    started: Node,
+) -> Option<(View, Vec<(String, String)>)> {
+    // Known and started before: a restart, whose endpoints the engine brings back itself. A
+    // container the last pass saw only created (`docker run` is create, then start) counts as
+    // new: that pass may or may not have attached it.
+    if last
+        .node(&started.id)
+        .is_some_and(|n| n.state != crate::docker::engine::State::Created)
+    {
+        return None;
+    }
+    let docker_names: BTreeSet<String> = started
+        .names
+        .iter()
+        .filter(|n| !n.contains('/'))
+        .cloned()
+        .collect();
+    let id = started.id.clone();
+    let nodes: Vec<Node> = last
+        .nodes
+        .values()
+        .filter(|n| n.id != id && !n.names.iter().any(|x| docker_names.contains(x)))
+        .cloned()
+        .chain(std::iter::once(started))
+        .collect();
+    let view = View::build(nodes, stored);
+    let by_name: BTreeMap<&str, &str> = networks
+        .iter()
+        .map(|n| (n.name.as_str(), n.id.as_str()))
+        .collect();
+    let todo: Vec<(String, String)> = our_parents(&view, ns, networks)
+        .into_iter()
+        .filter(|p| *p == id || view.children(p).any(|(_, c, _)| c == id))
+        .filter_map(|p| {
+            let net = network::network_of(view.node(&p)?);
+            let net_id = by_name.get(net.as_str())?.to_string();
+            Some((p, net_id))
+        })
+        .collect();
+    (!todo.is_empty()).then_some((view, todo))
+}
+
 pub(crate) fn plan(input: &Input) -> Vec<Action> {
     let mut actions = Vec::new();
     let view = input.view;
@@ -229,6 +301,9 @@ pub(crate) struct LinkDuty<E: Engine> {
     bad_labels: BTreeMap<String, (String, i64)>,
     /// Reachability rules; None when not asked for.
     pub(crate) rules: Option<super::rules::Rules>,
+    /// The last pass's view, the graph it was built over and the link networks, for the
+    /// express lane.
+    seen: Option<(View, Stored, Vec<LinkNetwork>)>,
 }
 
 impl<E: Engine + Clone> LinkDuty<E> {
@@ -242,6 +317,7 @@ impl<E: Engine + Clone> LinkDuty<E> {
             failures: BTreeMap::new(),
             bad_labels: BTreeMap::new(),
             rules: None,
+            seen: None,
         }
     }
 
@@ -290,6 +366,52 @@ impl<E: Engine + Clone> LinkDuty<E> {
         self.bad_labels = seen;
     }
 
+    /// The express lane: a started container that a parent of ours links by name or service
+    /// (or a new parent whose network exists) joins the link networks now, before the
+    /// debounce and the full read; the pass that follows checks everything as usual. Returns
+    /// how many parents were realized, None when the lane did not apply.
+    pub(crate) async fn express(&mut self, e: &crate::docker::engine::Event) -> Option<usize> {
+        let started = started_node(e)?;
+        let (view, stored, networks) = self.seen.as_ref()?;
+        let Some((view, todo)) = express_plan(view, stored, networks, &self.ns, started) else {
+            tracing::debug!("express lane: nothing to link at once for {}", short(&e.id));
+            return None;
+        };
+        let mut realized = 0;
+        for (parent, net_id) in &todo {
+            if self
+                .failures
+                .get(parent)
+                .is_some_and(|f| f.count >= QUARANTINE_AFTER)
+            {
+                continue;
+            }
+            let mut scope: BTreeSet<String> = BTreeSet::from([parent.clone()]);
+            scope.extend(view.children(parent).map(|(_, c, _)| c.to_string()));
+            match realize::realize_on(&self.engine, &view, parent, scope, net_id).await {
+                Ok(()) => realized += 1,
+                // The pass that follows tries again and counts the failure.
+                Err(e) => tracing::debug!("express lane for {}: {e:#}", short(parent)),
+            }
+        }
+        if let Some(mut rules) = self.rules.take() {
+            let networks = self.seen.as_ref().map(|s| s.2.clone()).unwrap_or_default();
+            let parents = our_parents(&view, &self.ns, &networks);
+            let changed = Dirty {
+                ids: BTreeSet::from([e.id.clone()]),
+                ..Default::default()
+            };
+            if let Err(e) = rules
+                .sync(&self.engine, &view, &parents, &networks, &changed)
+                .await
+            {
+                tracing::debug!("express lane rules: {e:#}");
+            }
+            self.rules = Some(rules);
+        }
+        Some(realized)
+    }
+
     /// One pass: read, plan, apply.
     pub(crate) async fn pass(&mut self, dirty: &Dirty) -> anyhow::Result<Report> {
         let (mut session, snap) =
@@ -323,6 +445,7 @@ impl<E: Engine + Clone> LinkDuty<E> {
         self.check_labels(&snap.view, now);
         let mut report = Report::default();
         let mut view = snap.view.clone();
+        let mut stored = snap.payload.stored.clone();
         let mut touched_networks = false;
         let mut realized_ids: Vec<String> = Vec::new();
         for action in actions {
@@ -344,6 +467,7 @@ impl<E: Engine + Clone> LinkDuty<E> {
                                 w.stored.edges.len()
                             );
                             view = w.view.clone();
+                            stored = w.stored.clone();
                             self.last = Some(w.stored);
                             report.restored = true;
                         }
@@ -407,13 +531,13 @@ impl<E: Engine + Clone> LinkDuty<E> {
             }
         }
         report.links = view.edges.keys().filter(|(p, _)| p != ROOT).count();
+        // What the actions changed is read again: new networks, new endpoints.
+        let networks = if touched_networks {
+            network::list(&self.engine, &self.ns, false).await?
+        } else {
+            networks
+        };
         if let Some(mut rules) = self.rules.take() {
-            // What the actions changed is read again: new networks, new endpoints.
-            let networks = if touched_networks {
-                network::list(&self.engine, &self.ns, false).await?
-            } else {
-                networks
-            };
             let mut changed = dirty.clone();
             changed.ids.extend(realized_ids);
             let parents = our_parents(&view, &self.ns, &networks);
@@ -428,6 +552,7 @@ impl<E: Engine + Clone> LinkDuty<E> {
             }
             self.rules = Some(rules);
         }
+        self.seen = Some((view, stored, networks));
         Ok(report)
     }
 
@@ -486,6 +611,97 @@ mod tests {
             ),
         ];
         (view, stored, networks)
+    }
+
+    #[test]
+    fn the_express_lane_links_a_replaced_child_at_once() {
+        use crate::docker::engine::Event;
+        // p declares `redis:db` (a docker name); q links b in the registry; o is another
+        // namespace's parent declaring the same child.
+        let mut p = node('p', &["web"]);
+        p.labels
+            .insert(crate::labels::LINKS.into(), "redis:db".into());
+        let mut o = node('o', &["other"]);
+        o.labels
+            .insert(crate::labels::LINKS.into(), "redis:cache".into());
+        o.labels
+            .insert(crate::labels::NAMESPACE.into(), "elsewhere".into());
+        let mut stored = Stored::new();
+        stored.edges.insert(edge(&id('q'), "db", &id('b')));
+        let mut created = node('c', &["redis-new"]);
+        created.state = crate::docker::engine::State::Created;
+        let last = View::build(
+            vec![p, o, node('q', &["api"]), node('b', &["redis"]), created],
+            &stored,
+        );
+        let networks = vec![
+            net(
+                &network::name_for(&id('p')),
+                &id('p'),
+                "2026-12-02T11:00:00Z",
+            ),
+            net(
+                &network::name_for(&id('q')),
+                &id('q'),
+                "2026-12-02T11:00:00Z",
+            ),
+            net(
+                &network::name_for(&id('o')),
+                &id('o'),
+                "2026-12-02T11:00:00Z",
+            ),
+        ];
+        let start = |c: char, name: &str, labels: &[(&str, &str)]| {
+            let mut attributes: crate::docker::engine::Labels = labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            attributes.insert("name".into(), name.into());
+            attributes.insert("image".into(), "img".into());
+            Event {
+                kind: "container".into(),
+                action: "start".into(),
+                id: id(c),
+                attributes,
+                time_nano: 0,
+            }
+        };
+        let p_net = |c: char| (id(c), format!("{}-id", network::name_for(&id(c))));
+        // (what, event, parents linked at once)
+        type Case<'a> = (&'a str, Event, Vec<(String, String)>);
+        let table: Vec<Case> = vec![
+            (
+                "a new container under the declared child's name joins its parent's network",
+                start('n', "redis", &[]),
+                vec![p_net('p')],
+            ),
+            (
+                "the same container started again: the engine reattaches it",
+                start('b', "redis", &[]),
+                vec![],
+            ),
+            (
+                "a container the last pass saw only created counts as new",
+                start('c', "redis", &[]),
+                vec![p_net('p')],
+            ),
+            ("a name nobody links", start('n', "cache", &[]), vec![]),
+            (
+                "a new parent whose network does not exist yet waits for the pass",
+                start('n', "web2", &[(crate::labels::LINKS, "redis:db")]),
+                vec![],
+            ),
+        ];
+        for (what, event, want) in table {
+            let node = started_node(&event).expect(what);
+            let got = express_plan(&last, &stored, &networks, "default", node)
+                .map(|(_, todo)| todo)
+                .unwrap_or_default();
+            assert_eq!(got, want, "{what}");
+        }
+        let mut die = start('n', "redis", &[]);
+        die.action = "die".into();
+        assert!(started_node(&die).is_none(), "only starts take the lane");
     }
 
     fn now() -> i64 {

@@ -200,6 +200,10 @@ pub(crate) async fn run<E: Engine + Clone>(
     let mut next_backstop = Instant::now() + opts.backstop;
     let mut last_event_secs: Option<i64> = None;
     let mut last_event_at = Instant::now();
+    // Idle this long after work, the pages the work touched go back (`sys::memory`): the
+    // watcher's steady state is a few pages of the binary and a small heap.
+    const TRIM_AFTER: Duration = Duration::from_secs(3);
+    let mut trim_at: Option<Instant> = Some(Instant::now() + TRIM_AFTER);
     // After a failed pass: when to try again, and the pause that grows with each failure.
     let mut retry_at: Option<Instant> = None;
     let mut retry_after = Duration::ZERO;
@@ -257,6 +261,7 @@ pub(crate) async fn run<E: Engine + Clone>(
                 m.publish(status.metrics());
             }
             next_backstop = Instant::now() + opts.backstop;
+            trim_at = Some(Instant::now() + TRIM_AFTER);
             continue;
         }
         let mut wake = debounce.due().unwrap_or(next_backstop).min(next_backstop);
@@ -265,6 +270,9 @@ pub(crate) async fn run<E: Engine + Clone>(
         }
         if let Some(t) = retry_at {
             wake = wake.max(t);
+        }
+        if let Some(t) = trim_at.filter(|_| dirty.is_empty()) {
+            wake = wake.min(t);
         }
         tokio::select! {
             () = cancel.cancelled() => break,
@@ -282,6 +290,14 @@ pub(crate) async fn run<E: Engine + Clone>(
                     });
                     dirty.note(&e);
                     debounce.note(Instant::now());
+                    let t0 = Instant::now();
+                    if let Some(n) = duty.express(&e).await {
+                        trim_at = Some(Instant::now() + TRIM_AFTER);
+                        status.express += 1;
+                        if n > 0 {
+                            status.latency.observe(t0.elapsed());
+                        }
+                    }
                 }
                 end => {
                     let why = match end {
@@ -304,8 +320,13 @@ pub(crate) async fn run<E: Engine + Clone>(
                 }
             },
             () = tokio::time::sleep_until(wake.into()) => {
-                if Instant::now() >= next_backstop {
+                let now = Instant::now();
+                if now >= next_backstop {
                     dirty.all = true;
+                }
+                if trim_at.is_some_and(|t| t <= now) && dirty.is_empty() {
+                    trim_at = None;
+                    crate::sys::memory::release_unneeded_pages();
                 }
             }
         }

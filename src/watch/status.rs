@@ -102,6 +102,9 @@ pub(crate) struct Status {
     pub rule_writes: u64,
     pub events_seen: u64,
     pub passes: u64,
+    /// Started containers linked at once by the express lane, before the debounced pass.
+    #[serde(default)]
+    pub express: u64,
     pub resyncs: u64,
     pub last_event: Option<LastEvent>,
     /// Apply errors by kind since start.
@@ -158,6 +161,11 @@ impl Status {
             "docker_link_watcher_passes_total",
             "Reconciliation passes run.",
             self.passes,
+        );
+        counter(
+            "docker_link_watcher_express_total",
+            "Started containers linked at once, before the debounced pass.",
+            self.express,
         );
         counter(
             "docker_link_watcher_resyncs_total",

@@ -386,6 +386,29 @@ fn the_watcher_container_starts_once_reports_and_stops_cleanly() {
             &name
         ])
         .is_empty());
+    // Structured logs: one JSON object a line, with time, level and message.
+    let out = g
+        .cmd(&["link", "watcher", "logs", "--tail", "100"])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: not JSON: {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("watching"))),
+        "{text}"
+    );
+    for l in &lines {
+        assert!(l["timestamp"].is_string() && l["level"].is_string(), "{l}");
+    }
     // SIGTERM (docker stop): a clean exit, well before docker's 10 s kill.
     g.docker_ok(&["stop", &name]);
     assert_eq!(

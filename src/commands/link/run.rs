@@ -325,7 +325,7 @@ async fn attach(
         scope: members.keys().cloned().collect(),
         members,
     };
-    realize::converge(engine, net, &desired)
+    realize::converge(engine, net, None, &desired)
         .await
         .map_err(|e| e.context(format!("the link network {net}")))
 }

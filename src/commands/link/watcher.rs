@@ -286,6 +286,7 @@ pub(crate) async fn ensure_running(
         format!("DOCKER_HOST=unix://{SOCKET_IN}"),
         format!("DOCKER_LINK_REGISTRY={ns}"),
         "DOCKER_LINK_LOG=info".to_string(),
+        "DOCKER_LINK_LOG_FORMAT=json".to_string(),
     ];
     if let Some(pool) = &ctx.config.pool {
         env.push(format!("DOCKER_LINK_POOL={pool}"));
