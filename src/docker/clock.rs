@@ -58,6 +58,14 @@ pub fn now() -> i64 {
         .unwrap_or_default()
 }
 
+/// Our own clock, nanoseconds since the epoch (as the events' `timeNano`).
+pub fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

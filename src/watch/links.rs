@@ -15,6 +15,7 @@
 //! it or its backoff ends, and reported with the reason; it never holds up the others.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::status::Quarantined;
@@ -266,6 +267,72 @@ pub(crate) fn plan(input: &Input) -> Vec<Action> {
     actions
 }
 
+/// What the last pass saw, for the express lane.
+#[derive(Debug)]
+pub(crate) struct Seen {
+    view: View,
+    /// The graph `view` was built over.
+    stored: Stored,
+    networks: Vec<LinkNetwork>,
+    /// Parents the lane leaves to the passes.
+    quarantined: BTreeSet<String>,
+}
+
+/// The express lane: a started container that a parent of ours links by name or service (or
+/// a new parent whose network exists) joins the link networks at once, beside whatever pass
+/// is running, without waiting for the debounce or a full read. The passes that follow check
+/// everything as usual (the start names the container), the reachability rules included.
+#[derive(Clone)]
+pub(crate) struct Express<E: Engine> {
+    engine: E,
+    ns: String,
+    seen: Arc<Mutex<Option<Arc<Seen>>>>,
+}
+
+impl<E: Engine + Clone + Send + Sync + 'static> Express<E> {
+    /// The work a `start` event calls for, to run on its own task; None when there is none.
+    /// It resolves to the number of parents realized.
+    pub(crate) fn job(
+        &self,
+        e: &crate::docker::engine::Event,
+    ) -> Option<impl std::future::Future<Output = usize> + Send + 'static> {
+        let started = started_node(e)?;
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
+        let Some((view, todo)) =
+            express_plan(&seen.view, &seen.stored, &seen.networks, &self.ns, started)
+        else {
+            tracing::debug!("express lane: nothing to link at once for {}", short(&e.id));
+            return None;
+        };
+        let todo: Vec<(String, String)> = todo
+            .into_iter()
+            .filter(|(p, _)| !seen.quarantined.contains(p))
+            .collect();
+        let engine = self.engine.clone();
+        let (id, time) = (e.id.clone(), e.time_nano);
+        Some(async move {
+            let t0 = Instant::now();
+            let mut realized = 0;
+            for (parent, net_id) in &todo {
+                let mut scope: BTreeSet<String> = BTreeSet::from([parent.clone()]);
+                scope.extend(view.children(parent).map(|(_, c, _)| c.to_string()));
+                match realize::realize_on(&engine, &view, parent, scope, net_id).await {
+                    Ok(()) => realized += 1,
+                    // The pass that follows tries again and counts the failure.
+                    Err(e) => tracing::debug!("express lane for {}: {e:#}", short(parent)),
+                }
+            }
+            tracing::debug!(
+                "express lane: {} linked in {} ms, {} ms after the daemon's event",
+                short(&id),
+                t0.elapsed().as_millis(),
+                (crate::docker::clock::now_nanos() - time) / 1_000_000
+            );
+            realized
+        })
+    }
+}
+
 /// A parent that failed, and since when.
 #[derive(Debug, Clone)]
 struct Failure {
@@ -301,15 +368,14 @@ pub(crate) struct LinkDuty<E: Engine> {
     bad_labels: BTreeMap<String, (String, i64)>,
     /// Reachability rules; None when not asked for.
     pub(crate) rules: Option<super::rules::Rules>,
-    /// The last pass's view, the graph it was built over and the link networks, for the
-    /// express lane.
-    seen: Option<(View, Stored, Vec<LinkNetwork>)>,
+    /// What the express lane works from, refreshed by every pass.
+    express: Express<E>,
 }
 
 impl<E: Engine + Clone> LinkDuty<E> {
     pub(crate) fn new(engine: E, ns: &str, pool: Pool, cancel: Cancel) -> LinkDuty<E> {
         LinkDuty {
-            engine,
+            engine: engine.clone(),
             ns: ns.to_string(),
             pool,
             cancel,
@@ -317,7 +383,11 @@ impl<E: Engine + Clone> LinkDuty<E> {
             failures: BTreeMap::new(),
             bad_labels: BTreeMap::new(),
             rules: None,
-            seen: None,
+            express: Express {
+                engine,
+                ns: ns.to_string(),
+                seen: Default::default(),
+            },
         }
     }
 
@@ -366,50 +436,9 @@ impl<E: Engine + Clone> LinkDuty<E> {
         self.bad_labels = seen;
     }
 
-    /// The express lane: a started container that a parent of ours links by name or service
-    /// (or a new parent whose network exists) joins the link networks now, before the
-    /// debounce and the full read; the pass that follows checks everything as usual. Returns
-    /// how many parents were realized, None when the lane did not apply.
-    pub(crate) async fn express(&mut self, e: &crate::docker::engine::Event) -> Option<usize> {
-        let started = started_node(e)?;
-        let (view, stored, networks) = self.seen.as_ref()?;
-        let Some((view, todo)) = express_plan(view, stored, networks, &self.ns, started) else {
-            tracing::debug!("express lane: nothing to link at once for {}", short(&e.id));
-            return None;
-        };
-        let mut realized = 0;
-        for (parent, net_id) in &todo {
-            if self
-                .failures
-                .get(parent)
-                .is_some_and(|f| f.count >= QUARANTINE_AFTER)
-            {
-                continue;
-            }
-            let mut scope: BTreeSet<String> = BTreeSet::from([parent.clone()]);
-            scope.extend(view.children(parent).map(|(_, c, _)| c.to_string()));
-            match realize::realize_on(&self.engine, &view, parent, scope, net_id).await {
-                Ok(()) => realized += 1,
-                // The pass that follows tries again and counts the failure.
-                Err(e) => tracing::debug!("express lane for {}: {e:#}", short(parent)),
-            }
-        }
-        if let Some(mut rules) = self.rules.take() {
-            let networks = self.seen.as_ref().map(|s| s.2.clone()).unwrap_or_default();
-            let parents = our_parents(&view, &self.ns, &networks);
-            let changed = Dirty {
-                ids: BTreeSet::from([e.id.clone()]),
-                ..Default::default()
-            };
-            if let Err(e) = rules
-                .sync(&self.engine, &view, &parents, &networks, &changed)
-                .await
-            {
-                tracing::debug!("express lane rules: {e:#}");
-            }
-            self.rules = Some(rules);
-        }
-        Some(realized)
+    /// The express lane's handle: it works beside the passes, from the last one's view.
+    pub(crate) fn express(&self) -> Express<E> {
+        self.express.clone()
     }
 
     /// One pass: read, plan, apply.
@@ -552,7 +581,18 @@ impl<E: Engine + Clone> LinkDuty<E> {
             }
             self.rules = Some(rules);
         }
-        self.seen = Some((view, stored, networks));
+        let quarantined = self
+            .failures
+            .iter()
+            .filter(|(_, f)| f.count >= QUARANTINE_AFTER)
+            .map(|(id, _)| id.clone())
+            .collect();
+        *self.express.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(Seen {
+            view,
+            stored,
+            networks,
+            quarantined,
+        }));
         Ok(report)
     }
 

@@ -147,9 +147,52 @@ fn unix_now() -> i64 {
     crate::docker::clock::now()
 }
 
+/// What the loop hears between passes: what is dirty, the debounce, the last event.
+struct Ears {
+    dirty: Dirty,
+    debounce: Debounce,
+    last_event_secs: Option<i64>,
+    last_event_at: Instant,
+    /// The express lane's jobs report here: parents realized, and how long after the event.
+    done: tokio::sync::mpsc::UnboundedSender<(usize, Duration)>,
+}
+
+impl Ears {
+    /// One event: it names what is dirty, restarts the debounce, and a start may take the
+    /// express lane on a task of its own (passes may be running meanwhile).
+    fn hear<E: Engine + Clone + Send + Sync + 'static>(
+        &mut self,
+        e: &Event,
+        status: &mut Status,
+        express: &links::Express<E>,
+    ) {
+        status.events_seen += 1;
+        self.last_event_secs = Some(e.time_nano / 1_000_000_000);
+        self.last_event_at = Instant::now();
+        status.last_event = Some(LastEvent {
+            kind: e.kind.clone(),
+            action: e.action.clone(),
+            object: crate::graph::model::short(&e.id).to_string(),
+            time: e.time_nano / 1_000_000_000,
+            lag_ms: 0,
+        });
+        self.dirty.note(e);
+        self.debounce.note(Instant::now());
+        if let Some(job) = express.job(e) {
+            status.express += 1;
+            let done = self.done.clone();
+            let heard = Instant::now();
+            tokio::spawn(async move {
+                let n = job.await;
+                let _ = done.send((n, heard.elapsed()));
+            });
+        }
+    }
+}
+
 /// Runs the watcher until `cancel`. `rules`: enforce reachability, with the daemon's network
 /// namespace when it is not ours.
-pub(crate) async fn run<E: Engine + Clone>(
+pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
     engine: E,
     ns: &str,
     pool: crate::links::pool::Pool,
@@ -191,36 +234,86 @@ pub(crate) async fn run<E: Engine + Clone>(
         });
         duty.rules = Some(r);
     }
-    let mut dirty = Dirty {
-        all: true,
-        ..Default::default()
+    let express = duty.express();
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut ears = Ears {
+        dirty: Dirty {
+            all: true,
+            ..Default::default()
+        },
+        debounce: Debounce::new(opts.quiet, opts.max_wait),
+        last_event_secs: None,
+        last_event_at: Instant::now(),
+        done: done_tx,
     };
     status.resyncs += 1;
-    let mut debounce = Debounce::new(opts.quiet, opts.max_wait);
     let mut next_backstop = Instant::now() + opts.backstop;
-    let mut last_event_secs: Option<i64> = None;
-    let mut last_event_at = Instant::now();
+    // After a failed pass: when to try again, and the pause that grows with each failure.
+    let mut retry_at: Option<Instant> = None;
+    let mut retry_after = Duration::ZERO;
     // Idle this long after work, the pages the work touched go back (`sys::memory`): the
     // watcher's steady state is a few pages of the binary and a small heap.
     const TRIM_AFTER: Duration = Duration::from_secs(3);
     let mut trim_at: Option<Instant> = Some(Instant::now() + TRIM_AFTER);
-    // After a failed pass: when to try again, and the pause that grows with each failure.
-    let mut retry_at: Option<Instant> = None;
-    let mut retry_after = Duration::ZERO;
+    // The stream ended (while a pass ran, or now): reconnect before anything else.
+    let mut ended: Option<String> = None;
     tracing::info!(
         "watching (debounce {} ms, at most {} ms)",
         opts.quiet.as_millis(),
         opts.max_wait.as_millis()
     );
     loop {
+        while let Ok((n, took)) = done_rx.try_recv() {
+            if n > 0 {
+                status.latency.observe(took);
+            }
+            trim_at = Some(Instant::now() + TRIM_AFTER);
+        }
+        if let Some(why) = ended.take() {
+            tracing::warn!("the event stream ended ({why}): reconnecting");
+            let Some((s, id, attempts)) = reconnect(&engine, ears.last_event_secs, &cancel).await
+            else {
+                break;
+            };
+            stream = s;
+            let gap = if ears.last_event_secs.is_some() {
+                ears.last_event_at.elapsed()
+            } else {
+                Duration::MAX
+            };
+            if let Some(reason) = must_resync(&daemon_id, &id, attempts, gap, opts.max_gap) {
+                tracing::info!("resync: {reason}");
+                ears.dirty.all = true;
+                status.resyncs += 1;
+            }
+            daemon_id = id;
+            status.daemon_id = daemon_id.clone();
+        }
         let now = Instant::now();
         let backing_off = retry_at.is_some_and(|t| t > now);
-        let due = !backing_off && (dirty.all || debounce.due().is_some_and(|d| d <= now));
-        if due && !dirty.is_empty() {
-            let waited = debounce.take(now);
-            let work = std::mem::take(&mut dirty);
+        let due = !backing_off
+            && (ears.dirty.all || ears.debounce.due().is_some_and(|d| d <= now));
+        if due && !ears.dirty.is_empty() {
+            let waited = ears.debounce.take(now);
+            let work = std::mem::take(&mut ears.dirty);
             let t0 = Instant::now();
-            match duty.pass(&work).await {
+            // The stream is read while the pass runs: events land in the next pass's dirty
+            // set, and starts take the express lane at once.
+            let result = {
+                let pass = duty.pass(&work);
+                tokio::pin!(pass);
+                loop {
+                    tokio::select! {
+                        r = &mut pass => break r,
+                        next = stream.next(), if ended.is_none() => match next {
+                            Some(Ok(e)) => ears.hear(&e, &mut status, &express),
+                            Some(Err(e)) => ended = Some(format!("{e}")),
+                            None => ended = Some("the daemon closed it".to_string()),
+                        },
+                    }
+                }
+            };
+            match result {
                 Ok(report) => {
                     retry_at = None;
                     retry_after = Duration::ZERO;
@@ -246,7 +339,7 @@ pub(crate) async fn run<E: Engine + Clone>(
                     // meanwhile).
                     tracing::warn!("pass failed: {e:#}");
                     status.error(unix_now(), "daemon", "read", format!("{e:#}"));
-                    dirty.all = true;
+                    ears.dirty.all = true;
                     retry_after = (retry_after * 2)
                         .clamp(Duration::from_millis(250), Duration::from_secs(10));
                     retry_at = Some(Instant::now() + retry_after);
@@ -264,67 +357,39 @@ pub(crate) async fn run<E: Engine + Clone>(
             trim_at = Some(Instant::now() + TRIM_AFTER);
             continue;
         }
-        let mut wake = debounce.due().unwrap_or(next_backstop).min(next_backstop);
-        if dirty.all {
+        let mut wake = ears
+            .debounce
+            .due()
+            .unwrap_or(next_backstop)
+            .min(next_backstop);
+        if ears.dirty.all {
             wake = now;
         }
         if let Some(t) = retry_at {
             wake = wake.max(t);
         }
-        if let Some(t) = trim_at.filter(|_| dirty.is_empty()) {
+        if let Some(t) = trim_at.filter(|_| ears.dirty.is_empty()) {
             wake = wake.min(t);
         }
         tokio::select! {
             () = cancel.cancelled() => break,
             next = stream.next() => match next {
-                Some(Ok(e)) => {
-                    status.events_seen += 1;
-                    last_event_secs = Some(e.time_nano / 1_000_000_000);
-                    last_event_at = Instant::now();
-                    status.last_event = Some(LastEvent {
-                        kind: e.kind.clone(),
-                        action: e.action.clone(),
-                        object: crate::graph::model::short(&e.id).to_string(),
-                        time: e.time_nano / 1_000_000_000,
-                        lag_ms: 0,
-                    });
-                    dirty.note(&e);
-                    debounce.note(Instant::now());
-                    let t0 = Instant::now();
-                    if let Some(n) = duty.express(&e).await {
-                        trim_at = Some(Instant::now() + TRIM_AFTER);
-                        status.express += 1;
-                        if n > 0 {
-                            status.latency.observe(t0.elapsed());
-                        }
-                    }
-                }
-                end => {
-                    let why = match end {
-                        Some(Err(e)) => format!("{e}"),
-                        _ => "the daemon closed it".to_string(),
-                    };
-                    tracing::warn!("the event stream ended ({why}): reconnecting");
-                    let Some((s, id, attempts)) = reconnect(&engine, last_event_secs, &cancel).await else {
-                        break;
-                    };
-                    stream = s;
-                    let gap = if last_event_secs.is_some() { last_event_at.elapsed() } else { Duration::MAX };
-                    if let Some(reason) = must_resync(&daemon_id, &id, attempts, gap, opts.max_gap) {
-                        tracing::info!("resync: {reason}");
-                        dirty.all = true;
-                        status.resyncs += 1;
-                    }
-                    daemon_id = id;
-                    status.daemon_id = daemon_id.clone();
-                }
+                Some(Ok(e)) => ears.hear(&e, &mut status, &express),
+                Some(Err(e)) => ended = Some(format!("{e}")),
+                None => ended = Some("the daemon closed it".to_string()),
             },
+            Some((n, took)) = done_rx.recv() => {
+                if n > 0 {
+                    status.latency.observe(took);
+                }
+                trim_at = Some(Instant::now() + TRIM_AFTER);
+            }
             () = tokio::time::sleep_until(wake.into()) => {
                 let now = Instant::now();
                 if now >= next_backstop {
-                    dirty.all = true;
+                    ears.dirty.all = true;
                 }
-                if trim_at.is_some_and(|t| t <= now) && dirty.is_empty() {
+                if trim_at.is_some_and(|t| t <= now) && ears.dirty.is_empty() {
                     trim_at = None;
                     crate::sys::memory::release_unneeded_pages();
                 }
