@@ -158,7 +158,7 @@ struct Ears {
 }
 
 impl Ears {
-    /// One event: it names what is dirty, restarts the debounce, and a start may take the
+    /// One event: it names what is dirty, restarts the debounce, and a create or start may take the
     /// express lane on a task of its own (passes may be running meanwhile).
     fn hear<E: Engine + Clone + Send + Sync + 'static>(
         &mut self,
