@@ -167,5 +167,8 @@ ticks() { awk '{print $14 + $15}' "/proc/$wpid/stat"; }
 t0=$(ticks); sleep "$idle"; t1=$(ticks)
 hz=$(getconf CLK_TCK)
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$wpid/status")
-awk -v t=$((t1 - t0)) -v hz="$hz" -v s="$idle" -v rss="$rss" 'BEGIN {
-  printf "idle %d s: CPU %.2f%% (%d ticks), RSS %.1f MiB\n", s, 100 * t / hz / s, t, rss / 1024 }'
+anon=$(awk '/^Anonymous:/ {print $2}' "/proc/$wpid/smaps_rollup")
+grep -E '^(Rss|Anonymous|LazyFree|Pss_File)' "/proc/$wpid/smaps_rollup" | tr -s ' ' | paste -sd' ' >&2
+awk '/^[0-9a-f]+-/ {m=$1" "$2" "$6} /^Rss:/ {if ($2>256) print "  " $2 " kB " m}' "/proc/$wpid/smaps" >&2
+awk -v t=$((t1 - t0)) -v hz="$hz" -v s="$idle" -v rss="$rss" -v anon="$anon" 'BEGIN {
+  printf "idle %d s: CPU %.2f%% (%d ticks), RSS %.1f MiB (%.1f MiB anonymous, the rest pages of the binary)\n", s, 100 * t / hz / s, t, rss / 1024, anon / 1024 }'

@@ -89,29 +89,59 @@ fn read(path: &Path) -> Result<Vec<u8>, SelfImageError> {
     Ok(buf)
 }
 
-/// A static docker-link executable: its bytes and their sha256.
+/// A static docker-link executable: where it is and the sha256 of its bytes. The bytes are
+/// read again when an image or a volume needs them: a long-running watcher that held its own
+/// binary (several MB) would pay for it in memory all its life.
 #[derive(Debug)]
 pub struct StaticBinary {
+    /// As the user knows it, for messages.
     pub path: PathBuf,
-    pub bytes: Vec<u8>,
+    /// Where the bytes are read from: `/proc/self/exe` for this executable, so a binary
+    /// replaced on disk meanwhile (an upgrade) still reads as the one that runs.
+    source: PathBuf,
     pub sha256: String,
 }
 
 impl StaticBinary {
-    /// Reads `path`; fails when it is not a static executable.
+    /// Reads and hashes `path`; fails when it is not a static executable.
     pub fn load(path: &Path) -> Result<StaticBinary, SelfImageError> {
-        let bytes = read(path)?;
+        StaticBinary::load_from(path, path)
+    }
+
+    fn load_from(path: &Path, source: &Path) -> Result<StaticBinary, SelfImageError> {
+        let bytes = read(source)?;
         if !is_static_elf(&bytes) {
             return Err(SelfImageError::NotStatic {
                 path: path.display().to_string(),
             });
         }
-        let sha256 = hex(&Sha256::digest(&bytes));
         Ok(StaticBinary {
             path: path.to_path_buf(),
-            bytes,
-            sha256,
+            source: source.to_path_buf(),
+            sha256: hex(&Sha256::digest(&bytes)),
         })
+    }
+
+    /// A binary of that hash, for tests of what is named after it.
+    #[cfg(test)]
+    pub(crate) fn fixture(sha256: &str) -> StaticBinary {
+        StaticBinary {
+            path: "/x".into(),
+            source: "/x".into(),
+            sha256: sha256.into(),
+        }
+    }
+
+    /// The bytes, read again; an error when they no longer hash as they did.
+    pub fn bytes(&self) -> Result<Vec<u8>, SelfImageError> {
+        let bytes = read(&self.source)?;
+        if hex(&Sha256::digest(&bytes)) != self.sha256 {
+            return Err(SelfImageError::Read {
+                path: self.path.display().to_string(),
+                reason: "it changed since this process started".into(),
+            });
+        }
+        Ok(bytes)
     }
 }
 
@@ -122,13 +152,11 @@ pub fn static_binary(configured: Option<&Path>) -> Result<&'static StaticBinary,
     static BIN: OnceLock<Result<StaticBinary, String>> = OnceLock::new();
     let found = BIN.get_or_init(|| {
         let own = std::env::current_exe().map_err(|e| e.to_string())?;
-        let mut candidates = vec![own.clone()];
-        if let Some(p) = configured {
-            candidates.push(p.to_path_buf());
-        }
-        candidates
-            .iter()
-            .find_map(|p| StaticBinary::load(p).ok())
+        let proc_exe = Path::new("/proc/self/exe");
+        let source = if proc_exe.exists() { proc_exe } else { &own };
+        StaticBinary::load_from(&own, source)
+            .ok()
+            .or_else(|| configured.and_then(|p| StaticBinary::load(p).ok()))
             .ok_or_else(|| own.display().to_string())
     });
     found
@@ -200,7 +228,8 @@ pub async fn ensure_image_of(
     if image_label(docker, image, HASH_LABEL).await.as_deref() == Some(bin.sha256.as_str()) {
         return Ok(image.to_string());
     }
-    let tar = tar_of(&[(BINARY_PATH, 0o755, &bin.bytes)]);
+    let bytes = bin.bytes()?;
+    let tar = tar_of(&[(BINARY_PATH, 0o755, &bytes)]);
     let changes = vec![
         format!("LABEL {HASH_LABEL}={}", bin.sha256),
         format!("LABEL {}={}", crate::labels::ROLE, crate::labels::SELF_ROLE),

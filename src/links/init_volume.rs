@@ -173,8 +173,9 @@ async fn fill(engine: &Daemon, helper: &str, bin: &StaticBinary) -> anyhow::Resu
         return Ok(());
     }
     // One archive, extracted in order: the marker lands only after the whole binary.
+    let bytes = bin.bytes()?;
     let tar = tar_of(&[
-        (INIT_FILE, 0o755, &bin.bytes),
+        (INIT_FILE, 0o755, &bytes),
         (MARKER, 0o644, bin.sha256.as_bytes()),
     ]);
     engine
@@ -376,11 +377,7 @@ mod tests {
 
     #[test]
     fn names_and_mounts() {
-        let bin = StaticBinary {
-            path: "/x".into(),
-            bytes: Vec::new(),
-            sha256: "0123456789abcdef".into(),
-        };
+        let bin = StaticBinary::fixture("0123456789abcdef");
         assert_eq!(
             volume_name(&bin),
             format!("docker-link-init-{}-0123456789ab", crate::plugin::VERSION)
