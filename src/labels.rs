@@ -21,6 +21,8 @@ pub const READER_ROLE: &str = "graph-reader";
 pub const LINK_NETWORK_ROLE: &str = "link-network";
 /// The watcher container of a registry namespace.
 pub const WATCHER_ROLE: &str = "watcher";
+/// The watcher's keeper: starts the watcher again after a kill (and the watcher it).
+pub const KEEPER_ROLE: &str = "watcher-keeper";
 /// The self image (the static binary as an image).
 pub const SELF_ROLE: &str = "self";
 /// The empty image (for containers that are created and never started).

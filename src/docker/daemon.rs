@@ -335,6 +335,7 @@ impl Engine for Daemon {
             pid: state.pid.unwrap_or_default(),
             started_at: state.started_at.unwrap_or_default(),
             error: state.error.unwrap_or_default(),
+            exit_code: state.exit_code.unwrap_or_default(),
             image: config.image.unwrap_or_default(),
             env: config.env.unwrap_or_default(),
             exposed_ports: config.exposed_ports.unwrap_or_default(),

@@ -186,6 +186,8 @@ pub struct ContainerInfo {
     pub started_at: String,
     /// Why the last start failed, if it did.
     pub error: String,
+    /// The last run's exit code (0 when it never ran or stopped cleanly).
+    pub exit_code: i64,
     pub image: String,
     pub env: Vec<String>,
     /// `6379/tcp`, …

@@ -275,7 +275,7 @@ impl World {
         format!("{:016x}", 0x00c0_ffee_0000_0000_u64 + self.next_id).repeat(4)
     }
 
-    fn find(&self, id_or_name: &str) -> Option<String> {
+    pub(crate) fn find(&self, id_or_name: &str) -> Option<String> {
         if self.containers.contains_key(id_or_name) {
             return Some(id_or_name.to_string());
         }
@@ -348,7 +348,16 @@ impl World {
         };
         c.state = State::Running;
         c.started = true;
-        // The registry's process writes its copy of the graph into its volume.
+        self.run_process(id);
+        self.assign(id);
+    }
+
+    /// What a container's process does as it starts: the registry's writes its copy of the
+    /// graph into its volume.
+    pub(crate) fn run_process(&mut self, id: &str) {
+        let Some(c) = self.containers.get(id) else {
+            return;
+        };
         let spec = c.spec.clone();
         if spec.cmd.first().map(String::as_str) == Some(crate::graph::store::IDLE_ARG) {
             let path = spec
@@ -368,7 +377,6 @@ impl World {
                 }
             }
         }
-        self.assign(id);
     }
 }
 
@@ -477,6 +485,7 @@ impl Engine for Fake {
                 "0001-01-01T00:00:00Z".into()
             },
             error: String::new(),
+            exit_code: 0,
             image: c.spec.image.clone(),
             env: c.spec.env.clone(),
             exposed_ports: c.exposed_ports.clone(),

@@ -304,7 +304,11 @@ impl<E: Engine + Clone + Send + Sync + 'static> Express<E> {
         e: &crate::docker::engine::Event,
     ) -> Option<impl std::future::Future<Output = usize> + Send + 'static> {
         let started = started_node(e)?;
-        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
+        let seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
         let Some((view, todo)) =
             express_plan(&seen.view, &seen.stored, &seen.networks, &self.ns, started)
         else {

@@ -14,6 +14,7 @@
 //! the same loop.
 
 pub(crate) mod debounce;
+pub(crate) mod keeper;
 pub(crate) mod links;
 pub(crate) mod rules;
 pub(crate) mod status;
@@ -44,6 +45,8 @@ pub(crate) struct Options {
     pub status_file: Option<PathBuf>,
     /// Where the Prometheus metrics are served (`127.0.0.1:9387`).
     pub metrics: Option<std::net::SocketAddr>,
+    /// Keep the keeper container alive (the watcher runs in a container that has one).
+    pub keeper: bool,
 }
 
 impl Default for Options {
@@ -55,6 +58,7 @@ impl Default for Options {
             max_gap: Duration::from_secs(30),
             status_file: None,
             metrics: None,
+            keeper: false,
         }
     }
 }
@@ -235,6 +239,13 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
         duty.rules = Some(r);
     }
     let express = duty.express();
+    if opts.keeper {
+        // The keeper starts this watcher again after a kill; this keeps the keeper.
+        let (engine, ns, cancel) = (engine.clone(), ns.to_string(), cancel.clone());
+        tokio::spawn(async move {
+            keeper::keep(&engine, crate::labels::KEEPER_ROLE, &ns, &cancel).await;
+        });
+    }
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut ears = Ears {
         dirty: Dirty {
@@ -291,8 +302,7 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
         }
         let now = Instant::now();
         let backing_off = retry_at.is_some_and(|t| t > now);
-        let due = !backing_off
-            && (ears.dirty.all || ears.debounce.due().is_some_and(|d| d <= now));
+        let due = !backing_off && (ears.dirty.all || ears.debounce.due().is_some_and(|d| d <= now));
         if due && !ears.dirty.is_empty() {
             let waited = ears.debounce.take(now);
             let work = std::mem::take(&mut ears.dirty);

@@ -427,6 +427,12 @@ fn the_watcher_container_starts_once_reports_and_stops_cleanly() {
     let said = g.cmd(&["link", "watcher", "stop"]).output().unwrap();
     assert!(String::from_utf8_lossy(&said.stderr).contains("removed the watcher"));
     assert!(!g.docker(&["inspect", &name]).status.success());
+    assert!(
+        !g.docker(&["inspect", &format!("{name}-keeper")])
+            .status
+            .success(),
+        "its keeper goes with it"
+    );
 }
 
 #[test]
@@ -654,6 +660,80 @@ fn the_watcher_survives_a_daemon_restart_garbage_labels_and_a_burst() {
         isolated().then_some(())
     });
 
+    // Bystanders: a container, its network and its volume that are not ours. Whatever the
+    // watcher goes through below, it never changes them, nor any nf_tables table but its own.
+    d.docker_ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.231.0.0/24",
+        // Explicit: the daemon writes a default gateway into the configuration at its
+        // next start, which is not ours to tell apart.
+        "--gateway",
+        "10.231.0.1",
+        "bystanders",
+    ]);
+    d.docker_ok(&["volume", "create", "bystander-data"]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "bystander",
+        "--restart",
+        "always",
+        "--network",
+        "bystanders",
+        "--ip",
+        "10.231.0.9",
+        "--network-alias",
+        "quiet",
+        "-v",
+        "bystander-data:/data",
+        &busybox,
+        "sleep",
+        "3600",
+    ]);
+    let ours = format!("docker-link-{}", g.ns);
+    let bystanders = || {
+        let container = d.docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{json .NetworkSettings.Networks}} {{json .Mounts}} {{json .Config.Labels}}",
+            "bystander",
+        ]);
+        // Endpoint ids change when the daemon restarts the container; what a user set stays.
+        let container: String = container
+            .split(',')
+            .filter(|f| {
+                !["EndpointID", "SandboxKey", "MacAddress"]
+                    .iter()
+                    .any(|k| f.contains(k))
+            })
+            .collect();
+        let network = d.docker_ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{json .IPAM}} {{json .Labels}} {{.Internal}}",
+            "bystanders",
+        ]);
+        let volumes = d.docker_ok(&["volume", "ls", "-q"]);
+        let tables: Vec<String> = crate::support::run_ok(Command::new("ip").args([
+            "netns",
+            "exec",
+            d.netns(),
+            "nft",
+            "list",
+            "tables",
+        ]))
+        .lines()
+        .filter(|t| !t.ends_with(&ours))
+        .map(str::to_string)
+        .collect();
+        format!("{container}\n{network}\n{volumes}\n{tables:?}")
+    };
+    let untouched = bystanders();
+
     // A daemon restart while the containers run (they come back: restart always).
     let resyncs = w.status().unwrap()["Resyncs"].as_u64().unwrap();
     d.restart();
@@ -686,25 +766,42 @@ fn the_watcher_survives_a_daemon_restart_garbage_labels_and_a_burst() {
         "{q:?}"
     );
 
-    // A burst of container events: 40 containers made and removed at once.
+    // A burst of 500 container events: 90 containers made, started, stopped and removed
+    // (create, connect, start, die, disconnect, destroy each), 16 at a time, while the
+    // child restarts in the middle of it.
     let events = w.status().unwrap()["EventsSeen"].as_u64().unwrap();
-    let names: Vec<String> = (0..40).map(|i| format!("burst{i}")).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
-        for n in &names {
-            s.spawn(|| {
+        for _ in 0..16 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= 90 {
+                    break;
+                }
+                if i == 45 {
+                    d.docker_ok(&["restart", "-t", "1", &child]);
+                }
                 d.docker_ok(&[
-                    "run", "-d", "--rm", "--name", n, &busybox, "sh", "-c", "sleep 1",
-                ])
+                    "run",
+                    "-d",
+                    "--rm",
+                    "--name",
+                    &format!("burst{i}"),
+                    &busybox,
+                    "sh",
+                    "-c",
+                    "sleep 1",
+                ]);
             });
         }
     });
     eventually(
-        60,
+        90,
         "the burst's events seen, passes fewer than events",
         || {
             let s = w.status()?;
             let seen = s["EventsSeen"].as_u64()? - events;
-            (seen >= 80).then_some(())
+            (seen >= 500).then_some(())
         },
     );
     eventually(30, "still isolated after the burst", || {
@@ -715,14 +812,18 @@ fn the_watcher_survives_a_daemon_restart_garbage_labels_and_a_burst() {
         s["Passes"].as_u64().unwrap() < s["EventsSeen"].as_u64().unwrap(),
         "{s}"
     );
+    eventually(30, "healthy after all of it", || {
+        (w.status()?["Quarantined"].as_array()?.len() == 1).then_some(())
+    });
+    assert_eq!(bystanders(), untouched, "objects that are not ours changed");
     drop(w);
     drop(g);
 }
 
 /// The watcher's container killed during a burst: its process killed from outside (a crash,
 /// the OOM killer) comes back by its restart policy; `docker kill` is a stop by hand for
-/// Docker (no policy restarts it), and the next command that needs the watcher starts it
-/// again and says so. Its image removed: `start` finds it running, never makes a second one.
+/// Docker (no policy restarts it), and its keeper starts it again (and it its keeper). Its
+/// image removed: `start` finds it running, never makes a second one.
 #[test]
 fn the_watcher_container_comes_back_after_kills_and_image_removal() {
     let g = Graph::new();
@@ -755,26 +856,45 @@ fn the_watcher_container_comes_back_after_kills_and_image_removal() {
         (again != started).then(healthy).flatten()
     });
 
-    // `docker kill`: stopped for Docker; the next connect starts it again and says so.
-    g.docker_ok(&["kill", "-s", "KILL", &name]);
+    // `docker kill` during a burst: Docker takes it for a stop by hand and leaves it; its
+    // keeper starts it again. The keeper killed: the watcher starts it again.
+    let keeper = format!("docker-link-watcher-{}-keeper", g.ns);
+    assert_eq!(
+        g.docker_ok(&["inspect", "-f", "{{.State.Status}}", &keeper]),
+        "running"
+    );
+    let started = g.docker_ok(&["inspect", "-f", "{{.State.StartedAt}}", &name]);
+    std::thread::scope(|s| {
+        for _ in 0..10 {
+            s.spawn(|| drop(Container::run("burst", &[images::busybox(), "true"])));
+        }
+        g.docker_ok(&["kill", "-s", "KILL", &name]);
+    });
+    eventually(60, "started again by its keeper, healthy", || {
+        let again = g.docker_ok(&["inspect", "-f", "{{.State.StartedAt}}", &name]);
+        (again != started).then(healthy).flatten()
+    });
+    let keeper_started = g.docker_ok(&["inspect", "-f", "{{.State.StartedAt}}", &keeper]);
+    g.docker_ok(&["kill", "-s", "KILL", &keeper]);
+    eventually(60, "the keeper started again by the watcher", || {
+        let s = g.docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.StartedAt}}",
+            &keeper,
+        ]);
+        (s.starts_with("running") && !s.ends_with(&keeper_started)).then_some(())
+    });
+    // A link made meanwhile is kept: the watcher is back for real.
     let parent = Container::run("parent", &[images::busybox(), "sleep", "3600"]);
     let child = Container::run("child", &[images::redis()]);
-    let out = g
-        .cmd(&[
-            "link",
-            "connect",
-            &parent.name,
-            &format!("{}:db", child.name),
-        ])
-        .env("DOCKER_LINK_WATCHER", "on")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("started the watcher"),
-        "{out:?}"
-    );
-    eventually(60, "healthy after the kill", healthy);
+    g.ok(&[
+        "link",
+        "connect",
+        &parent.name,
+        &format!("{}:db", child.name),
+    ]);
+    eventually(60, "healthy after the kills", healthy);
 
     // Its image removed (untagged; the container keeps its layers).
     let image = g.docker_ok(&["inspect", "-f", "{{.Config.Image}}", &name]);

@@ -464,11 +464,8 @@ async fn shared_init(engine: &Daemon) -> anyhow::Result<Option<init_volume::Shar
 /// Copies the static binary to [`INIT_PATH`] in the created container.
 async fn copy_init(engine: &Daemon, id: &str) -> anyhow::Result<()> {
     let bytes = engine.static_binary().await?.bytes()?;
-    let tar = crate::docker::self_image::tar_of(&[(
-        INIT_PATH.trim_start_matches('/'),
-        0o755,
-        &bytes,
-    )]);
+    let tar =
+        crate::docker::self_image::tar_of(&[(INIT_PATH.trim_start_matches('/'), 0o755, &bytes)]);
     engine
         .client()
         .upload_to_container(

@@ -39,6 +39,9 @@ pub enum Sub {
     Logs(LogsArgs),
     /// Run the watcher's loop in this process.
     Run(RunArgs),
+    /// The keeper's loop: start the watcher again after a kill (runs in the keeper container).
+    #[command(hide = true)]
+    Keep,
 }
 
 #[derive(Debug, clap::Args)]
@@ -91,6 +94,9 @@ pub struct RunArgs {
     /// along its links, as the engine's `--icc=false` did.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub icc: bool,
+    /// Keep the keeper container alive (set by `start`, whose watcher has one).
+    #[arg(long, hide = true)]
+    pub keeper: bool,
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
@@ -100,7 +106,30 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Sub::Stop => stop(ctx),
         Sub::Status(a) => status(a, ctx),
         Sub::Logs(a) => logs(a, ctx),
+        Sub::Keep => keep(ctx),
     }
+}
+
+/// The keeper container's process: keeps the watcher alive until SIGTERM.
+fn keep(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    ctx.block_on(async {
+        let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
+        tracing::info!("keeping the watcher of {}", ctx.config.registry);
+        crate::watch::keeper::keep(
+            &daemon,
+            crate::labels::WATCHER_ROLE,
+            &ctx.config.registry,
+            &ctx.cancel,
+        )
+        .await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The keeper container's name for the registry namespace `ns`.
+pub(crate) fn keeper_name(ns: &str) -> String {
+    format!("{}-keeper", container_name(ns))
 }
 
 /// The watcher container's name for the registry namespace `ns`.
@@ -144,6 +173,7 @@ fn run_here(args: RunArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let opts = crate::watch::Options {
             status_file: args.status_file,
             metrics: args.metrics,
+            keeper: args.keeper,
             ..Default::default()
         };
         crate::watch::run(
@@ -164,12 +194,17 @@ async fn find(
     daemon: &Daemon,
     ns: &str,
 ) -> anyhow::Result<Option<crate::docker::engine::ContainerSummary>> {
+    find_role(daemon, crate::labels::WATCHER_ROLE, ns).await
+}
+
+async fn find_role(
+    daemon: &Daemon,
+    role: &str,
+    ns: &str,
+) -> anyhow::Result<Option<crate::docker::engine::ContainerSummary>> {
     let listing = daemon
         .list_containers(&ListFilter {
-            labels: vec![
-                crate::labels::role(crate::labels::WATCHER_ROLE),
-                crate::labels::namespace(ns),
-            ],
+            labels: vec![crate::labels::role(role), crate::labels::namespace(ns)],
             ..Default::default()
         })
         .await?;
@@ -258,6 +293,7 @@ pub(crate) async fn ensure_running(
         let same = c.labels.get(crate::labels::BINARY_SHA256) == Some(&bin.sha256)
             && c.labels.get(ICC_LABEL).map(String::as_str) == Some(icc.to_string().as_str());
         if same && c.state == crate::docker::engine::State::Running {
+            ensure_keeper(daemon, ctx, socket).await?;
             return Ok(Ensured {
                 started: false,
                 message: format!("the watcher {name} is running"),
@@ -304,6 +340,7 @@ pub(crate) async fn ensure_running(
             "--metrics",
             &metrics.to_string(),
             &format!("--icc={icc}"),
+            "--keeper",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -333,16 +370,81 @@ pub(crate) async fn ensure_running(
         .start_container(&id)
         .await
         .with_context(|| format!("starting the watcher {name}"))?;
+    ensure_keeper(daemon, ctx, socket).await?;
     Ok(Ensured {
         started: true,
         message: format!("started the watcher {name} (metrics on {metrics} of the daemon's host)"),
     })
 }
 
+/// The watcher's keeper (`watch::keeper`): a container of the same binary with the socket
+/// and no network, that starts the watcher again after `docker kill` (which Docker's restart
+/// policies take for a stop by hand). Made or replaced like the watcher.
+async fn ensure_keeper(daemon: &Daemon, ctx: &Ctx, socket: &std::path::Path) -> anyhow::Result<()> {
+    let ns = &ctx.config.registry;
+    let name = keeper_name(ns);
+    let bin = daemon.static_binary().await?;
+    if let Some(c) = find_role(daemon, crate::labels::KEEPER_ROLE, ns).await? {
+        if c.labels.get(crate::labels::BINARY_SHA256) == Some(&bin.sha256)
+            && c.state == crate::docker::engine::State::Running
+        {
+            return Ok(());
+        }
+        crate::docker::engine::remove_if_present(daemon, &c.id, true)
+            .await
+            .with_context(|| format!("removing the old keeper {name}"))?;
+    }
+    let image = daemon
+        .self_image()
+        .await
+        .context("preparing the keeper's image")?;
+    let spec = ContainerSpec {
+        name: name.clone(),
+        image,
+        cmd: ["link", "watcher", "keep"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        env: vec![
+            format!("DOCKER_HOST=unix://{SOCKET_IN}"),
+            format!("DOCKER_LINK_REGISTRY={ns}"),
+            "DOCKER_LINK_LOG=info".to_string(),
+            "DOCKER_LINK_LOG_FORMAT=json".to_string(),
+        ],
+        labels: Labels::from([
+            (
+                crate::labels::ROLE.to_string(),
+                crate::labels::KEEPER_ROLE.to_string(),
+            ),
+            (crate::labels::NAMESPACE.to_string(), ns.clone()),
+            (crate::labels::BINARY_SHA256.to_string(), bin.sha256.clone()),
+        ]),
+        keep_running: true,
+        no_network: true,
+        binds: vec![format!("{}:{SOCKET_IN}", socket.display())],
+        ..Default::default()
+    };
+    let id = match daemon.create_container(&spec).await {
+        Ok(id) => id,
+        // Another command made it at the same moment.
+        Err(e) if e.is_conflict() => return Ok(()),
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("creating the keeper {name}"))),
+    };
+    daemon
+        .start_container(&id)
+        .await
+        .with_context(|| format!("starting the keeper {name}"))?;
+    Ok(())
+}
+
 fn stop(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let ns = ctx.config.registry.clone();
     let removed = ctx.block_on(async {
         let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
+        // The keeper first: it would start the watcher again.
+        if let Some(k) = find_role(&daemon, crate::labels::KEEPER_ROLE, &ns).await? {
+            crate::docker::engine::remove_if_present(&daemon, &k.id, true).await?;
+        }
         match find(&daemon, &ns).await? {
             Some(c) => {
                 crate::docker::engine::remove_if_present(&daemon, &c.id, true).await?;
@@ -367,6 +469,8 @@ struct Shown {
     name: String,
     state: String,
     healthy: bool,
+    /// The keeper container's state (`none` when there is none).
+    keeper: String,
     #[serde(flatten)]
     status: Option<Status>,
 }
@@ -379,6 +483,9 @@ fn status(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let Some(c) = find(&daemon, &ns).await? else {
             return anyhow::Ok(None);
         };
+        let keeper = find_role(&daemon, crate::labels::KEEPER_ROLE, &ns)
+            .await?
+            .map_or("none".to_string(), |k| k.state.as_str().to_string());
         let status = match daemon.get_archive(&c.id, STATUS_FILE).await {
             Ok(tar) => file_in_tar(&tar).and_then(|b| serde_json::from_slice::<Status>(&b).ok()),
             Err(_) => None,
@@ -386,6 +493,7 @@ fn status(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         anyhow::Ok(Some(Shown {
             name: name.clone(),
             state: c.state.as_str().to_string(),
+            keeper,
             healthy: c.state == crate::docker::engine::State::Running
                 && status.as_ref().is_some_and(Status::healthy),
             status,
@@ -405,6 +513,7 @@ fn status(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         format!("Name:\t{}", shown.name),
         format!("State:\t{}", shown.state),
         format!("Healthy:\t{}", shown.healthy),
+        format!("Keeper:\t{}", shown.keeper),
     ];
     if let Some(s) = &shown.status {
         let now = crate::docker::clock::now();

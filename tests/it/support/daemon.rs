@@ -47,6 +47,11 @@ impl PrivateDaemon {
         d
     }
 
+    /// The daemon's network namespace (`ip netns` name).
+    pub fn netns(&self) -> &str {
+        &self.netns
+    }
+
     fn pid(&self) -> Option<i32> {
         std::fs::read_to_string(self.dir.path().join("dockerd.pid"))
             .ok()?
