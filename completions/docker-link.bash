@@ -85,6 +85,9 @@ _docker__link() {
             docker__link__subcmd__proxy,up)
                 cmd="docker__link__subcmd__proxy__subcmd__up"
                 ;;
+            docker__link__subcmd__watcher,keep)
+                cmd="docker__link__subcmd__watcher__subcmd__keep"
+                ;;
             docker__link__subcmd__watcher,logs)
                 cmd="docker__link__subcmd__watcher__subcmd__logs"
                 ;;
@@ -685,8 +688,22 @@ _docker__link() {
             return 0
             ;;
         docker__link__subcmd__watcher)
-            opts="-h --help start stop status logs run"
+            opts="-h --help start stop status logs run keep"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        docker__link__subcmd__watcher__subcmd__keep)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -717,7 +734,7 @@ _docker__link() {
             return 0
             ;;
         docker__link__subcmd__watcher__subcmd__run)
-            opts="-h --foreground --status-file --metrics --no-rules --icc --help"
+            opts="-h --foreground --status-file --metrics --no-rules --icc --keeper --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

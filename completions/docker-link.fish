@@ -55,12 +55,13 @@ complete -c docker-link -n "__fish_docker_link_using_subcommand env" -s h -l hel
 complete -c docker-link -n "__fish_docker_link_using_subcommand prune" -l filter -d 'Only remove link networks and init volumes older than this (`until=2m`, the default: a `docker link run` may be between making its network or volume and its container)' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand prune" -s f -l force -d 'Do not prompt for confirmation (accepted for docker\'s sake: prune never prompts)'
 complete -c docker-link -n "__fish_docker_link_using_subcommand prune" -s h -l help -d 'Print help'
-complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and not __fish_seen_subcommand_from start stop status logs run" -s h -l help -d 'Print help'
-complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and not __fish_seen_subcommand_from start stop status logs run" -f -a "start" -d 'Start the watcher container on the daemon (replaces one of another version)'
-complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and not __fish_seen_subcommand_from start stop status logs run" -f -a "stop" -d 'Stop and remove the watcher container'
-complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and not __fish_seen_subcommand_from start stop status logs run" -f -a "status" -d 'Show the watcher\'s state and figures'
-complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and not __fish_seen_subcommand_from start stop status logs run" -f -a "logs" -d 'Show the watcher\'s logs (`docker logs` of its container)'
-complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and not __fish_seen_subcommand_from start stop status logs run" -f -a "run" -d 'Run the watcher\'s loop in this process'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and not __fish_seen_subcommand_from start stop status logs run keep" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and not __fish_seen_subcommand_from start stop status logs run keep" -f -a "start" -d 'Start the watcher container on the daemon (replaces one of another version)'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and not __fish_seen_subcommand_from start stop status logs run keep" -f -a "stop" -d 'Stop and remove the watcher container'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and not __fish_seen_subcommand_from start stop status logs run keep" -f -a "status" -d 'Show the watcher\'s state and figures'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and not __fish_seen_subcommand_from start stop status logs run keep" -f -a "logs" -d 'Show the watcher\'s logs (`docker logs` of its container)'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and not __fish_seen_subcommand_from start stop status logs run keep" -f -a "run" -d 'Run the watcher\'s loop in this process'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and not __fish_seen_subcommand_from start stop status logs run keep" -f -a "keep" -d 'The keeper\'s loop: start the watcher again after a kill (runs in the keeper container)'
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from start" -l socket -d 'The daemon\'s socket on the daemon\'s host, bound into the watcher (default: the endpoint\'s own socket when it is local, else /var/run/docker.sock)' -r -F
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from start" -l metrics -d 'Serve Prometheus metrics on this address of the daemon host\'s network namespace' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from start" -l icc -d '`--icc=false`: on the default bridge too, a container accepts new connections only along its links, as the engine\'s `--icc=false` did' -r -f -a "true\t''
@@ -78,7 +79,9 @@ complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __f
 false\t''"
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from run" -l foreground -d 'Run in this process, in the foreground (the only mode; `start` runs it in a container)'
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from run" -l no-rules -d 'Do not enforce reachability with nf_tables rules (links still resolve and connect)'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from run" -l keeper -d 'Keep the keeper container alive (set by `start`, whose watcher has one)'
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from run" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from keep" -s h -l help -d 'Print help'
 complete -c docker-link -n "__fish_docker_link_using_subcommand doctor" -l format -d 'Format output: table, json, or a Go template (\'{{.Check}}: {{.Status}}\')' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand doctor" -l kernel-probe -d 'Probe the kernel features and print the raw report (doctor runs itself so in a user namespace when it is not root)'
 complete -c docker-link -n "__fish_docker_link_using_subcommand doctor" -s h -l help -d 'Print help'
