@@ -108,8 +108,8 @@ complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __f
 linux\t''
 patch\t''"
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -f -a "up" -d 'Create the declared links, bridges and tunnels (not available yet)'
-complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -f -a "down" -d 'Remove what `up` created (not available yet)'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -f -a "up" -d 'Create the declared links, bridges and tunnels for the running containers'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -f -a "down" -d 'Remove every interface, bridge, tunnel and the switch namespace of the project'
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -f -a "status" -d 'Show every declared link with its state (not available yet)'
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -f -a "wait" -d 'Wait until a container\'s interface exists (not available yet)'
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -f -a "config" -d 'Validate the merged, interpolated configuration; `--show` prints it as JSON'

@@ -20,8 +20,9 @@ use crate::Ctx;
     Reads conlink's `x-network` schema from compose files (top level and per service) and \
     network files (YAML or JSON), merged as conlink merges them, with the environment \
     interpolated and every error reported at once with its path.\n\n\
-    `config` and `graph` are available; `up`, `down`, `status` and `wait` are not available \
-    in this version yet."
+    `up` wires the project's running containers (run it again after containers start or \
+    restart: the watcher duty that does it on events is not built yet); `down` removes \
+    everything `up` made. `status` and `wait` are not available in this version yet."
 )]
 pub struct Args {
     /// Compose file(s) to read `x-network` from (default: $COMPOSE_FILE, else compose.yaml
@@ -47,9 +48,9 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Sub {
-    /// Create the declared links, bridges and tunnels (not available yet).
+    /// Create the declared links, bridges and tunnels for the running containers.
     Up,
-    /// Remove what `up` created (not available yet).
+    /// Remove every interface, bridge, tunnel and the switch namespace of the project.
     Down,
     /// Show every declared link with its state (not available yet).
     Status,
@@ -104,15 +105,15 @@ fn read(args: &Args) -> anyhow::Result<Read> {
     })
 }
 
-pub fn run(args: Args, _ctx: &Ctx) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     match &args.command {
         None => Err(super::Usage(
             "docker net needs a command: up, down, status, wait, config or graph (see docker net --help)"
                 .to_string(),
         )
         .into()),
-        Some(Sub::Up) => super::not_yet("docker net up"),
-        Some(Sub::Down) => super::not_yet("docker net down"),
+        Some(Sub::Up) => up(&args, ctx),
+        Some(Sub::Down) => down(&args),
         Some(Sub::Status) => super::not_yet("docker net status"),
         Some(Sub::Wait) => super::not_yet("docker net wait"),
         Some(Sub::Config(c)) => {
@@ -156,4 +157,219 @@ fn plural(n: usize) -> &'static str {
     } else {
         "s"
     }
+}
+
+/// What `up` cannot do yet, checked before anything is applied.
+fn unsupported(config: &config::NetConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in &config.links {
+        let who = format!("link {} of {}", l.dev, l.target());
+        if l.kind != config::LinkType::Veth {
+            out.push(format!(
+                "{who}: type {} is not supported by this version (veth only)",
+                l.kind.name()
+            ));
+        }
+        for (set, what) in [
+            (!l.netem.is_empty(), "netem"),
+            (!l.ethtool.is_empty(), "ethtool"),
+            (l.nat.is_some(), "nat"),
+            (!l.forward.is_empty(), "forward"),
+        ] {
+            if set {
+                out.push(format!(
+                    "{who}: {what} is not supported by this version yet"
+                ));
+            }
+        }
+    }
+    for b in &config.bridges {
+        if b.mode == BridgeMode::Ovs {
+            out.push(format!(
+                "bridge {}: mode ovs needs Open vSwitch, which this version does not drive",
+                b.bridge
+            ));
+        }
+    }
+    for t in &config.tunnels {
+        if t.kind != config::TunnelType::Vxlan {
+            out.push(format!(
+                "tunnel {}: geneve is not supported by this version (vxlan only)",
+                t.dev()
+            ));
+        }
+        if !t.netem.is_empty() {
+            out.push(format!(
+                "tunnel {}: netem is not supported by this version yet",
+                t.dev()
+            ));
+        }
+    }
+    if !config.commands.is_empty() {
+        out.push("commands are not supported by this version yet".to_string());
+    }
+    out
+}
+
+fn up(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    use crate::docker::engine::{Engine, ListFilter};
+    use crate::net::kernel;
+    use crate::net::plan::{desire, plan, Instance};
+    use crate::sys::netns::NetNs;
+
+    let r = read(args)?;
+    let missing = unsupported(&r.config);
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "cannot realize this configuration:\n  {}",
+            missing.join("\n  ")
+        );
+    }
+    let project = r.project.name.clone();
+    // The project's running containers, and those the configuration names.
+    let infos = ctx.block_on(async {
+        let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
+        let mut listing = daemon
+            .list_containers(&ListFilter {
+                labels: vec![format!("{}={project}", crate::labels::COMPOSE_PROJECT)],
+                ..Default::default()
+            })
+            .await?
+            .containers;
+        let names: Vec<String> = r
+            .config
+            .links
+            .iter()
+            .filter_map(|l| l.container.clone())
+            .collect();
+        if !names.is_empty() {
+            listing.extend(
+                daemon
+                    .list_containers(&ListFilter {
+                        names: names.iter().map(|n| format!("^/{n}$")).collect(),
+                        ..Default::default()
+                    })
+                    .await?
+                    .containers,
+            );
+        }
+        let mut infos = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for c in listing {
+            if c.state != crate::docker::engine::State::Running || !seen.insert(c.id.clone()) {
+                continue;
+            }
+            infos.push(daemon.inspect_container(&c.id).await?);
+        }
+        anyhow::Ok(infos)
+    })?;
+    let mut instances = Vec::new();
+    let mut namespaces = std::collections::BTreeMap::new();
+    let mut errors = Vec::new();
+    for info in &infos {
+        let pid = u32::try_from(info.pid).unwrap_or(0);
+        match NetNs::by_pid(pid) {
+            Ok(ns) => {
+                namespaces.insert(info.id.clone(), ns);
+            }
+            Err(e) => {
+                errors.push(format!("container {}: {e}", info.name));
+                continue;
+            }
+        }
+        let in_project = info
+            .labels
+            .get(crate::labels::COMPOSE_PROJECT)
+            .map(String::as_str)
+            == Some(project.as_str());
+        let service = info
+            .labels
+            .get(crate::labels::COMPOSE_SERVICE)
+            .filter(|_| in_project)
+            .map(|s| {
+                let k = info
+                    .labels
+                    .get(crate::labels::COMPOSE_NUMBER)
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(1);
+                (s.clone(), k)
+            });
+        instances.push(Instance {
+            id: info.id.clone(),
+            name: info.name.clone(),
+            service,
+        });
+    }
+    let (switch, made) = crate::sys::pinned::open_or_create(&kernel::switch_ns_name(&project))
+        .context("the project's switch namespace")?;
+    if made {
+        crate::output::info(&format!(
+            "made the switch namespace {}",
+            kernel::switch_ns_name(&project)
+        ));
+    }
+    let (desired, unwired) = desire(&project, &r.config, &instances);
+    for u in &unwired {
+        errors.push(format!("container {} {}: {}", u.container, u.dev, u.reason));
+    }
+    let observed = kernel::observe(Some(&switch), &namespaces).map_err(anyhow::Error::msg)?;
+    let (actions, conflicts) = plan(&desired, &observed);
+    errors.extend(conflicts);
+    let applied = kernel::apply(&switch, &namespaces, &actions);
+    errors.extend(applied.errors);
+    let waiting = r
+        .config
+        .links
+        .iter()
+        .filter(|l| {
+            !desired.veths.iter().any(|v| {
+                v.dev == l.dev
+                    && instances.iter().any(|i| {
+                        i.id == v.container
+                            && match l.target() {
+                                config::Target::Service(s) => {
+                                    i.service.as_ref().is_some_and(|(x, _)| *x == s)
+                                }
+                                config::Target::Container(c) => i.name == c,
+                            }
+                    })
+            })
+        })
+        .count();
+    crate::output::info(&format!(
+        "project {project}: {} link{} wired, {} change{} applied{}",
+        desired.veths.len(),
+        plural(desired.veths.len()),
+        applied.done,
+        plural(applied.done),
+        if waiting > 0 {
+            format!(
+                ", {waiting} declared link{} waiting for a container",
+                plural(waiting)
+            )
+        } else {
+            String::new()
+        }
+    ));
+    if errors.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        anyhow::bail!("{} failed:\n  {}", errors.len(), errors.join("\n  "))
+    }
+}
+
+fn down(args: &Args) -> anyhow::Result<ExitCode> {
+    let project = match &args.project {
+        Some(p) => sources::normalize_project(p),
+        None => read(args)?.project.name,
+    };
+    let name = crate::net::kernel::switch_ns_name(&project);
+    if crate::sys::pinned::remove(&name).with_context(|| format!("removing {name}"))? {
+        crate::output::info(&format!(
+            "project {project}: removed the switch namespace {name} and every link in it"
+        ));
+    } else {
+        crate::output::info(&format!("project {project}: nothing to remove"));
+    }
+    Ok(ExitCode::SUCCESS)
 }

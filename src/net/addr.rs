@@ -148,7 +148,6 @@ impl Mac {
     /// The default MAC of a link: `c2:` (locally administered, unicast, as conlink's) and
     /// five bytes of a hash of what names the link, so it is the same at every start and
     /// every `up` (no stale ARP entries after a restart).
-    #[allow(dead_code)] // read by the realization (`up`), next
     pub(crate) fn derived(identity: &str) -> Mac {
         let h = Sha256::digest(identity.as_bytes());
         Mac([0xc2, h[0], h[1], h[2], h[3], h[4]])
@@ -223,7 +222,6 @@ pub(crate) fn ifname_error(name: &str) -> Option<String> {
 /// `<container>-<dev>`) when that fits in 15 bytes; otherwise up to 6 bytes of it, `-`, and 8
 /// hex digits of a hash of the whole (conlink fell back to a prefix of the container id,
 /// which changes with every recreate and can collide).
-#[allow(dead_code)] // read by the realization (`up`), next
 pub(crate) fn outer_name(readable: &str) -> String {
     if ifname_error(readable).is_none() {
         return readable.to_string();

@@ -196,15 +196,6 @@ pub(crate) enum BridgeMode {
 }
 
 impl BridgeMode {
-    #[allow(dead_code)] // read by the realization (`up`), next
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            BridgeMode::Linux => "linux",
-            BridgeMode::Patch => "patch",
-            BridgeMode::Ovs => "ovs",
-        }
-    }
-
     /// conlink's modes; `auto` is Open vSwitch when loaded, else linux: this kernel kind has
     /// no Open vSwitch, and `ovs` itself is refused by `up` where the module is missing.
     pub(crate) fn parse(s: &str) -> Option<BridgeMode> {
@@ -254,7 +245,6 @@ impl Tunnel {
     }
 
     /// The UDP port: IANA's (4789, 6081), not the kernel's old vxlan default 8472.
-    #[allow(dead_code)] // read by the realization (`up`), next
     pub(crate) fn port(&self) -> u16 {
         match self.kind {
             TunnelType::Vxlan => 4789,
@@ -284,7 +274,6 @@ pub(crate) struct Route {
 }
 
 impl Route {
-    #[allow(dead_code)] // read by the realization (`up`), next
     pub(crate) fn is_ipv6(&self) -> bool {
         match (&self.dest, &self.via) {
             (Some(d), _) => d.addr.is_ipv6(),

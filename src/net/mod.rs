@@ -9,4 +9,11 @@ pub(crate) mod addr;
 pub(crate) mod config;
 pub(crate) mod graph;
 pub(crate) mod interp;
+pub(crate) mod kernel;
+pub(crate) mod plan;
 pub(crate) mod sources;
+
+/// The short form of a container id, for messages.
+pub(crate) fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}

@@ -1,0 +1,199 @@
+//! Real namespaces (root): the plan applied to the kernel, traffic across it, a second apply
+//! that does nothing, and the switch namespace's removal leaving the host as it was.
+//! `cargo test --lib --features test-netns net::kernel`.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use super::*;
+use crate::net::config::{load, Defaults, Source, SourceKind};
+use crate::net::plan::{desire, plan, Instance};
+use crate::sys::pinned;
+
+/// Pinned namespaces removed on drop.
+struct Pins(Vec<String>);
+
+impl Drop for Pins {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            let _ = pinned::remove(n);
+        }
+    }
+}
+
+fn ip(ns: Option<&str>, args: &[&str]) -> (bool, String) {
+    let mut c = Command::new("ip");
+    if let Some(ns) = ns {
+        c.args(["netns", "exec", ns]);
+        c.arg(args[0]);
+        c.args(&args[1..]);
+    } else {
+        c.args(args);
+    }
+    let out = c.output().expect("running ip");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn cfg(yaml: &str) -> crate::net::config::NetConfig {
+    let src = Source {
+        name: "c.yaml".into(),
+        kind: SourceKind::Compose,
+        value: crate::net::config::parse_document(yaml).unwrap(),
+    };
+    load(
+        &[src],
+        &Default::default(),
+        &BTreeMap::new(),
+        &Defaults::default(),
+    )
+    .unwrap()
+    .config
+}
+
+fn host_links() -> String {
+    let (_, out) = ip(None, &["-o", "link", "show"]);
+    // Counters and states change; names, kinds and addresses are what we compare.
+    out.lines()
+        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn veths_on_a_bridge_and_a_patch_carry_traffic_and_up_is_idempotent() {
+    // tokio's signal driver makes a process-wide socket pair the first time any runtime is
+    // built, in the namespace of the thread that builds it: were that a `run_in` thread in
+    // the switch namespace, the socket would keep the namespace alive after `down`. The
+    // command builds its runtime on the main thread first; the test does the same.
+    let _rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let id = std::process::id();
+    let project = format!("t{id}");
+    let names: Vec<String> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|n| format!("dlt-{n}-{id}"))
+        .collect();
+    let switch_name = switch_ns_name(&project);
+    let _pins = Pins(names.iter().cloned().chain([switch_name.clone()]).collect());
+    let host_before = host_links();
+    let mut containers = BTreeMap::new();
+    let mut instances = Vec::new();
+    for (n, full) in ["a", "b", "c", "d"].iter().zip(&names) {
+        let (ns, made) = pinned::open_or_create(full).unwrap();
+        assert!(made);
+        containers.insert(n.to_string(), ns);
+        instances.push(Instance {
+            id: n.to_string(),
+            name: n.to_string(),
+            service: None,
+        });
+    }
+    let config = cfg(
+        "x-network:\n  bridges: [{bridge: p1, mode: patch}]\n  links:\n    - {container: a, bridge: s1, ip: 10.0.9.1/24, mtu: 1500, mac: c2:00:00:00:09:01}\n    - {container: b, bridge: s1, ip: 10.0.9.2/24, route: 10.0.10.0/24 via 10.0.9.1}\n    - {container: c, bridge: p1, dev: p0, ip: fd09::1/64}\n    - {container: d, bridge: p1, dev: p0, ip: fd09::2/64}\n",
+    );
+    let (switch, made) = pinned::open_or_create(&switch_name).unwrap();
+    assert!(made);
+    let (desired, unwired) = desire(&project, &config, &instances);
+    assert!(unwired.is_empty());
+    let observed = observe(Some(&switch), &containers).unwrap();
+    let (actions, conflicts) = plan(&desired, &observed);
+    assert!(conflicts.is_empty(), "{conflicts:?}");
+    let applied = apply(&switch, &containers, &actions);
+    assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+
+    // Names, MAC, MTU exact; the bridge port; the route.
+    let (_, a) = ip(
+        Some(&names[0]),
+        &["ip", "-o", "link", "show", "dev", "eth0"],
+    );
+    assert!(a.contains("mtu 1500"), "{a}");
+    assert!(a.contains("link/ether c2:00:00:00:09:01"), "{a}");
+    assert!(a.contains("state UP"), "{a}");
+    let (_, port) = ip(
+        Some(&switch_name),
+        &["ip", "-o", "link", "show", "dev", "a-eth0"],
+    );
+    assert!(port.contains("master s1"), "{port}");
+    let (_, routes) = ip(Some(&names[1]), &["ip", "route", "show"]);
+    assert!(
+        routes.contains("10.0.10.0/24 via 10.0.9.1 dev eth0"),
+        "{routes}"
+    );
+
+    // Traffic across the bridge, both ways, and across the patch (IPv6).
+    let (ok, out) = ip(
+        Some(&names[0]),
+        &["busybox", "ping", "-c1", "-W2", "10.0.9.2"],
+    );
+    assert!(ok, "a -> b across s1: {out}");
+    let (ok, out) = ip(
+        Some(&names[1]),
+        &["busybox", "ping", "-c1", "-W2", "10.0.9.1"],
+    );
+    assert!(ok, "b -> a across s1: {out}");
+    // IPv6 duplicate address detection first.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let (ok, out) = ip(
+        Some(&names[2]),
+        &["busybox", "ping", "-6", "-c1", "-W2", "fd09::2"],
+    );
+    assert!(ok, "c -> d across the patch p1: {out}");
+    let (_, tc) = ip(
+        Some(&switch_name),
+        &["tc", "filter", "show", "dev", "c-p0", "ingress"],
+    );
+    assert!(tc.contains("mirred") && tc.contains("d-p0"), "{tc}");
+
+    // A second up is a no-op.
+    let observed = observe(Some(&switch), &containers).unwrap();
+    let (again, conflicts) = plan(&desired, &observed);
+    assert_eq!(again, [], "a second up does nothing");
+    assert!(conflicts.is_empty(), "{conflicts:?}");
+
+    // A changed file: only b's link is replaced, and traffic still flows.
+    let config2 = cfg(
+        "x-network:\n  bridges: [{bridge: p1, mode: patch}]\n  links:\n    - {container: a, bridge: s1, ip: 10.0.9.1/24, mtu: 1500, mac: c2:00:00:00:09:01}\n    - {container: b, bridge: s1, ip: 10.0.9.3/24}\n    - {container: c, bridge: p1, dev: p0, ip: fd09::1/64}\n    - {container: d, bridge: p1, dev: p0, ip: fd09::2/64}\n",
+    );
+    let (desired2, _) = desire(&project, &config2, &instances);
+    let (actions, _) = plan(&desired2, &observed);
+    let touched: Vec<String> = actions
+        .iter()
+        .map(|a| format!("{a:?}").split_whitespace().take(1).collect())
+        .collect();
+    assert_eq!(
+        touched,
+        ["DeleteSwitch", "DeleteInContainer", "CreateVeth"],
+        "{actions:?}"
+    );
+    let applied = apply(&switch, &containers, &actions);
+    assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+    let (ok, out) = ip(
+        Some(&names[0]),
+        &["busybox", "ping", "-c1", "-W2", "10.0.9.3"],
+    );
+    assert!(ok, "a -> b's new address: {out}");
+
+    // Down: the switch namespace goes, and with it every veth; the host is as it was.
+    drop(switch);
+    assert!(pinned::remove(&switch_name).unwrap());
+    let mut gone = false;
+    for _ in 0..50 {
+        let (_, a) = ip(Some(&names[0]), &["ip", "-o", "link", "show"]);
+        if !a.contains("eth0") {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(gone, "a's veth goes with the switch namespace");
+    assert_eq!(
+        host_links(),
+        host_before,
+        "the host's interfaces are as they were"
+    );
+}
