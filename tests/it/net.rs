@@ -1,0 +1,241 @@
+//! `docker net` for real: containers of a compose-labelled project (`network_mode: none`)
+//! wired by `docker-link net up`, traffic between them across the bridge, exact names, MACs
+//! and MTUs, a second `up` that changes nothing, a restart and a new replica wired again, an
+//! out-of-prefix replica refused with its reason, and `down` leaving the host's interfaces
+//! as they were. Runs against `$DOCKER_HOST` (Engine 20.10, and Engine 28 in CI's second
+//! run). Needs root (the switch namespace under /run/netns, the containers' namespaces).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::support::{self, images, Container, TempDir};
+
+fn net(dir: &Path, args: &[&str]) -> Output {
+    support::run(
+        Command::new(support::bin())
+            .arg("net")
+            .args(args)
+            .current_dir(dir)
+            .env_remove("COMPOSE_FILE")
+            .env_remove("COMPOSE_PROJECT_NAME"),
+    )
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A container of `project`'s `service`, replica `k`, with only `lo`.
+fn replica(project: &str, service: &str, k: u32) -> Container {
+    let labels = [
+        format!("com.docker.compose.project={project}"),
+        format!("com.docker.compose.service={service}"),
+        format!("com.docker.compose.container-number={k}"),
+    ];
+    Container::run(
+        &format!("{service}-{k}"),
+        &[
+            "--network",
+            "none",
+            "--label",
+            &labels[0],
+            "--label",
+            &labels[1],
+            "--label",
+            &labels[2],
+            images::busybox(),
+            "sleep",
+            "3600",
+        ],
+    )
+}
+
+fn host_interfaces() -> Vec<String> {
+    let out = support::run_ok(Command::new("ip").args(["-o", "link", "show"]));
+    let mut v: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    v.sort();
+    v
+}
+
+fn netns_list() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn ping(c: &Container, ip: &str) -> bool {
+    c.exec(&["ping", "-c1", "-W3", ip]).status.success()
+}
+
+fn link_of(c: &Container, dev: &str) -> String {
+    let out = c.exec(&["ip", "-o", "link", "show", "dev", dev]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Removes the project's switch namespace whatever happens to the test.
+struct Down(std::path::PathBuf, String);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = net(&self.0, &["down", "--project", &self.1]);
+    }
+}
+
+#[test]
+fn a_project_is_wired_kept_converged_and_removed() {
+    let dir = TempDir::new("net");
+    let project = support::unique("net").replace("dl-test-", "dlt");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        format!(
+            "name: {project}\nservices:\n  node:\n    image: busybox\n    network_mode: none\n    x-network:\n      links:\n        - {{bridge: s1, ip: 10.0.7.10/28, route: 10.0.8.0/24 via 10.0.7.1}}\n  router:\n    image: busybox\n    network_mode: none\n    x-network:\n      links:\n        - {{bridge: s1, ip: 10.0.7.1/28, mtu: 1500, mac: c2:00:00:00:07:01}}\n        - {{bridge: s2, dev: eth1, ip: 10.0.8.1/24}}\n"
+        ),
+    )
+    .unwrap();
+    let host_before = host_interfaces();
+    let netns_before = netns_list();
+    let _down = Down(dir.path().to_path_buf(), project.clone());
+
+    // Nothing runs yet: the links wait for their containers.
+    let out = net(dir.path(), &["up"]);
+    let (_, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("project {project}: 0 links wired")),
+        "{err}"
+    );
+    assert!(
+        err.contains("3 declared links waiting for a container"),
+        "{err}"
+    );
+
+    let n1 = replica(&project, "node", 1);
+    let n2 = replica(&project, "node", 2);
+    let router = replica(&project, "router", 1);
+    let out = net(dir.path(), &["up"]);
+    let (_, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("4 links wired"), "{err}");
+
+    // Names, MAC and MTU exact; replica 2 at its offset; the route.
+    let r = link_of(&router, "eth0");
+    assert!(
+        r.contains("mtu 1500") && r.contains("link/ether c2:00:00:00:07:01"),
+        "{r}"
+    );
+    assert!(
+        link_of(&router, "eth1").contains("mtu 65535"),
+        "default MTU"
+    );
+    let a2 = String::from_utf8_lossy(&n2.exec(&["ip", "-o", "addr", "show", "dev", "eth0"]).stdout)
+        .into_owned();
+    assert!(a2.contains("inet 10.0.7.11/28"), "{a2}");
+    let routes = String::from_utf8_lossy(&n1.exec(&["ip", "route"]).stdout).into_owned();
+    assert!(
+        routes.contains("10.0.8.0/24 via 10.0.7.1 dev eth0"),
+        "{routes}"
+    );
+    let mac1 = link_of(&n1, "eth0");
+
+    // Traffic both ways, across the bridge, and via the router to its second network.
+    assert!(ping(&n1, "10.0.7.1"), "node 1 -> router");
+    assert!(ping(&router, "10.0.7.11"), "router -> node 2");
+    assert!(ping(&n2, "10.0.7.10"), "node 2 -> node 1");
+    assert!(
+        ping(&n1, "10.0.8.1"),
+        "node 1 -> the router's other side, by the route"
+    );
+
+    // A second up changes nothing.
+    let (_, err) = text(&net(dir.path(), &["up"]));
+    assert!(err.contains("4 links wired, 0 changes applied"), "{err}");
+
+    // A restart: wired again by the next up, same MAC, same address.
+    support::docker_ok(&["restart", "-t", "0", &n1.id]);
+    assert!(
+        !link_of(&n1, "eth0").contains("eth0"),
+        "the restart took the link"
+    );
+    let out = net(dir.path(), &["up"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(
+        link_of(&n1, "eth0")
+            .split("link/ether")
+            .nth(1)
+            .map(|s| s.split_whitespace().next()),
+        mac1.split("link/ether")
+            .nth(1)
+            .map(|s| s.split_whitespace().next()),
+        "same MAC after a restart"
+    );
+    assert!(ping(&n1, "10.0.7.1"), "node 1 -> router after its restart");
+
+    // Scale up: replica 3 at its offset; replica 7 would leave 10.0.7.0/28 and is refused.
+    let n3 = replica(&project, "node", 3);
+    let n7 = replica(&project, "node", 7);
+    let out = net(dir.path(), &["up"]);
+    let (_, err) = text(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "container {} eth0: replica 7 would get 10.0.7.10/28 + 6, outside 10.0.7.0/28",
+            n7.name
+        )),
+        "{err}"
+    );
+    assert!(ping(&n3, "10.0.7.1"), "replica 3 wired at 10.0.7.12");
+    assert!(ping(&router, "10.0.7.12"));
+    drop(n7);
+
+    // Down: everything goes; the host is as it was.
+    let out = net(dir.path(), &["down"]);
+    let (_, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("removed the switch namespace"), "{err}");
+    let mut gone = false;
+    for _ in 0..50 {
+        if !link_of(&router, "eth0").contains("eth0") {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(gone, "the router's link went with the switch namespace");
+    assert_eq!(host_interfaces(), host_before, "host interfaces as before");
+    assert_eq!(netns_list(), netns_before, "named namespaces as before");
+    let (_, err) = text(&net(dir.path(), &["down"]));
+    assert!(err.contains("nothing to remove"), "{err}");
+}
+
+#[test]
+fn an_invalid_configuration_is_refused_with_every_error() {
+    let dir = TempDir::new("net-invalid");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  web:\n    image: busybox\n    scale: 4\n    x-network:\n      links:\n        - {bridge: s, ip: 10.0.0.253/24, mdoe: x}\n        - {bridge: s, dev: eth1, ip: 10.0.1.253/24}\n",
+    )
+    .unwrap();
+    for cmd in [&["config"][..], &["up"][..]] {
+        let out = net(dir.path(), cmd);
+        let (_, err) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}: {err}");
+        assert!(
+            err.starts_with("error: invalid network configuration (2 errors)\n"),
+            "{err}"
+        );
+        assert!(err.contains("  compose.yaml: services.web.x-network.links[0].mdoe: unknown key \"mdoe\" (did you mean \"mode\"?)\n"), "{err}");
+        assert!(err.contains("  compose.yaml: services.web.x-network.links[1].ip: replica 4 of service web would get 10.0.1.253/24 + 3, outside 10.0.1.0/24 (service web is scaled to 4)"), "{err}");
+    }
+}
