@@ -315,7 +315,8 @@ fn up(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let observed = kernel::observe(Some(&switch), &namespaces).map_err(anyhow::Error::msg)?;
     let (actions, conflicts) = plan(&desired, &observed);
     errors.extend(conflicts);
-    let applied = kernel::apply(&switch, &namespaces, &actions);
+    let underlay = NetNs::current().context("this process's network namespace")?;
+    let applied = kernel::apply(&underlay, &switch, &namespaces, &actions);
     errors.extend(applied.errors);
     let waiting = r
         .config

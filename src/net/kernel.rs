@@ -127,9 +127,11 @@ pub(crate) struct Applied {
     pub errors: Vec<String>,
 }
 
-/// Carries out `actions`, going on past errors. `containers`: the namespaces of the
-/// containers the actions name.
+/// Carries out `actions`, going on past errors. `underlay`: where tunnels have their UDP
+/// sockets (the namespace the command runs in: the host's). `containers`: the namespaces of
+/// the containers the actions name.
 pub(crate) fn apply(
+    underlay: &NetNs,
     switch: &NetNs,
     containers: &BTreeMap<String, NetNs>,
     actions: &[Action],
@@ -154,14 +156,10 @@ pub(crate) fn apply(
             record(r.map_err(|e| format!("container {}: {e}", super::short(container))));
         }
     }
-    // 2. Tunnels: made here (the underlay), placed in the switch namespace.
-    let here = NetNs::current();
+    // 2. Tunnels: made in the underlay, placed in the switch namespace.
     for a in actions {
         if let Action::CreateTunnel { want, .. } = a {
-            let r = match &here {
-                Err(e) => Err(e.to_string()),
-                Ok(here) => create_tunnel(here, switch, want),
-            };
+            let r = create_tunnel(underlay, switch, want);
             record(r.map_err(|e| format!("tunnel {}: {e}", want.name)));
         }
     }

@@ -103,7 +103,7 @@ fn veths_on_a_bridge_and_a_patch_carry_traffic_and_up_is_idempotent() {
     let observed = observe(Some(&switch), &containers).unwrap();
     let (actions, conflicts) = plan(&desired, &observed);
     assert!(conflicts.is_empty(), "{conflicts:?}");
-    let applied = apply(&switch, &containers, &actions);
+    let applied = apply(&NetNs::current().unwrap(), &switch, &containers, &actions);
     assert!(applied.errors.is_empty(), "{:?}", applied.errors);
 
     // Names, MAC, MTU exact; the bridge port; the route.
@@ -170,7 +170,7 @@ fn veths_on_a_bridge_and_a_patch_carry_traffic_and_up_is_idempotent() {
         ["DeleteSwitch", "DeleteInContainer", "CreateVeth"],
         "{actions:?}"
     );
-    let applied = apply(&switch, &containers, &actions);
+    let applied = apply(&NetNs::current().unwrap(), &switch, &containers, &actions);
     assert!(applied.errors.is_empty(), "{:?}", applied.errors);
     let (ok, out) = ip(
         Some(&names[0]),
@@ -196,4 +196,92 @@ fn veths_on_a_bridge_and_a_patch_carry_traffic_and_up_is_idempotent() {
         host_before,
         "the host's interfaces are as they were"
     );
+}
+
+/// Two hosts (namespaces joined by a veth pair), each with its own project, switch
+/// namespace and container; a vxlan tunnel on each bridge to the other host carries traffic
+/// between the containers. The tunnels' sockets live in the hosts' namespaces (the
+/// underlay), the tunnel devices in the switch namespaces.
+#[test]
+fn a_vxlan_tunnel_joins_two_hosts() {
+    let _rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let id = std::process::id();
+    let ha = format!("dlt-ha-{id}");
+    let hb = format!("dlt-hb-{id}");
+    let ca = format!("dlt-ca-{id}");
+    let cb = format!("dlt-cb-{id}");
+    let (pa, pb) = (format!("va{id}"), format!("vb{id}"));
+    let (sa, sb) = (switch_ns_name(&pa), switch_ns_name(&pb));
+    let _pins = Pins(vec![
+        ha.clone(),
+        hb.clone(),
+        ca.clone(),
+        cb.clone(),
+        sa.clone(),
+        sb.clone(),
+    ]);
+    let mut ns = BTreeMap::new();
+    for n in [&ha, &hb, &ca, &cb, &sa, &sb] {
+        ns.insert(n.clone(), pinned::open_or_create(n).unwrap().0);
+    }
+    // The wire between the two hosts.
+    let (ok, out) = ip(
+        None,
+        &[
+            "link", "add", "w0", "netns", &ha, "type", "veth", "peer", "name", "w0", "netns", &hb,
+        ],
+    );
+    assert!(ok, "{out}");
+    for (h, a) in [(&ha, "10.99.0.1/24"), (&hb, "10.99.0.2/24")] {
+        assert!(ip(Some(h), &["ip", "addr", "add", a, "dev", "w0"]).0);
+        assert!(ip(Some(h), &["ip", "link", "set", "w0", "up"]).0);
+    }
+    for (project, host, switch, container, addr, remote) in [
+        (&pa, &ha, &sa, &ca, "10.0.50.1/24", "10.99.0.2"),
+        (&pb, &hb, &sb, &cb, "10.0.50.2/24", "10.99.0.1"),
+    ] {
+        let config = cfg(&format!(
+            "x-network:\n  links:\n    - {{container: c, bridge: s, ip: {addr}}}\n  tunnels:\n    - {{type: vxlan, bridge: s, remote: {remote}, vni: 42}}\n"
+        ));
+        let instances = [Instance {
+            id: "c".into(),
+            name: "c".into(),
+            service: None,
+        }];
+        let (desired, _) = desire(project, &config, &instances);
+        let containers: BTreeMap<String, NetNs> = [(
+            "c".to_string(),
+            NetNs::by_path(format!("/run/netns/{container}")).unwrap(),
+        )]
+        .into();
+        let observed = observe(Some(&ns[switch]), &containers).unwrap();
+        let (actions, conflicts) = plan(&desired, &observed);
+        assert!(conflicts.is_empty(), "{conflicts:?}");
+        let applied = apply(&ns[host], &ns[switch], &containers, &actions);
+        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+        let (_, vx) = ip(
+            Some(switch),
+            &["ip", "-d", "-o", "link", "show", "dev", "vxlan-42"],
+        );
+        assert!(
+            vx.contains("master s")
+                && vx.contains(&format!("remote {remote}"))
+                && vx.contains("dstport 4789"),
+            "{vx}"
+        );
+        // A second pass does nothing.
+        let observed = observe(Some(&ns[switch]), &containers).unwrap();
+        assert_eq!(plan(&desired, &observed).0, []);
+    }
+    let (ok, out) = ip(Some(&ca), &["busybox", "ping", "-c1", "-W3", "10.0.50.2"]);
+    assert!(
+        ok,
+        "container a -> container b across the vxlan tunnel: {out}"
+    );
+    // The underlay's sockets are in the hosts' namespaces, none in ours.
+    let (_, socks) = ip(Some(&ha), &["busybox", "netstat", "-uln"]);
+    assert!(socks.contains(":4789"), "{socks}");
 }
