@@ -22,7 +22,8 @@ use crate::Ctx;
     interpolated and every error reported at once with its path.\n\n\
     `up` wires the project's running containers (run it again after containers start or \
     restart: the watcher duty that does it on events is not built yet); `down` removes \
-    everything `up` made. `status` and `wait` are not available in this version yet."
+    everything `up` made; `status` shows each link's state. `wait` is not available in \
+    this version yet."
 )]
 pub struct Args {
     /// Compose file(s) to read `x-network` from (default: $COMPOSE_FILE, else compose.yaml
@@ -52,8 +53,8 @@ pub enum Sub {
     Up,
     /// Remove every interface, bridge, tunnel and the switch namespace of the project.
     Down,
-    /// Show every declared link with its state (not available yet).
-    Status,
+    /// Show every declared link with its state: up, waiting, failed (why), drift.
+    Status(StatusArgs),
     /// Wait until a container's interface exists (not available yet).
     Wait,
     /// Validate the merged, interpolated configuration; `--show` prints it as JSON.
@@ -67,6 +68,13 @@ pub struct ConfigArgs {
     /// Print the configuration as JSON (defaults filled in), as conlink's --show-config.
     #[arg(long)]
     pub show: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// `table`, `json`, or a Go template (`{{.Container}} {{.State}}`).
+    #[arg(long, default_value = "table")]
+    pub format: crate::output::Format,
 }
 
 #[derive(Debug, clap::Args)]
@@ -113,8 +121,8 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         )
         .into()),
         Some(Sub::Up) => up(&args, ctx),
-        Some(Sub::Down) => down(&args),
-        Some(Sub::Status) => super::not_yet("docker net status"),
+        Some(Sub::Down) => down(&args, ctx),
+        Some(Sub::Status(st)) => status(&args, st, ctx),
         Some(Sub::Wait) => super::not_yet("docker net wait"),
         Some(Sub::Config(c)) => {
             let r = read(&args)?;
@@ -211,69 +219,67 @@ fn unsupported(config: &config::NetConfig) -> Vec<String> {
     out
 }
 
-fn up(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    use crate::docker::engine::{Engine, ListFilter};
-    use crate::net::kernel;
-    use crate::net::plan::{desire, plan, Instance};
-    use crate::sys::netns::NetNs;
+/// The project's running containers and the containers the configuration names, with
+/// their network namespaces; errors for those whose namespace cannot be opened.
+struct Running {
+    instances: Vec<crate::net::plan::Instance>,
+    namespaces: std::collections::BTreeMap<String, crate::sys::netns::NetNs>,
+    errors: Vec<String>,
+}
 
-    let r = read(args)?;
-    let missing = unsupported(&r.config);
-    if !missing.is_empty() {
-        anyhow::bail!(
-            "cannot realize this configuration:\n  {}",
-            missing.join("\n  ")
+async fn running<E: crate::docker::engine::Engine>(
+    daemon: &E,
+    project: &str,
+    config: &config::NetConfig,
+) -> anyhow::Result<Running> {
+    use crate::docker::engine::{ListFilter, State};
+    use crate::sys::netns::NetNs;
+    let mut listing = daemon
+        .list_containers(&ListFilter {
+            labels: vec![format!("{}={project}", crate::labels::COMPOSE_PROJECT)],
+            ..Default::default()
+        })
+        .await?
+        .containers;
+    let names: Vec<String> = config
+        .links
+        .iter()
+        .filter_map(|l| l.container.clone())
+        .collect();
+    if !names.is_empty() {
+        listing.extend(
+            daemon
+                .list_containers(&ListFilter {
+                    names: names.iter().map(|n| format!("^/{n}$")).collect(),
+                    ..Default::default()
+                })
+                .await?
+                .containers,
         );
     }
-    let project = r.project.name.clone();
-    // The project's running containers, and those the configuration names.
-    let infos = ctx.block_on(async {
-        let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
-        let mut listing = daemon
-            .list_containers(&ListFilter {
-                labels: vec![format!("{}={project}", crate::labels::COMPOSE_PROJECT)],
-                ..Default::default()
-            })
-            .await?
-            .containers;
-        let names: Vec<String> = r
-            .config
-            .links
-            .iter()
-            .filter_map(|l| l.container.clone())
-            .collect();
-        if !names.is_empty() {
-            listing.extend(
-                daemon
-                    .list_containers(&ListFilter {
-                        names: names.iter().map(|n| format!("^/{n}$")).collect(),
-                        ..Default::default()
-                    })
-                    .await?
-                    .containers,
-            );
+    let mut out = Running {
+        instances: Vec::new(),
+        namespaces: Default::default(),
+        errors: Vec::new(),
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for c in listing {
+        if c.state != State::Running || !seen.insert(c.id.clone()) {
+            continue;
         }
-        let mut infos = Vec::new();
-        let mut seen = std::collections::BTreeSet::new();
-        for c in listing {
-            if c.state != crate::docker::engine::State::Running || !seen.insert(c.id.clone()) {
-                continue;
-            }
-            infos.push(daemon.inspect_container(&c.id).await?);
-        }
-        anyhow::Ok(infos)
-    })?;
-    let mut instances = Vec::new();
-    let mut namespaces = std::collections::BTreeMap::new();
-    let mut errors = Vec::new();
-    for info in &infos {
+        let info = match daemon.inspect_container(&c.id).await {
+            Ok(i) => i,
+            // Gone between the listing and now.
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e.into()),
+        };
         let pid = u32::try_from(info.pid).unwrap_or(0);
         match NetNs::by_pid(pid) {
             Ok(ns) => {
-                namespaces.insert(info.id.clone(), ns);
+                out.namespaces.insert(info.id.clone(), ns);
             }
             Err(e) => {
-                errors.push(format!("container {}: {e}", info.name));
+                out.errors.push(format!("container {}: {e}", info.name));
                 continue;
             }
         }
@@ -281,7 +287,7 @@ fn up(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             .labels
             .get(crate::labels::COMPOSE_PROJECT)
             .map(String::as_str)
-            == Some(project.as_str());
+            == Some(project);
         let service = info
             .labels
             .get(crate::labels::COMPOSE_SERVICE)
@@ -294,12 +300,34 @@ fn up(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                     .unwrap_or(1);
                 (s.clone(), k)
             });
-        instances.push(Instance {
+        out.instances.push(crate::net::plan::Instance {
             id: info.id.clone(),
             name: info.name.clone(),
             service,
         });
     }
+    Ok(out)
+}
+
+fn up(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    use crate::net::kernel;
+    use crate::net::plan::{desire, plan};
+    use crate::sys::netns::NetNs;
+
+    let r = read(args)?;
+    let missing = unsupported(&r.config);
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "cannot realize this configuration:\n  {}",
+            missing.join("\n  ")
+        );
+    }
+    let project = r.project.name.clone();
+    let mut run = ctx.block_on(async {
+        let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
+        crate::net::store::save(&daemon, &project, &r.config).await?;
+        running(&daemon, &project, &r.config).await
+    })?;
     let (switch, made) = crate::sys::pinned::open_or_create(&kernel::switch_ns_name(&project))
         .context("the project's switch namespace")?;
     if made {
@@ -308,35 +336,25 @@ fn up(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             kernel::switch_ns_name(&project)
         ));
     }
-    let (desired, unwired) = desire(&project, &r.config, &instances);
+    let (desired, unwired) = desire(&project, &r.config, &run.instances);
     for u in &unwired {
-        errors.push(format!("container {} {}: {}", u.container, u.dev, u.reason));
+        run.errors
+            .push(format!("container {} {}: {}", u.container, u.dev, u.reason));
     }
-    let observed = kernel::observe(Some(&switch), &namespaces).map_err(anyhow::Error::msg)?;
+    let observed = kernel::observe(Some(&switch), &run.namespaces).map_err(anyhow::Error::msg)?;
     let (actions, conflicts) = plan(&desired, &observed);
-    errors.extend(conflicts);
+    run.errors.extend(conflicts);
     let underlay = NetNs::current().context("this process's network namespace")?;
-    let applied = kernel::apply(&underlay, &switch, &namespaces, &actions);
-    errors.extend(applied.errors);
-    let waiting = r
-        .config
-        .links
-        .iter()
-        .filter(|l| {
-            !desired.veths.iter().any(|v| {
-                v.dev == l.dev
-                    && instances.iter().any(|i| {
-                        i.id == v.container
-                            && match l.target() {
-                                config::Target::Service(s) => {
-                                    i.service.as_ref().is_some_and(|(x, _)| *x == s)
-                                }
-                                config::Target::Container(c) => i.name == c,
-                            }
-                    })
-            })
-        })
-        .count();
+    let applied = kernel::apply(&underlay, &switch, &run.namespaces, &actions);
+    run.errors.extend(applied.errors);
+    let rows = crate::net::status::rows(
+        &r.config,
+        &desired,
+        &unwired,
+        &kernel::observe(Some(&switch), &run.namespaces).unwrap_or_default(),
+        &run.instances,
+    );
+    let waiting = rows.iter().filter(|r| r.state == "waiting").count();
     crate::output::info(&format!(
         "project {project}: {} link{} wired, {} change{} applied{}",
         desired.veths.len(),
@@ -352,22 +370,69 @@ fn up(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             String::new()
         }
     ));
-    if errors.is_empty() {
+    if run.errors.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
-        anyhow::bail!("{} failed:\n  {}", errors.len(), errors.join("\n  "))
+        anyhow::bail!(
+            "{} failed:\n  {}",
+            run.errors.len(),
+            run.errors.join("\n  ")
+        )
     }
 }
 
-fn down(args: &Args) -> anyhow::Result<ExitCode> {
-    let project = match &args.project {
-        Some(p) => sources::normalize_project(p),
-        None => read(args)?.project.name,
-    };
+fn status(args: &Args, s: &StatusArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    use crate::net::kernel;
+    use crate::net::plan::desire;
+    let project = project_of(args)?;
+    let (config, run) = ctx.block_on(async {
+        let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
+        let stored = crate::net::store::load_all(&daemon).await?;
+        let Some((_, cfg)) = stored.into_iter().find(|(p, _)| *p == project) else {
+            anyhow::bail!(
+                "project {project} is not up (no stored configuration): run docker net up"
+            );
+        };
+        let cfg =
+            cfg.map_err(|e| anyhow::anyhow!("project {project}: its stored configuration: {e}"))?;
+        let run = running(&daemon, &project, &cfg).await?;
+        anyhow::Ok((cfg, run))
+    })?;
+    let switch = crate::sys::pinned::open(&kernel::switch_ns_name(&project))?;
+    let (desired, unwired) = desire(&project, &config, &run.instances);
+    let observed = kernel::observe(switch.as_ref(), &run.namespaces).map_err(anyhow::Error::msg)?;
+    let rows = crate::net::status::rows(&config, &desired, &unwired, &observed, &run.instances);
+    crate::output::print(&s.format, &rows)?;
+    for e in &run.errors {
+        crate::output::warn(e);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The project named by `--project`, else by the files.
+fn project_of(args: &Args) -> anyhow::Result<String> {
+    match &args.project {
+        Some(p) => Ok(sources::normalize_project(p)),
+        None => Ok(read(args)?.project.name),
+    }
+}
+
+fn down(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let project = project_of(args)?;
     let name = crate::net::kernel::switch_ns_name(&project);
-    if crate::sys::pinned::remove(&name).with_context(|| format!("removing {name}"))? {
+    let removed_ns =
+        crate::sys::pinned::remove(&name).with_context(|| format!("removing {name}"))?;
+    let removed_state = ctx.block_on(async {
+        let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
+        anyhow::Ok(crate::net::store::remove(&daemon, &project).await?)
+    })?;
+    if removed_ns {
         crate::output::info(&format!(
             "project {project}: removed the switch namespace {name} and every link in it"
+        ));
+    } else if removed_state {
+        crate::output::info(&format!(
+            "project {project}: removed its stored configuration"
         ));
     } else {
         crate::output::info(&format!("project {project}: nothing to remove"));

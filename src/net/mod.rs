@@ -12,6 +12,8 @@ pub(crate) mod interp;
 pub(crate) mod kernel;
 pub(crate) mod plan;
 pub(crate) mod sources;
+pub(crate) mod status;
+pub(crate) mod store;
 
 /// The short form of a container id, for messages.
 pub(crate) fn short(id: &str) -> &str {

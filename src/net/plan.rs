@@ -94,6 +94,18 @@ pub(crate) fn mark<T: Serialize>(project: &str, x: &T) -> String {
     format!("{MARK} {project} {}", fingerprint(x))
 }
 
+/// A veth's mark. The patch partner is not part of its fingerprint: a partner's restart
+/// re-patches without recreating this end.
+pub(crate) fn veth_mark(project: &str, v: &VethWant) -> String {
+    mark(
+        project,
+        &VethWant {
+            patch: None,
+            ..v.clone()
+        },
+    )
+}
+
 /// The project an alias names, when it is our mark.
 pub(crate) fn owner(alias: &str) -> Option<&str> {
     let mut words = alias.split(' ');
@@ -317,13 +329,7 @@ pub(crate) fn plan(desired: &Desired, observed: &Observed) -> (Vec<Action>, Vec<
     for v in &desired.veths {
         wanted_switch.insert(&v.outer);
         wanted_in.insert((&v.container, &v.dev));
-        // The patch partner is not part of the veth's own fingerprint: a partner's restart
-        // re-patches without recreating this end.
-        let fp_of = VethWant {
-            patch: None,
-            ..v.clone()
-        };
-        let m = mark(project, &fp_of);
+        let m = veth_mark(project, v);
         let inside = observed
             .containers
             .get(&v.container)

@@ -53,11 +53,22 @@ fn replica(project: &str, service: &str, k: u32) -> Container {
     )
 }
 
+/// The host's interfaces, without those the daemons make and remove for their own containers
+/// meanwhile (other tests run at the same time): `veth*`, `br-*`, `docker*`. Names only
+/// (indexes move with everything else).
 fn host_interfaces() -> Vec<String> {
     let out = support::run_ok(Command::new("ip").args(["-o", "link", "show"]));
     let mut v: Vec<String> = out
         .lines()
-        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(|n| {
+            n.trim_end_matches(':')
+                .split('@')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .filter(|n| !(n.starts_with("veth") || n.starts_with("br-") || n.starts_with("docker")))
         .collect();
     v.sort();
     v
@@ -162,11 +173,44 @@ fn a_project_is_wired_kept_converged_and_removed() {
     let (_, err) = text(&net(dir.path(), &["up"]));
     assert!(err.contains("4 links wired, 0 changes applied"), "{err}");
 
+    let states = |dir: &Path| -> Vec<(String, String, String)> {
+        let out = net(
+            dir,
+            &["status", "--format", "{{.Container}} {{.Dev}} {{.State}}"],
+        );
+        assert!(out.status.success(), "{:?}", text(&out));
+        let mut v: Vec<(String, String, String)> = text(&out)
+            .0
+            .lines()
+            .map(|l| {
+                let w: Vec<&str> = l.split(' ').collect();
+                (w[0].to_string(), w[1].to_string(), w[2].to_string())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let all_up: Vec<(String, String, String)> = {
+        let mut v = vec![
+            (n1.name.clone(), "eth0".to_string(), "up".to_string()),
+            (n2.name.clone(), "eth0".to_string(), "up".to_string()),
+            (router.name.clone(), "eth0".to_string(), "up".to_string()),
+            (router.name.clone(), "eth1".to_string(), "up".to_string()),
+        ];
+        v.sort();
+        v
+    };
+    assert_eq!(states(dir.path()), all_up);
+
     // A restart: wired again by the next up, same MAC, same address.
     support::docker_ok(&["restart", "-t", "0", &n1.id]);
     assert!(
         !link_of(&n1, "eth0").contains("eth0"),
         "the restart took the link"
+    );
+    assert!(
+        states(dir.path()).contains(&(n1.name.clone(), "eth0".to_string(), "down".to_string())),
+        "status says node 1 is not wired"
     );
     let out = net(dir.path(), &["up"]);
     assert!(out.status.success(), "{:?}", text(&out));
@@ -181,6 +225,7 @@ fn a_project_is_wired_kept_converged_and_removed() {
         "same MAC after a restart"
     );
     assert!(ping(&n1, "10.0.7.1"), "node 1 -> router after its restart");
+    assert_eq!(states(dir.path()), all_up);
 
     // Scale up: replica 3 at its offset; replica 7 would leave 10.0.7.0/28 and is refused.
     let n3 = replica(&project, "node", 3);
@@ -215,6 +260,12 @@ fn a_project_is_wired_kept_converged_and_removed() {
     assert!(gone, "the router's link went with the switch namespace");
     assert_eq!(host_interfaces(), host_before, "host interfaces as before");
     assert_eq!(netns_list(), netns_before, "named namespaces as before");
+    let label = format!("label=docker-link.net.project={project}");
+    assert_eq!(
+        support::docker_ok(&["volume", "ls", "-q", "--filter", &label]),
+        "",
+        "the stored configuration is gone"
+    );
     let (_, err) = text(&net(dir.path(), &["down"]));
     assert!(err.contains("nothing to remove"), "{err}");
 }

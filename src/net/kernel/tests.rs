@@ -53,13 +53,24 @@ fn cfg(yaml: &str) -> crate::net::config::NetConfig {
     .config
 }
 
-fn host_links() -> String {
-    let (_, out) = ip(None, &["-o", "link", "show"]);
-    // Counters and states change; names, kinds and addresses are what we compare.
-    out.lines()
-        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
-        .collect::<Vec<_>>()
-        .join("\n")
+/// The host's interface names, without those the daemons make and remove for their
+/// containers meanwhile (other tests run at the same time): `veth*`, `br-*`, `docker*`.
+fn host_links() -> Vec<String> {
+    let out = Command::new("ip").args(["-o", "link", "show"]).output().unwrap();
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(|n| {
+            n.trim_end_matches(':')
+                .split('@')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .filter(|n| !(n.starts_with("veth") || n.starts_with("br-") || n.starts_with("docker")))
+        .collect();
+    v.sort();
+    v
 }
 
 #[test]
