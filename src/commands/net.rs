@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use crate::net::config::{self, BridgeMode, Defaults};
 use crate::net::graph;
 use crate::net::interp::Env;
+use crate::net::realize;
 use crate::net::sources::{self, Inputs, Project};
 use crate::Ctx;
 
@@ -219,101 +220,7 @@ fn unsupported(config: &config::NetConfig) -> Vec<String> {
     out
 }
 
-/// The project's running containers and the containers the configuration names, with
-/// their network namespaces; errors for those whose namespace cannot be opened.
-struct Running {
-    instances: Vec<crate::net::plan::Instance>,
-    namespaces: std::collections::BTreeMap<String, crate::sys::netns::NetNs>,
-    errors: Vec<String>,
-}
-
-async fn running<E: crate::docker::engine::Engine>(
-    daemon: &E,
-    project: &str,
-    config: &config::NetConfig,
-) -> anyhow::Result<Running> {
-    use crate::docker::engine::{ListFilter, State};
-    use crate::sys::netns::NetNs;
-    let mut listing = daemon
-        .list_containers(&ListFilter {
-            labels: vec![format!("{}={project}", crate::labels::COMPOSE_PROJECT)],
-            ..Default::default()
-        })
-        .await?
-        .containers;
-    let names: Vec<String> = config
-        .links
-        .iter()
-        .filter_map(|l| l.container.clone())
-        .collect();
-    if !names.is_empty() {
-        listing.extend(
-            daemon
-                .list_containers(&ListFilter {
-                    names: names.iter().map(|n| format!("^/{n}$")).collect(),
-                    ..Default::default()
-                })
-                .await?
-                .containers,
-        );
-    }
-    let mut out = Running {
-        instances: Vec::new(),
-        namespaces: Default::default(),
-        errors: Vec::new(),
-    };
-    let mut seen = std::collections::BTreeSet::new();
-    for c in listing {
-        if c.state != State::Running || !seen.insert(c.id.clone()) {
-            continue;
-        }
-        let info = match daemon.inspect_container(&c.id).await {
-            Ok(i) => i,
-            // Gone between the listing and now.
-            Err(e) if e.is_not_found() => continue,
-            Err(e) => return Err(e.into()),
-        };
-        let pid = u32::try_from(info.pid).unwrap_or(0);
-        match NetNs::by_pid(pid) {
-            Ok(ns) => {
-                out.namespaces.insert(info.id.clone(), ns);
-            }
-            Err(e) => {
-                out.errors.push(format!("container {}: {e}", info.name));
-                continue;
-            }
-        }
-        let in_project = info
-            .labels
-            .get(crate::labels::COMPOSE_PROJECT)
-            .map(String::as_str)
-            == Some(project);
-        let service = info
-            .labels
-            .get(crate::labels::COMPOSE_SERVICE)
-            .filter(|_| in_project)
-            .map(|s| {
-                let k = info
-                    .labels
-                    .get(crate::labels::COMPOSE_NUMBER)
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(1);
-                (s.clone(), k)
-            });
-        out.instances.push(crate::net::plan::Instance {
-            id: info.id.clone(),
-            name: info.name.clone(),
-            service,
-        });
-    }
-    Ok(out)
-}
-
 fn up(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    use crate::net::kernel;
-    use crate::net::plan::{desire, plan};
-    use crate::sys::netns::NetNs;
-
     let r = read(args)?;
     let missing = unsupported(&r.config);
     if !missing.is_empty() {
@@ -323,60 +230,41 @@ fn up(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         );
     }
     let project = r.project.name.clone();
-    let mut run = ctx.block_on(async {
+    let run = ctx.block_on(async {
         let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
-        crate::net::store::save(&daemon, &project, &r.config).await?;
-        running(&daemon, &project, &r.config).await
+        crate::net::store::save(&daemon, &ctx.config.registry, &project, &r.config).await?;
+        Ok(realize::running(&daemon, &project, &r.config).await?)
     })?;
-    let (switch, made) = crate::sys::pinned::open_or_create(&kernel::switch_ns_name(&project))
-        .context("the project's switch namespace")?;
-    if made {
+    let outcome = realize::reconcile(&project, &r.config, run)?;
+    if outcome.made_switch {
         crate::output::info(&format!(
             "made the switch namespace {}",
-            kernel::switch_ns_name(&project)
+            crate::net::kernel::switch_ns_name(&project)
         ));
     }
-    let (desired, unwired) = desire(&project, &r.config, &run.instances);
-    for u in &unwired {
-        run.errors
-            .push(format!("container {} {}: {}", u.container, u.dev, u.reason));
-    }
-    let observed = kernel::observe(Some(&switch), &run.namespaces).map_err(anyhow::Error::msg)?;
-    let (actions, conflicts) = plan(&desired, &observed);
-    run.errors.extend(conflicts);
-    let underlay = NetNs::current().context("this process's network namespace")?;
-    let applied = kernel::apply(&underlay, &switch, &run.namespaces, &actions);
-    run.errors.extend(applied.errors);
-    let rows = crate::net::status::rows(
-        &r.config,
-        &desired,
-        &unwired,
-        &kernel::observe(Some(&switch), &run.namespaces).unwrap_or_default(),
-        &run.instances,
-    );
-    let waiting = rows.iter().filter(|r| r.state == "waiting").count();
     crate::output::info(&format!(
         "project {project}: {} link{} wired, {} change{} applied{}",
-        desired.veths.len(),
-        plural(desired.veths.len()),
-        applied.done,
-        plural(applied.done),
-        if waiting > 0 {
+        outcome.wired,
+        plural(outcome.wired),
+        outcome.changes,
+        plural(outcome.changes),
+        if outcome.waiting > 0 {
             format!(
-                ", {waiting} declared link{} waiting for a container",
-                plural(waiting)
+                ", {} declared link{} waiting for a container",
+                outcome.waiting,
+                plural(outcome.waiting)
             )
         } else {
             String::new()
         }
     ));
-    if run.errors.is_empty() {
+    if outcome.errors.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
         anyhow::bail!(
             "{} failed:\n  {}",
-            run.errors.len(),
-            run.errors.join("\n  ")
+            outcome.errors.len(),
+            outcome.errors.join("\n  ")
         )
     }
 }
@@ -387,7 +275,7 @@ fn status(args: &Args, s: &StatusArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let project = project_of(args)?;
     let (config, run) = ctx.block_on(async {
         let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
-        let stored = crate::net::store::load_all(&daemon).await?;
+        let stored = crate::net::store::load_all(&daemon, None).await?;
         let Some((_, cfg)) = stored.into_iter().find(|(p, _)| *p == project) else {
             anyhow::bail!(
                 "project {project} is not up (no stored configuration): run docker net up"
@@ -395,7 +283,7 @@ fn status(args: &Args, s: &StatusArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         };
         let cfg =
             cfg.map_err(|e| anyhow::anyhow!("project {project}: its stored configuration: {e}"))?;
-        let run = running(&daemon, &project, &cfg).await?;
+        let run = realize::running(&daemon, &project, &cfg).await?;
         anyhow::Ok((cfg, run))
     })?;
     let switch = crate::sys::pinned::open(&kernel::switch_ns_name(&project))?;

@@ -11,6 +11,7 @@ pub(crate) mod graph;
 pub(crate) mod interp;
 pub(crate) mod kernel;
 pub(crate) mod plan;
+pub(crate) mod realize;
 pub(crate) mod sources;
 pub(crate) mod status;
 pub(crate) mod store;

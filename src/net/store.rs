@@ -76,10 +76,11 @@ fn unbase64(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Stores `config` for `project`; nothing happens when the same is stored. Returns whether
-/// it changed.
+/// Stores `config` for `project` in registry namespace `ns` (whose watcher realizes it);
+/// nothing happens when the same is stored. Returns whether it changed.
 pub(crate) async fn save<E: Engine>(
     engine: &E,
+    ns: &str,
     project: &str,
     config: &NetConfig,
 ) -> Result<bool, EngineError> {
@@ -91,10 +92,11 @@ pub(crate) async fn save<E: Engine>(
             format!("{}={project}", labels::NET_PROJECT),
         ])
         .await?;
-    if existing
-        .iter()
-        .any(|v| v.name == name && v.labels.get(labels::NET_CONFIG) == Some(&value))
-    {
+    if existing.iter().any(|v| {
+        v.name == name
+            && v.labels.get(labels::NET_CONFIG) == Some(&value)
+            && v.labels.get(labels::NAMESPACE).map(String::as_str) == Some(ns)
+    }) {
         return Ok(false);
     }
     for v in &existing {
@@ -106,18 +108,23 @@ pub(crate) async fn save<E: Engine>(
     let mut l = Labels::new();
     l.insert(labels::ROLE.to_string(), labels::NET_ROLE.to_string());
     l.insert(labels::NET_PROJECT.to_string(), project.to_string());
+    l.insert(labels::NAMESPACE.to_string(), ns.to_string());
     l.insert(labels::NET_CONFIG.to_string(), value);
     engine.create_volume(&name, &l).await?;
     Ok(true)
 }
 
-/// Every stored project with its configuration (or why it cannot be read).
+/// Every project stored for registry namespace `ns` (all of them with None) with its
+/// configuration (or why it cannot be read).
 pub(crate) async fn load_all<E: Engine>(
     engine: &E,
+    ns: Option<&str>,
 ) -> Result<Vec<(String, Result<NetConfig, String>)>, EngineError> {
-    let vols = engine
-        .list_volumes(&[labels::role(labels::NET_ROLE)])
-        .await?;
+    let mut filter = vec![labels::role(labels::NET_ROLE)];
+    if let Some(ns) = ns {
+        filter.push(labels::namespace(ns));
+    }
+    let vols = engine.list_volumes(&filter).await?;
     Ok(vols
         .into_iter()
         .filter_map(|v| {
@@ -164,23 +171,24 @@ mod tests {
         rt.block_on(async {
             let fake = Fake::new();
             let mut cfg = NetConfig::default();
-            assert!(save(&fake, "p", &cfg).await.unwrap());
+            assert!(save(&fake, "default", "p", &cfg).await.unwrap());
             assert!(
-                !save(&fake, "p", &cfg).await.unwrap(),
+                !save(&fake, "default", "p", &cfg).await.unwrap(),
                 "the same again: nothing"
             );
             cfg.bridges.push(crate::net::config::Bridge {
                 bridge: "s".into(),
                 mode: crate::net::config::BridgeMode::Linux,
             });
-            assert!(save(&fake, "p", &cfg).await.unwrap());
-            let all = load_all(&fake).await.unwrap();
+            assert!(save(&fake, "default", "p", &cfg).await.unwrap());
+            assert!(load_all(&fake, Some("other")).await.unwrap().is_empty());
+            let all = load_all(&fake, Some("default")).await.unwrap();
             assert_eq!(all.len(), 1);
             assert_eq!(all[0].0, "p");
             assert_eq!(all[0].1.as_ref().unwrap(), &cfg);
             assert!(remove(&fake, "p").await.unwrap());
             assert!(!remove(&fake, "p").await.unwrap());
-            assert!(load_all(&fake).await.unwrap().is_empty());
+            assert!(load_all(&fake, Some("default")).await.unwrap().is_empty());
         });
     }
 }

@@ -15,6 +15,7 @@
 
 pub(crate) mod debounce;
 pub(crate) mod links;
+pub(crate) mod net;
 pub(crate) mod rules;
 pub(crate) mod status;
 
@@ -173,6 +174,11 @@ pub(crate) async fn run<E: Engine + Clone>(
     let mut daemon_id = engine.info().await?.id;
     status.daemon_id = daemon_id.clone();
     let mut duty = links::LinkDuty::new(engine.clone(), ns, pool, cancel.clone());
+    let mut net_duty = net::NetDuty::new(engine.clone(), ns);
+    status.duties.push(match &net_duty.unavailable {
+        None => "net".to_string(),
+        Some(why) => format!("net (unavailable: {why})"),
+    });
     if let Some(config) = rules {
         let config_icc_off = config.icc_off;
         let mut r = rules::Rules::new(ns, config.netns, config.icc_off);
@@ -216,6 +222,11 @@ pub(crate) async fn run<E: Engine + Clone>(
             let waited = debounce.take(now);
             let work = std::mem::take(&mut dirty);
             let t0 = Instant::now();
+            let net_report = net_duty.pass().await;
+            for (object, kind, message) in &net_report.errors {
+                tracing::warn!("{kind} {object}: {message}");
+                status.error(unix_now(), object, kind, message.clone());
+            }
             match duty.pass(&work).await {
                 Ok(report) => {
                     retry_at = None;

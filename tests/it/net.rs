@@ -74,11 +74,13 @@ fn host_interfaces() -> Vec<String> {
     v
 }
 
-fn netns_list() -> Vec<String> {
+/// The named namespaces of `project` (other tests make their own meanwhile).
+fn netns_list(project: &str) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir("/run/netns")
         .map(|d| {
             d.filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains(project))
                 .collect()
         })
         .unwrap_or_default();
@@ -116,7 +118,7 @@ fn a_project_is_wired_kept_converged_and_removed() {
     )
     .unwrap();
     let host_before = host_interfaces();
-    let netns_before = netns_list();
+    let netns_before = netns_list(&project);
     let _down = Down(dir.path().to_path_buf(), project.clone());
 
     // Nothing runs yet: the links wait for their containers.
@@ -259,7 +261,11 @@ fn a_project_is_wired_kept_converged_and_removed() {
     }
     assert!(gone, "the router's link went with the switch namespace");
     assert_eq!(host_interfaces(), host_before, "host interfaces as before");
-    assert_eq!(netns_list(), netns_before, "named namespaces as before");
+    assert_eq!(
+        netns_list(&project),
+        netns_before,
+        "named namespaces as before"
+    );
     let label = format!("label=docker-link.net.project={project}");
     assert_eq!(
         support::docker_ok(&["volume", "ls", "-q", "--filter", &label]),
@@ -289,4 +295,79 @@ fn an_invalid_configuration_is_refused_with_every_error() {
         assert!(err.contains("  compose.yaml: services.web.x-network.links[0].mdoe: unknown key \"mdoe\" (did you mean \"mode\"?)\n"), "{err}");
         assert!(err.contains("  compose.yaml: services.web.x-network.links[1].ip: replica 4 of service web would get 10.0.1.253/24 + 3, outside 10.0.1.0/24 (service web is scaled to 4)"), "{err}");
     }
+}
+
+/// `docker link watcher run --foreground` for a registry namespace of its own, stopped by
+/// SIGTERM when dropped.
+struct Watcher(std::process::Child);
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.0.wait();
+    }
+}
+
+fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < std::time::Duration::from_secs(20) {
+        if f() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("{what}: not within 20 s");
+}
+
+/// The watcher's net duty: containers that start after `up`, and again after a restart, are
+/// wired without another `up`, with the same MAC.
+#[test]
+fn the_watcher_wires_containers_as_they_start_and_restart() {
+    let dir = TempDir::new("net-watch");
+    let registry = support::unique("netreg");
+    let project = support::unique("netw").replace("dl-test-", "dlt");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        format!(
+            "name: {project}\nservices:\n  a:\n    image: busybox\n    x-network:\n      links:\n        - {{bridge: s, ip: 10.0.9.1/24}}\n  b:\n    image: busybox\n    x-network:\n      links:\n        - {{bridge: s, ip: 10.0.9.2/24}}\n"
+        ),
+    )
+    .unwrap();
+    let _down = Down(dir.path().to_path_buf(), project.clone());
+    let watcher = Watcher(
+        Command::new(support::bin())
+            .args(["link", "watcher", "run", "--foreground", "--no-rules"])
+            .env("DOCKER_LINK_REGISTRY", &registry)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let out = support::run(
+        Command::new(support::bin())
+            .args(["net", "up"])
+            .current_dir(dir.path())
+            .env("DOCKER_LINK_REGISTRY", &registry),
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    let a = replica(&project, "a", 1);
+    let b = replica(&project, "b", 1);
+    until("a reaches b once both started", || ping(&a, "10.0.9.2"));
+    let mac = |c: &Container| {
+        link_of(c, "eth0")
+            .split("link/ether ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .unwrap_or("")
+            .to_string()
+    };
+    let before = mac(&b);
+    assert!(!before.is_empty());
+    support::docker_ok(&["restart", "-t", "0", &b.id]);
+    until("a reaches b after its restart", || ping(&a, "10.0.9.2"));
+    assert_eq!(mac(&b), before, "the same MAC after a restart");
+    drop(watcher);
 }

@@ -56,7 +56,10 @@ fn cfg(yaml: &str) -> crate::net::config::NetConfig {
 /// The host's interface names, without those the daemons make and remove for their
 /// containers meanwhile (other tests run at the same time): `veth*`, `br-*`, `docker*`.
 fn host_links() -> Vec<String> {
-    let out = Command::new("ip").args(["-o", "link", "show"]).output().unwrap();
+    let out = Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .unwrap();
     let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().nth(1))
