@@ -839,12 +839,16 @@ _docker__link() {
             return 0
             ;;
         docker__link__subcmd__net__subcmd__wait)
-            opts="-f -p -h --file --network-file --project --default-mtu --default-bridge-mode --help"
+            opts="-f -p -h --ip --timeout --file --network-file --project --default-mtu --default-bridge-mode --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --file)
                     local oldifs
                     if [ -n "${IFS+x}" ]; then

@@ -111,7 +111,7 @@ complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __f
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -f -a "up" -d 'Create the declared links, bridges and tunnels for the running containers'
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -f -a "down" -d 'Remove every interface, bridge, tunnel and the switch namespace of the project'
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -f -a "status" -d 'Show every declared link with its state: up, waiting, failed (why), drift'
-complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -f -a "wait" -d 'Wait until a container\'s interface exists (not available yet)'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -f -a "wait" -d 'Wait until a container\'s interface exists (and, with --ip, has its address)'
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -f -a "config" -d 'Validate the merged, interpolated configuration; `--show` prints it as JSON'
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -f -a "graph" -d 'Print the declared topology (containers, bridges, patches, tunnels)'
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from up" -s f -l file -d 'Compose file(s) to read `x-network` from (default: $COMPOSE_FILE, else compose.yaml or docker-compose.yml in this directory or the nearest parent)' -r -F
@@ -139,6 +139,7 @@ complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_
 linux\t''
 patch\t''"
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from wait" -l timeout -d 'Give up after this many seconds (exit 1)' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from wait" -s f -l file -d 'Compose file(s) to read `x-network` from (default: $COMPOSE_FILE, else compose.yaml or docker-compose.yml in this directory or the nearest parent)' -r -F
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from wait" -l network-file -d 'Network configuration file(s), YAML or JSON (`:`-separated lists too)' -r -F
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from wait" -s p -l project -d 'Compose project name (default: $COMPOSE_PROJECT_NAME, the files\' `name:`, the project directory\'s name)' -r
@@ -146,6 +147,7 @@ complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from wait" -l default-bridge-mode -d 'Mode of bridges that do not set one' -r -f -a "auto\t''
 linux\t''
 patch\t''"
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from wait" -l ip -d 'Also wait until it has an address (other than IPv6 link-local)'
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from wait" -s h -l help -d 'Print help'
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from config" -s f -l file -d 'Compose file(s) to read `x-network` from (default: $COMPOSE_FILE, else compose.yaml or docker-compose.yml in this directory or the nearest parent)' -r -F
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from config" -l network-file -d 'Network configuration file(s), YAML or JSON (`:`-separated lists too)' -r -F

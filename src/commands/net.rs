@@ -23,8 +23,7 @@ use crate::Ctx;
     interpolated and every error reported at once with its path.\n\n\
     `up` wires the project's running containers (run it again after containers start or \
     restart: the watcher duty that does it on events is not built yet); `down` removes \
-    everything `up` made; `status` shows each link's state. `wait` is not available in \
-    this version yet."
+    everything `up` made; `status` shows each link's state; `wait` waits for an interface."
 )]
 pub struct Args {
     /// Compose file(s) to read `x-network` from (default: $COMPOSE_FILE, else compose.yaml
@@ -56,8 +55,8 @@ pub enum Sub {
     Down,
     /// Show every declared link with its state: up, waiting, failed (why), drift.
     Status(StatusArgs),
-    /// Wait until a container's interface exists (not available yet).
-    Wait,
+    /// Wait until a container's interface exists (and, with --ip, has its address).
+    Wait(WaitArgs),
     /// Validate the merged, interpolated configuration; `--show` prints it as JSON.
     Config(ConfigArgs),
     /// Print the declared topology (containers, bridges, patches, tunnels).
@@ -69,6 +68,21 @@ pub struct ConfigArgs {
     /// Print the configuration as JSON (defaults filled in), as conlink's --show-config.
     #[arg(long)]
     pub show: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WaitArgs {
+    /// The compose service (replica INDEX, 1 by default) or a container's name.
+    #[arg(value_name = "SERVICE[:INDEX]")]
+    pub target: String,
+    /// The interface inside the container.
+    pub dev: String,
+    /// Also wait until it has an address (other than IPv6 link-local).
+    #[arg(long)]
+    pub ip: bool,
+    /// Give up after this many seconds (exit 1).
+    #[arg(long, default_value_t = 60.0)]
+    pub timeout: f64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -124,7 +138,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Some(Sub::Up) => up(&args, ctx),
         Some(Sub::Down) => down(&args, ctx),
         Some(Sub::Status(st)) => status(&args, st, ctx),
-        Some(Sub::Wait) => super::not_yet("docker net wait"),
+        Some(Sub::Wait(w)) => wait(&args, w, ctx),
         Some(Sub::Config(c)) => {
             let r = read(&args)?;
             if c.show {
@@ -325,5 +339,98 @@ fn down(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     } else {
         crate::output::info(&format!("project {project}: nothing to remove"));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn wait(args: &Args, w: &WaitArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    use crate::docker::engine::{Engine, ListFilter, State};
+    let (service, index) = match w.target.rsplit_once(':') {
+        Some((s, i)) => (
+            s.to_string(),
+            i.parse::<u32>()
+                .map_err(|_| super::Usage(format!("{:?}: INDEX is a number", w.target)))?,
+        ),
+        None => (w.target.clone(), 1),
+    };
+    if crate::net::addr::ifname_error(&w.dev).is_some() {
+        return Err(super::Usage(format!("{:?} is not an interface name", w.dev)).into());
+    }
+    let project = project_of(args).ok();
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_secs_f64(w.timeout.max(0.0));
+    let mut last = String::from("no such container yet");
+    ctx.block_on(async {
+        let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
+        loop {
+            if ctx.cancel.is_cancelled() {
+                return Err(crate::cancel::Interrupted(format!(
+                    "waiting for {} {}",
+                    w.target, w.dev
+                ))
+                .into());
+            }
+            // The replica of the project's service, else a container of that name.
+            let mut filter = ListFilter {
+                labels: vec![
+                    format!("{}={service}", crate::labels::COMPOSE_SERVICE),
+                    format!("{}={index}", crate::labels::COMPOSE_NUMBER),
+                ],
+                ..Default::default()
+            };
+            if let Some(p) = &project {
+                filter
+                    .labels
+                    .push(format!("{}={p}", crate::labels::COMPOSE_PROJECT));
+            }
+            let mut found = daemon.list_containers(&filter).await?.containers;
+            if found.is_empty() && !w.target.contains(':') {
+                found = daemon
+                    .list_containers(&ListFilter {
+                        names: vec![format!("^/{service}$")],
+                        ..Default::default()
+                    })
+                    .await?
+                    .containers;
+            }
+            if let Some(c) = found.into_iter().find(|c| c.state == State::Running) {
+                let info = daemon.inspect_container(&c.id).await?;
+                let pid = u32::try_from(info.pid).unwrap_or(0);
+                match crate::sys::netns::NetNs::by_pid(pid) {
+                    Ok(ns) => match crate::net::kernel::dev_state(&ns, &w.dev) {
+                        Ok(Some(d)) if !w.ip || !d.addrs.is_empty() => {
+                            let addrs: Vec<String> =
+                                d.addrs.iter().map(ToString::to_string).collect();
+                            crate::output::info(&format!(
+                                "{} {}: {}",
+                                info.name,
+                                w.dev,
+                                if addrs.is_empty() {
+                                    "present".to_string()
+                                } else {
+                                    addrs.join(", ")
+                                }
+                            ));
+                            return Ok(());
+                        }
+                        Ok(Some(_)) => last = format!("{} has no address yet", w.dev),
+                        Ok(None) => last = format!("{} {} does not exist yet", info.name, w.dev),
+                        Err(e) => last = e,
+                    },
+                    Err(e) => last = e.to_string(),
+                }
+            }
+            if std::time::Instant::now() >= deadline {
+                anyhow::bail!(
+                    "timed out after {} s waiting for {} {}: {last}",
+                    w.timeout,
+                    w.target,
+                    w.dev
+                );
+            }
+            ctx.cancel
+                .sleep(std::time::Duration::from_millis(100))
+                .await;
+        }
+    })?;
     Ok(ExitCode::SUCCESS)
 }

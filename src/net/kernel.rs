@@ -119,6 +119,50 @@ pub(crate) fn observe(
     Ok(o)
 }
 
+/// An interface as `wait` sees it: its addresses (link-local IPv6 left out).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct DevState {
+    pub(crate) addrs: Vec<IpAddr>,
+}
+
+/// `dev` in `ns`, if it exists.
+pub(crate) fn dev_state(ns: &NetNs, dev: &str) -> Result<Option<DevState>, String> {
+    let dev = dev.to_string();
+    netns::run_in(ns, |h| async move {
+        let mut s = h.link().get().match_name(dev.clone()).execute();
+        let index = match s.try_next().await {
+            Ok(Some(m)) => m.header.index,
+            Ok(None) => return Ok(None),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc_enodev() => {
+                return Ok(None)
+            }
+            Err(e) => return Err(format!("interface {dev}: {e}")),
+        };
+        let msgs: Vec<rtnetlink::packet_route::address::AddressMessage> = h
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| format!("addresses of {dev}: {e}"))?;
+        let mut addrs = Vec::new();
+        for m in msgs {
+            for a in m.attributes {
+                if let rtnetlink::packet_route::address::AddressAttribute::Address(ip) = a {
+                    let link_local =
+                        matches!(ip, IpAddr::V6(v) if (v.segments()[0] & 0xffc0) == 0xfe80);
+                    if !link_local && !addrs.contains(&ip) {
+                        addrs.push(ip);
+                    }
+                }
+            }
+        }
+        Ok(Some(DevState { addrs }))
+    })
+    .map_err(ns_err)?
+}
+
 /// What an apply did.
 #[derive(Debug, Default)]
 pub(crate) struct Applied {

@@ -354,6 +354,26 @@ fn the_watcher_wires_containers_as_they_start_and_restart() {
     );
     assert!(out.status.success(), "{:?}", text(&out));
     let a = replica(&project, "a", 1);
+    // `docker net wait` returns once the watcher has wired it, with its address.
+    let out = support::run(
+        Command::new(support::bin())
+            .args(["net", "wait", "a:1", "eth0", "--ip", "--timeout", "20"])
+            .current_dir(dir.path()),
+    );
+    let (_, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(err.trim(), format!("{} eth0: 10.0.9.1", a.name));
+    let out = support::run(
+        Command::new(support::bin())
+            .args(["net", "wait", "b", "eth0", "--timeout", "0.5"])
+            .current_dir(dir.path()),
+    );
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err.trim(),
+        "error: timed out after 0.5 s waiting for b eth0: no such container yet"
+    );
     let b = replica(&project, "b", 1);
     until("a reaches b once both started", || ping(&a, "10.0.9.2"));
     let mac = |c: &Container| {
