@@ -212,7 +212,7 @@ _docker__link() {
             return 0
             ;;
         docker__link__subcmd__init)
-            opts="-g -e -r -s -p -w -v -V -h --group --remap-exit --rewrite --thug --grace --no-teardown --wait --wait-links --wait-timeout --bind-port --strict-port-binding --ready-file --web-hook --io --io-ca --log-rotate --stdout-prefix --subreaper --pdeathsig --warn-reaping --verbose --version --help"
+            opts="-g -e -r -s -p -w -v -V -h --group --remap-exit --rewrite --thug --grace --no-teardown --wait --wait-links --wait-net --wait-timeout --bind-port --strict-port-binding --ready-file --web-hook --io --io-ca --log-rotate --stdout-prefix --subreaper --pdeathsig --warn-reaping --verbose --version --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -239,6 +239,10 @@ _docker__link() {
                     return 0
                     ;;
                 --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait-net)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

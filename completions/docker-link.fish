@@ -172,6 +172,7 @@ complete -c docker-link -n "__fish_docker_link_using_subcommand init" -s e -l re
 complete -c docker-link -n "__fish_docker_link_using_subcommand init" -s r -l rewrite -d 'Rewrite signal FROM to TO before forwarding; TO 0 drops it' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l grace -d 'Grace period before SIGKILL on shutdown (default 5)' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l wait -d 'Start COMMAND only once HOST:PORT accepts connections' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l wait-net -d 'Start COMMAND only once interface DEV exists and is up (docker net)' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l wait-timeout -d 'Give up waiting after SECS (default 60)' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l bind-port -d 'Report running only once PORT is listened on' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l ready-file -d 'Write PATH when COMMAND is running' -r -F
