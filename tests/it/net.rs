@@ -391,3 +391,64 @@ fn the_watcher_wires_containers_as_they_start_and_restart() {
     assert_eq!(mac(&b), before, "the same MAC after a restart");
     drop(watcher);
 }
+
+/// `docker init --wait-net DEV` as a container's entrypoint: the command starts only once
+/// `docker net up` has wired DEV, and sees its address.
+#[test]
+fn init_waits_for_the_link_before_the_command() {
+    let dir = TempDir::new("net-init");
+    let project = support::unique("neti").replace("dl-test-", "dlt");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        format!("name: {project}\nservices:\n  app:\n    image: busybox\n    x-network:\n      links:\n        - {{bridge: s, ip: 10.0.9.5/24}}\n"),
+    )
+    .unwrap();
+    let _down = Down(dir.path().to_path_buf(), project.clone());
+    let bind = format!("{}:/dl:ro", support::static_bin().display());
+    let labels = [
+        format!("com.docker.compose.project={project}"),
+        "com.docker.compose.service=app".to_string(),
+        "com.docker.compose.container-number=1".to_string(),
+    ];
+    let app = Container::run(
+        "app",
+        &[
+            "--network",
+            "none",
+            "-v",
+            &bind,
+            "--label",
+            &labels[0],
+            "--label",
+            &labels[1],
+            "--label",
+            &labels[2],
+            images::busybox(),
+            "/dl",
+            "init",
+            "--wait-net",
+            "eth0",
+            "--",
+            "sh",
+            "-c",
+            "ip -o addr show dev eth0; sleep 3600",
+        ],
+    );
+    let logs = || {
+        let out = support::docker(&["logs", &app.id]);
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    until("the init says it waits", || {
+        logs().contains("waiting for interface eth0")
+    });
+    assert!(
+        !logs().contains("inet "),
+        "the command did not start before the link: {}",
+        logs()
+    );
+    let out = net(dir.path(), &["up"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    until("the command starts and sees its address", || {
+        logs().contains("inet 10.0.9.5/24")
+    });
+}
