@@ -76,6 +76,34 @@ fn host_links() -> Vec<String> {
     v
 }
 
+/// Sends one frame to 01:80:c2:00:00:0e (LLDP) from `from`'s `dev` and says whether `to`'s
+/// `dev` receives it within a second (raw packet sockets, by python3).
+fn lldp_crosses(from: &str, to: &str, dev: &str) -> bool {
+    let listen = format!(
+        "import socket,sys\ns=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(3))\ns.bind(('{dev}',0))\ns.settimeout(1.5)\nprint('ready',flush=True)\ntry:\n  while True:\n    f=s.recv(2048)\n    if f[:6]==bytes.fromhex('0180c200000e') and f[12:14]==bytes.fromhex('88cc'):\n      print('got');break\nexcept socket.timeout:\n  print('none')\n"
+    );
+    let mut rx = Command::new("ip")
+        .args(["netns", "exec", to, "python3", "-c", &listen])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 (packet sockets)");
+    let mut out = rx.stdout.take().unwrap();
+    let mut first = [0u8; 6];
+    use std::io::Read;
+    out.read_exact(&mut first).unwrap();
+    let send = format!(
+        "import socket\ns=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\ns.bind(('{dev}',0))\nsrc=open('/sys/class/net/{dev}/address').read().strip().replace(':','')\ns.send(bytes.fromhex('0180c200000e'+src+'88cc')+bytes(46))\n"
+    );
+    assert!(
+        ip(Some(from), &["python3", "-c", &send]).0,
+        "sending the frame"
+    );
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let _ = rx.wait();
+    rest.contains("got")
+}
+
 #[test]
 fn veths_on_a_bridge_and_a_patch_carry_traffic_and_up_is_idempotent() {
     // tokio's signal driver makes a process-wide socket pair the first time any runtime is
@@ -162,6 +190,17 @@ fn veths_on_a_bridge_and_a_patch_carry_traffic_and_up_is_idempotent() {
         &["tc", "filter", "show", "dev", "c-p0", "ingress"],
     );
     assert!(tc.contains("mirred") && tc.contains("d-p0"), "{tc}");
+
+    // A link-local multicast frame (LLDP's group address, which a bridge never forwards)
+    // crosses the patch and not the bridge.
+    assert!(
+        lldp_crosses(&names[2], &names[3], "p0"),
+        "an LLDP frame crosses the patch"
+    );
+    assert!(
+        !lldp_crosses(&names[0], &names[1], "eth0"),
+        "a bridge eats LLDP frames"
+    );
 
     // A second up is a no-op.
     let observed = observe(Some(&switch), &containers).unwrap();
