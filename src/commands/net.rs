@@ -21,9 +21,10 @@ use crate::Ctx;
     Reads conlink's `x-network` schema from compose files (top level and per service) and \
     network files (YAML or JSON), merged as conlink merges them, with the environment \
     interpolated and every error reported at once with its path.\n\n\
-    `up` wires the project's running containers (run it again after containers start or \
-    restart: the watcher duty that does it on events is not built yet); `down` removes \
-    everything `up` made; `status` shows each link's state; `wait` waits for an interface."
+    `up` wires the project's running containers and stores the configuration; the watcher of \
+    the same registry namespace (run as root on the daemon's host) wires containers as they \
+    start and restart. `down` removes everything `up` made; `status` shows each link's state; \
+    `wait` waits for an interface."
 )]
 pub struct Args {
     /// Compose file(s) to read `x-network` from (default: $COMPOSE_FILE, else compose.yaml
