@@ -103,21 +103,79 @@ complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and not _
 complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from up" -s h -l help -d 'Print help'
 complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from down" -s h -l help -d 'Print help'
 complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from routes" -s h -l help -d 'Print help'
-complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status" -s f -l file -d 'Compose file(s) to read `x-network` from' -r -F
-complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status" -f -a "up" -d 'Create the declared links, bridges and tunnels'
-complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status" -f -a "down" -d 'Remove what `up` created'
-complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status" -f -a "status" -d 'Show the planned and the observed wiring'
-complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from up" -s f -l file -d 'Compose file(s) to read `x-network` from' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -s f -l file -d 'Compose file(s) to read `x-network` from (default: $COMPOSE_FILE, else compose.yaml or docker-compose.yml in this directory or the nearest parent)' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -l network-file -d 'Network configuration file(s), YAML or JSON (`:`-separated lists too)' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -s p -l project -d 'Compose project name (default: $COMPOSE_PROJECT_NAME, the files\' `name:`, the project directory\'s name)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -l default-mtu -d 'MTU of links that do not set one' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -l default-bridge-mode -d 'Mode of bridges that do not set one' -r -f -a "auto\t''
+linux\t''
+patch\t''"
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -f -a "up" -d 'Create the declared links, bridges and tunnels for the running containers'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -f -a "down" -d 'Remove every interface, bridge, tunnel and the switch namespace of the project'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -f -a "status" -d 'Show every declared link with its state: up, waiting, failed (why), drift'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -f -a "wait" -d 'Wait until a container\'s interface exists (and, with --ip, has its address)'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -f -a "config" -d 'Validate the merged, interpolated configuration; `--show` prints it as JSON'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -f -a "graph" -d 'Print the declared topology (containers, bridges, patches, tunnels)'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from up" -s f -l file -d 'Compose file(s) to read `x-network` from (default: $COMPOSE_FILE, else compose.yaml or docker-compose.yml in this directory or the nearest parent)' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from up" -l network-file -d 'Network configuration file(s), YAML or JSON (`:`-separated lists too)' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from up" -s p -l project -d 'Compose project name (default: $COMPOSE_PROJECT_NAME, the files\' `name:`, the project directory\'s name)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from up" -l default-mtu -d 'MTU of links that do not set one' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from up" -l default-bridge-mode -d 'Mode of bridges that do not set one' -r -f -a "auto\t''
+linux\t''
+patch\t''"
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from up" -s h -l help -d 'Print help'
-complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from down" -s f -l file -d 'Compose file(s) to read `x-network` from' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from down" -s f -l file -d 'Compose file(s) to read `x-network` from (default: $COMPOSE_FILE, else compose.yaml or docker-compose.yml in this directory or the nearest parent)' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from down" -l network-file -d 'Network configuration file(s), YAML or JSON (`:`-separated lists too)' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from down" -s p -l project -d 'Compose project name (default: $COMPOSE_PROJECT_NAME, the files\' `name:`, the project directory\'s name)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from down" -l default-mtu -d 'MTU of links that do not set one' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from down" -l default-bridge-mode -d 'Mode of bridges that do not set one' -r -f -a "auto\t''
+linux\t''
+patch\t''"
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from down" -s h -l help -d 'Print help'
-complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from status" -s f -l file -d 'Compose file(s) to read `x-network` from' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from status" -l format -d '`table`, `json`, or a Go template (`{{.Container}} {{.State}}`)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from status" -s f -l file -d 'Compose file(s) to read `x-network` from (default: $COMPOSE_FILE, else compose.yaml or docker-compose.yml in this directory or the nearest parent)' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from status" -l network-file -d 'Network configuration file(s), YAML or JSON (`:`-separated lists too)' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from status" -s p -l project -d 'Compose project name (default: $COMPOSE_PROJECT_NAME, the files\' `name:`, the project directory\'s name)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from status" -l default-mtu -d 'MTU of links that do not set one' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from status" -l default-bridge-mode -d 'Mode of bridges that do not set one' -r -f -a "auto\t''
+linux\t''
+patch\t''"
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from wait" -l timeout -d 'Give up after this many seconds (exit 1)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from wait" -s f -l file -d 'Compose file(s) to read `x-network` from (default: $COMPOSE_FILE, else compose.yaml or docker-compose.yml in this directory or the nearest parent)' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from wait" -l network-file -d 'Network configuration file(s), YAML or JSON (`:`-separated lists too)' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from wait" -s p -l project -d 'Compose project name (default: $COMPOSE_PROJECT_NAME, the files\' `name:`, the project directory\'s name)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from wait" -l default-mtu -d 'MTU of links that do not set one' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from wait" -l default-bridge-mode -d 'Mode of bridges that do not set one' -r -f -a "auto\t''
+linux\t''
+patch\t''"
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from wait" -l ip -d 'Also wait until it has an address (other than IPv6 link-local)'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from wait" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from config" -s f -l file -d 'Compose file(s) to read `x-network` from (default: $COMPOSE_FILE, else compose.yaml or docker-compose.yml in this directory or the nearest parent)' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from config" -l network-file -d 'Network configuration file(s), YAML or JSON (`:`-separated lists too)' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from config" -s p -l project -d 'Compose project name (default: $COMPOSE_PROJECT_NAME, the files\' `name:`, the project directory\'s name)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from config" -l default-mtu -d 'MTU of links that do not set one' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from config" -l default-bridge-mode -d 'Mode of bridges that do not set one' -r -f -a "auto\t''
+linux\t''
+patch\t''"
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from config" -l show -d 'Print the configuration as JSON (defaults filled in), as conlink\'s --show-config'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from config" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from graph" -l format -d 'Graphviz dot (`dot -Tsvg`) or JSON' -r -f -a "dot\t''
+json\t''"
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from graph" -s f -l file -d 'Compose file(s) to read `x-network` from (default: $COMPOSE_FILE, else compose.yaml or docker-compose.yml in this directory or the nearest parent)' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from graph" -l network-file -d 'Network configuration file(s), YAML or JSON (`:`-separated lists too)' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from graph" -s p -l project -d 'Compose project name (default: $COMPOSE_PROJECT_NAME, the files\' `name:`, the project directory\'s name)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from graph" -l default-mtu -d 'MTU of links that do not set one' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from graph" -l default-bridge-mode -d 'Mode of bridges that do not set one' -r -f -a "auto\t''
+linux\t''
+patch\t''"
+complete -c docker-link -n "__fish_docker_link_using_subcommand net; and __fish_seen_subcommand_from graph" -s h -l help -d 'Print help'
 complete -c docker-link -n "__fish_docker_link_using_subcommand init" -s e -l remap-exit -d 'Report exit code CODE as 0' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand init" -s r -l rewrite -d 'Rewrite signal FROM to TO before forwarding; TO 0 drops it' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l grace -d 'Grace period before SIGKILL on shutdown (default 5)' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l wait -d 'Start COMMAND only once HOST:PORT accepts connections' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l wait-net -d 'Start COMMAND only once interface DEV exists and is up (docker net)' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l wait-timeout -d 'Give up waiting after SECS (default 60)' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l bind-port -d 'Report running only once PORT is listened on' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand init" -l ready-file -d 'Write PATH when COMMAND is running' -r -F

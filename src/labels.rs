@@ -32,6 +32,13 @@ pub const INIT_VOLUME_ROLE: &str = "init-volume";
 /// The helper container (never started) that fills an init volume; its name is the lock.
 pub const INIT_FILL_ROLE: &str = "init-fill";
 
+/// A volume holding a `docker net` project's desired state (`net::store`).
+pub const NET_ROLE: &str = "net";
+/// On a net volume: the compose project.
+pub const NET_PROJECT: &str = "docker-link.net.project";
+/// On a net volume: the validated configuration, encoded by `net::store`.
+pub const NET_CONFIG: &str = "docker-link.net.config";
+
 /// On a registry generation: its number.
 pub const GENERATION: &str = "docker-link.generation";
 /// On a registry generation: the graph, encoded by `graph::codec`.

@@ -81,6 +81,15 @@ pub fn clap_command() -> clap::Command {
                 .action(ArgAction::SetTrue)
                 .help("Also wait for every *_PORT_<n>_TCP link variable"),
         )
+        .arg(
+            valued(
+                "wait-net",
+                None,
+                "DEV",
+                "Start COMMAND only once interface DEV exists and is up (docker net)",
+            )
+            .action(ArgAction::Append),
+        )
         .arg(valued(
             "wait-timeout",
             None,

@@ -1,36 +1,437 @@
-//! `docker net`: declarative layer-2/3 links, bridges and tunnels between containers.
+//! `docker net`: declarative layer-2/3 links, bridges and tunnels between containers, from
+//! conlink's `x-network` configuration. This module parses and prints; the configuration,
+//! its validation and the topology live in [`crate::net`].
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+
+use crate::net::config::{self, BridgeMode, Defaults};
+use crate::net::graph;
+use crate::net::interp::Env;
+use crate::net::realize;
+use crate::net::sources::{self, Inputs, Project};
 use crate::Ctx;
 
 /// Wire containers with the links, bridges and tunnels a compose file's `x-network` declares.
 #[derive(Debug, clap::Args)]
 #[command(
     long_about = "Wire containers with declared layer-2/3 links, bridges and tunnels.\n\n\
-    Reads conlink's `x-network` schema from a compose file (or --network-file): veth links \
-    placed straight into container namespaces, bridges in a pinned namespace, vxlan tunnels, \
-    and netem where the kernel has it. A second `up` is a no-op.\n\nNot available in this \
-    version yet."
+    Reads conlink's `x-network` schema from compose files (top level and per service) and \
+    network files (YAML or JSON), merged as conlink merges them, with the environment \
+    interpolated and every error reported at once with its path.\n\n\
+    `up` wires the project's running containers and stores the configuration; the watcher of \
+    the same registry namespace (run as root on the daemon's host) wires containers as they \
+    start and restart. `down` removes everything `up` made; `status` shows each link's state; \
+    `wait` waits for an interface."
 )]
 pub struct Args {
-    /// Compose file(s) to read `x-network` from.
+    /// Compose file(s) to read `x-network` from (default: $COMPOSE_FILE, else compose.yaml
+    /// or docker-compose.yml in this directory or the nearest parent).
     #[arg(short = 'f', long = "file", global = true, value_hint = clap::ValueHint::FilePath)]
-    pub files: Vec<std::path::PathBuf>,
+    pub files: Vec<PathBuf>,
+    /// Network configuration file(s), YAML or JSON (`:`-separated lists too).
+    #[arg(long = "network-file", global = true, value_hint = clap::ValueHint::FilePath)]
+    pub network_files: Vec<PathBuf>,
+    /// Compose project name (default: $COMPOSE_PROJECT_NAME, the files' `name:`, the
+    /// project directory's name).
+    #[arg(short = 'p', long, global = true)]
+    pub project: Option<String>,
+    /// MTU of links that do not set one.
+    #[arg(long, global = true, default_value_t = 65535, value_parser = clap::value_parser!(u32).range(68..=65535))]
+    pub default_mtu: u32,
+    /// Mode of bridges that do not set one.
+    #[arg(long, global = true, default_value = "linux", value_parser = ["auto", "linux", "patch"])]
+    pub default_bridge_mode: String,
     #[command(subcommand)]
     pub command: Option<Sub>,
 }
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Sub {
-    /// Create the declared links, bridges and tunnels.
+    /// Create the declared links, bridges and tunnels for the running containers.
     Up,
-    /// Remove what `up` created.
+    /// Remove every interface, bridge, tunnel and the switch namespace of the project.
     Down,
-    /// Show the planned and the observed wiring.
-    Status,
+    /// Show every declared link with its state: up, waiting, failed (why), drift.
+    Status(StatusArgs),
+    /// Wait until a container's interface exists (and, with --ip, has its address).
+    Wait(WaitArgs),
+    /// Validate the merged, interpolated configuration; `--show` prints it as JSON.
+    Config(ConfigArgs),
+    /// Print the declared topology (containers, bridges, patches, tunnels).
+    Graph(GraphArgs),
 }
 
-pub fn run(_args: Args, _ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    super::not_yet("docker net")
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// Print the configuration as JSON (defaults filled in), as conlink's --show-config.
+    #[arg(long)]
+    pub show: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WaitArgs {
+    /// The compose service (replica INDEX, 1 by default) or a container's name.
+    #[arg(value_name = "SERVICE[:INDEX]")]
+    pub target: String,
+    /// The interface inside the container.
+    pub dev: String,
+    /// Also wait until it has an address (other than IPv6 link-local).
+    #[arg(long)]
+    pub ip: bool,
+    /// Give up after this many seconds (exit 1).
+    #[arg(long, default_value_t = 60.0)]
+    pub timeout: f64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// `table`, `json`, or a Go template (`{{.Container}} {{.State}}`).
+    #[arg(long, default_value = "table")]
+    pub format: crate::output::Format,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GraphArgs {
+    /// Graphviz dot (`dot -Tsvg`) or JSON.
+    #[arg(long, default_value = "dot", value_parser = ["dot", "json"])]
+    pub format: String,
+}
+
+/// The configuration as the command read it.
+struct Read {
+    project: Project,
+    config: config::NetConfig,
+}
+
+fn read(args: &Args) -> anyhow::Result<Read> {
+    let inputs = Inputs {
+        compose_files: args.files.clone(),
+        network_files: args.network_files.clone(),
+        project: args.project.clone(),
+    };
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    let env: Env = std::env::vars().collect();
+    let project = sources::discover(&inputs, &cwd, &env)?;
+    let defaults = Defaults {
+        mtu: args.default_mtu,
+        bridge_mode: BridgeMode::parse(&args.default_bridge_mode).unwrap_or(BridgeMode::Linux),
+    };
+    let loaded = config::load(&project.sources, &project.env, &project.scales, &defaults)?;
+    for w in &loaded.warnings {
+        crate::output::warn(w);
+    }
+    Ok(Read {
+        project,
+        config: loaded.config,
+    })
+}
+
+pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    match &args.command {
+        None => Err(super::Usage(
+            "docker net needs a command: up, down, status, wait, config or graph (see docker net --help)"
+                .to_string(),
+        )
+        .into()),
+        Some(Sub::Up) => up(&args, ctx),
+        Some(Sub::Down) => down(&args, ctx),
+        Some(Sub::Status(st)) => status(&args, st, ctx),
+        Some(Sub::Wait(w)) => wait(&args, w, ctx),
+        Some(Sub::Config(c)) => {
+            let r = read(&args)?;
+            if c.show {
+                let text = serde_json::to_string_pretty(&r.config)?;
+                crate::output::write_stdout(format!("{text}\n").as_bytes())?;
+            } else {
+                crate::output::info(&format!(
+                    "project {}: {} link{}, {} bridge{}, {} tunnel{}, {} command{}: valid",
+                    r.project.name,
+                    r.config.links.len(),
+                    plural(r.config.links.len()),
+                    r.config.bridges.len(),
+                    plural(r.config.bridges.len()),
+                    r.config.tunnels.len(),
+                    plural(r.config.tunnels.len()),
+                    r.config.commands.len(),
+                    plural(r.config.commands.len()),
+                ));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Sub::Graph(g)) => {
+            let r = read(&args)?;
+            let graph = graph::build(&r.project.name, &r.config, &r.project.scales);
+            let text = if g.format == "json" {
+                format!("{}\n", serde_json::to_string_pretty(&graph)?)
+            } else {
+                graph::to_dot(&graph)
+            };
+            crate::output::write_stdout(text.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// What `up` cannot do yet, checked before anything is applied.
+fn unsupported(config: &config::NetConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in &config.links {
+        let who = format!("link {} of {}", l.dev, l.target());
+        if l.kind != config::LinkType::Veth {
+            out.push(format!(
+                "{who}: type {} is not supported by this version (veth only)",
+                l.kind.name()
+            ));
+        }
+        for (set, what) in [
+            (!l.netem.is_empty(), "netem"),
+            (!l.ethtool.is_empty(), "ethtool"),
+            (l.nat.is_some(), "nat"),
+            (!l.forward.is_empty(), "forward"),
+        ] {
+            if set {
+                out.push(format!(
+                    "{who}: {what} is not supported by this version yet"
+                ));
+            }
+        }
+    }
+    for b in &config.bridges {
+        if b.mode == BridgeMode::Ovs {
+            out.push(format!(
+                "bridge {}: mode ovs needs Open vSwitch, which this version does not drive",
+                b.bridge
+            ));
+        }
+    }
+    for t in &config.tunnels {
+        if t.kind != config::TunnelType::Vxlan {
+            out.push(format!(
+                "tunnel {}: geneve is not supported by this version (vxlan only)",
+                t.dev()
+            ));
+        }
+        if !t.netem.is_empty() {
+            out.push(format!(
+                "tunnel {}: netem is not supported by this version yet",
+                t.dev()
+            ));
+        }
+    }
+    if !config.commands.is_empty() {
+        out.push("commands are not supported by this version yet".to_string());
+    }
+    out
+}
+
+fn up(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let r = read(args)?;
+    let missing = unsupported(&r.config);
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "cannot realize this configuration:\n  {}",
+            missing.join("\n  ")
+        );
+    }
+    let project = r.project.name.clone();
+    let run = ctx.block_on(async {
+        let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
+        crate::net::store::save(&daemon, &ctx.config.registry, &project, &r.config).await?;
+        Ok(realize::running(&daemon, &project, &r.config).await?)
+    })?;
+    let outcome = realize::reconcile(&project, &r.config, run)?;
+    if outcome.made_switch {
+        crate::output::info(&format!(
+            "made the switch namespace {}",
+            crate::net::kernel::switch_ns_name(&project)
+        ));
+    }
+    crate::output::info(&format!(
+        "project {project}: {} link{} wired, {} change{} applied{}",
+        outcome.wired,
+        plural(outcome.wired),
+        outcome.changes,
+        plural(outcome.changes),
+        if outcome.waiting > 0 {
+            format!(
+                ", {} declared link{} waiting for a container",
+                outcome.waiting,
+                plural(outcome.waiting)
+            )
+        } else {
+            String::new()
+        }
+    ));
+    if outcome.errors.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        anyhow::bail!(
+            "{} failed:\n  {}",
+            outcome.errors.len(),
+            outcome.errors.join("\n  ")
+        )
+    }
+}
+
+fn status(args: &Args, s: &StatusArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    use crate::net::kernel;
+    use crate::net::plan::desire;
+    let project = project_of(args)?;
+    let (config, run) = ctx.block_on(async {
+        let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
+        let stored = crate::net::store::load_all(&daemon, None).await?;
+        let Some((_, cfg)) = stored.into_iter().find(|(p, _)| *p == project) else {
+            anyhow::bail!(
+                "project {project} is not up (no stored configuration): run docker net up"
+            );
+        };
+        let cfg =
+            cfg.map_err(|e| anyhow::anyhow!("project {project}: its stored configuration: {e}"))?;
+        let run = realize::running(&daemon, &project, &cfg).await?;
+        anyhow::Ok((cfg, run))
+    })?;
+    let switch = crate::sys::pinned::open(&kernel::switch_ns_name(&project))?;
+    let (desired, unwired) = desire(&project, &config, &run.instances);
+    let observed = kernel::observe(switch.as_ref(), &run.namespaces).map_err(anyhow::Error::msg)?;
+    let rows = crate::net::status::rows(&config, &desired, &unwired, &observed, &run.instances);
+    crate::output::print(&s.format, &rows)?;
+    for e in &run.errors {
+        crate::output::warn(e);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The project named by `--project`, else by the files.
+fn project_of(args: &Args) -> anyhow::Result<String> {
+    match &args.project {
+        Some(p) => Ok(sources::normalize_project(p)),
+        None => Ok(read(args)?.project.name),
+    }
+}
+
+fn down(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let project = project_of(args)?;
+    let name = crate::net::kernel::switch_ns_name(&project);
+    let removed_ns =
+        crate::sys::pinned::remove(&name).with_context(|| format!("removing {name}"))?;
+    let removed_state = ctx.block_on(async {
+        let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
+        anyhow::Ok(crate::net::store::remove(&daemon, &project).await?)
+    })?;
+    if removed_ns {
+        crate::output::info(&format!(
+            "project {project}: removed the switch namespace {name} and every link in it"
+        ));
+    } else if removed_state {
+        crate::output::info(&format!(
+            "project {project}: removed its stored configuration"
+        ));
+    } else {
+        crate::output::info(&format!("project {project}: nothing to remove"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn wait(args: &Args, w: &WaitArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    use crate::docker::engine::{Engine, ListFilter, State};
+    let (service, index) = match w.target.rsplit_once(':') {
+        Some((s, i)) => (
+            s.to_string(),
+            i.parse::<u32>()
+                .map_err(|_| super::Usage(format!("{:?}: INDEX is a number", w.target)))?,
+        ),
+        None => (w.target.clone(), 1),
+    };
+    if crate::net::addr::ifname_error(&w.dev).is_some() {
+        return Err(super::Usage(format!("{:?} is not an interface name", w.dev)).into());
+    }
+    let project = project_of(args).ok();
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_secs_f64(w.timeout.max(0.0));
+    let mut last = String::from("no such container yet");
+    ctx.block_on(async {
+        let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
+        loop {
+            if ctx.cancel.is_cancelled() {
+                return Err(crate::cancel::Interrupted(format!(
+                    "waiting for {} {}",
+                    w.target, w.dev
+                ))
+                .into());
+            }
+            // The replica of the project's service, else a container of that name.
+            let mut filter = ListFilter {
+                labels: vec![
+                    format!("{}={service}", crate::labels::COMPOSE_SERVICE),
+                    format!("{}={index}", crate::labels::COMPOSE_NUMBER),
+                ],
+                ..Default::default()
+            };
+            if let Some(p) = &project {
+                filter
+                    .labels
+                    .push(format!("{}={p}", crate::labels::COMPOSE_PROJECT));
+            }
+            let mut found = daemon.list_containers(&filter).await?.containers;
+            if found.is_empty() && !w.target.contains(':') {
+                found = daemon
+                    .list_containers(&ListFilter {
+                        names: vec![format!("^/{service}$")],
+                        ..Default::default()
+                    })
+                    .await?
+                    .containers;
+            }
+            if let Some(c) = found.into_iter().find(|c| c.state == State::Running) {
+                let info = daemon.inspect_container(&c.id).await?;
+                let pid = u32::try_from(info.pid).unwrap_or(0);
+                match crate::sys::netns::NetNs::by_pid(pid) {
+                    Ok(ns) => match crate::net::kernel::dev_state(&ns, &w.dev) {
+                        Ok(Some(d)) if !w.ip || !d.addrs.is_empty() => {
+                            let addrs: Vec<String> =
+                                d.addrs.iter().map(ToString::to_string).collect();
+                            crate::output::info(&format!(
+                                "{} {}: {}",
+                                info.name,
+                                w.dev,
+                                if addrs.is_empty() {
+                                    "present".to_string()
+                                } else {
+                                    addrs.join(", ")
+                                }
+                            ));
+                            return Ok(());
+                        }
+                        Ok(Some(_)) => last = format!("{} has no address yet", w.dev),
+                        Ok(None) => last = format!("{} {} does not exist yet", info.name, w.dev),
+                        Err(e) => last = e,
+                    },
+                    Err(e) => last = e.to_string(),
+                }
+            }
+            if std::time::Instant::now() >= deadline {
+                anyhow::bail!(
+                    "timed out after {} s waiting for {} {}: {last}",
+                    w.timeout,
+                    w.target,
+                    w.dev
+                );
+            }
+            ctx.cancel
+                .sleep(std::time::Duration::from_millis(100))
+                .await;
+        }
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -122,6 +122,9 @@ pub fn run(opts: &Options) -> i32 {
     if let Err(code) = wait_for(&targets, opts, &sfd) {
         return code;
     }
+    if let Err(code) = wait_for_interfaces(opts, &sfd) {
+        return code;
+    }
     // The io target is opened or connected (TLS verified) before the command starts: when it
     // cannot be, the command never runs and the init exits 1, as for its other startup
     // failures (tini's convention).
@@ -219,6 +222,55 @@ fn wait_for(targets: &[ready::WaitTarget], opts: &Options, sfd: &SignalFd) -> Re
             }
         }
         opts.log(1, &format!("{target} accepts connections"));
+    }
+    Ok(())
+}
+
+/// Whether interface `dev` of this network namespace exists and is up (IFF_UP in sysfs,
+/// which shows the namespace of whoever mounted it: the container's own, in a container).
+fn interface_up(dev: &str) -> bool {
+    std::fs::read_to_string(format!("/sys/class/net/{dev}/flags"))
+        .ok()
+        .and_then(|f| u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok())
+        .is_some_and(|flags| flags & 1 == 1)
+}
+
+/// Blocks until every `--wait-net` interface exists and is up (`docker net` wires links
+/// after the container's process started); a stop signal ends the init (128 + signal)
+/// without starting the command, and so does the timeout (1).
+fn wait_for_interfaces(opts: &Options, sfd: &SignalFd) -> Result<(), i32> {
+    let me = opts.flavour.program();
+    let deadline = Instant::now().checked_add(opts.wait_timeout);
+    for dev in &opts.wait_net {
+        let mut announced = false;
+        while !interface_up(dev) {
+            if !announced {
+                say!("{me}: waiting for interface {dev}");
+                announced = true;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                say!(
+                    "{me}: interface {dev} was not up within {}s; not starting {}",
+                    opts.wait_timeout.as_secs_f64(),
+                    opts.program_name()
+                );
+                return Err(1);
+            }
+            while let Some(info) = next_signal(sfd, PollTimeout::from(50u16)) {
+                let sig = info.ssi_signo as i32;
+                if matches!(
+                    Signal::try_from(sig),
+                    Ok(Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT | Signal::SIGHUP)
+                ) {
+                    say!(
+                        "{me}: {} while waiting for interface {dev}",
+                        signal_name(sig)
+                    );
+                    return Err(128 + sig);
+                }
+            }
+        }
+        opts.log(1, &format!("interface {dev} is up"));
     }
     Ok(())
 }

@@ -57,6 +57,9 @@ pub struct Options {
     pub wait: Vec<super::ready::WaitTarget>,
     /// Also wait for every `*_PORT_<n>_TCP` link variable of the environment.
     pub wait_links: bool,
+    /// Interfaces that must exist and be up first (`docker net` wires them after the
+    /// container's process started).
+    pub wait_net: Vec<String>,
     pub wait_timeout: Duration,
     /// Running only once this port is listened on (by a descendant with `strict_port`).
     pub bind_port: Option<u16>,
@@ -94,6 +97,7 @@ impl Options {
             verbosity: 0,
             wait: Vec::new(),
             wait_links: false,
+            wait_net: Vec::new(),
             wait_timeout: Duration::from_secs(60),
             bind_port: None,
             strict_port: false,
@@ -322,6 +326,18 @@ pub fn parse(flavour: Flavour, args: &[OsString]) -> Result<Parsed, String> {
             (Flavour::Ours, "--no-teardown") => o.kill_tree = false,
             (Flavour::Ours, "--wait") => o.wait.push(value()?.parse()?),
             (Flavour::Ours, "--wait-links") => o.wait_links = true,
+            (Flavour::Ours, "--wait-net") => {
+                let dev = value()?;
+                if dev.is_empty()
+                    || dev.len() > 15
+                    || dev == "."
+                    || dev == ".."
+                    || dev.contains(|c: char| c == '/' || c == ':' || c.is_whitespace())
+                {
+                    return Err(format!("invalid interface name \"{dev}\" for --wait-net"));
+                }
+                o.wait_net.push(dev)
+            }
             (Flavour::Ours, "--wait-timeout") => {
                 o.wait_timeout = seconds(&value()?, "wait timeout")?
             }
@@ -406,6 +422,8 @@ Options:
       --no-teardown        leave the other processes alone when COMMAND exits
       --wait tcp://H:P     start COMMAND only once H:P accepts connections (repeatable)
       --wait-links         also wait for every *_PORT_<n>_TCP link variable
+      --wait-net DEV       start COMMAND only once interface DEV exists and is up
+                           (docker net wires it after the start; repeatable)
       --wait-timeout SECS  give up waiting after SECS (default 60)
       --bind-port PORT     report running only once PORT is listened on
       --strict-port-binding  ... and only by a process of this init's tree
@@ -616,6 +634,17 @@ mod tests {
     }
 
     #[test]
+    fn wait_net_takes_interfaces() {
+        match parse(
+            Flavour::Ours,
+            &os(&["--wait-net", "eth1", "--wait-net", "eth2", "--", "x"]),
+        ) {
+            Ok(Parsed::Run(o)) => assert_eq!(o.wait_net, ["eth1", "eth2"]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn bad_input() {
         let cases: &[(Flavour, &[&str], &str)] = &[
             (Flavour::Ours, &[], "no command"),
@@ -656,6 +685,21 @@ mod tests {
                 "expected tcp://HOST:PORT",
             ),
             (Flavour::Ours, &["--bind-port", "0", "x"], "invalid port"),
+            (
+                Flavour::Ours,
+                &["--wait-net", "averyveryverylongname", "x"],
+                "invalid interface name \"averyveryverylongname\" for --wait-net",
+            ),
+            (
+                Flavour::Ours,
+                &["--wait-net", "a/b", "x"],
+                "invalid interface name \"a/b\" for --wait-net",
+            ),
+            (
+                Flavour::Tini,
+                &["--wait-net", "eth1", "x"],
+                "unknown option --wait-net",
+            ),
             (
                 Flavour::Ours,
                 &["--strict-port-binding", "x"],

@@ -11,6 +11,8 @@ pub mod netns;
 
 pub mod nft;
 
+pub mod pinned;
+
 /// Errors callers branch on.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

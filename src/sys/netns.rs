@@ -223,6 +223,12 @@ impl NetNs {
         })
     }
 
+    /// The namespace's file, to name it in a netlink request that places an interface in
+    /// it (`IFLA_NET_NS_FD`): no thread enters it for that. Valid while `self` lives.
+    pub fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+
     /// The namespace as messages name it.
     pub fn what(&self) -> &str {
         &self.what

@@ -16,6 +16,7 @@
 pub(crate) mod debounce;
 pub(crate) mod keeper;
 pub(crate) mod links;
+pub(crate) mod net;
 pub(crate) mod rules;
 pub(crate) mod status;
 
@@ -220,6 +221,11 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
     let mut daemon_id = engine.info().await?.id;
     status.daemon_id = daemon_id.clone();
     let mut duty = links::LinkDuty::new(engine.clone(), ns, pool, cancel.clone());
+    let mut net_duty = net::NetDuty::new(engine.clone(), ns);
+    status.duties.push(match &net_duty.unavailable {
+        None => "net".to_string(),
+        Some(why) => format!("net (unavailable: {why})"),
+    });
     if let Some(config) = rules {
         let config_icc_off = config.icc_off;
         let mut r = rules::Rules::new(ns, config.netns, config.icc_off);
@@ -308,9 +314,12 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
             let work = std::mem::take(&mut ears.dirty);
             let t0 = Instant::now();
             // The stream is read while the pass runs: events land in the next pass's dirty
-            // set, and starts take the express lane at once.
-            let result = {
-                let pass = duty.pass(&work);
+            // set, and creates and starts take the express lane at once.
+            let (net_report, result) = {
+                let pass = async {
+                    let net = net_duty.pass().await;
+                    (net, duty.pass(&work).await)
+                };
                 tokio::pin!(pass);
                 loop {
                     tokio::select! {
@@ -323,6 +332,10 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
                     }
                 }
             };
+            for (object, kind, message) in &net_report.errors {
+                tracing::warn!("{kind} {object}: {message}");
+                status.error(unix_now(), object, kind, message.clone());
+            }
             match result {
                 Ok(report) => {
                     retry_at = None;

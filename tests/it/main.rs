@@ -27,6 +27,8 @@ mod install;
 mod links;
 #[cfg(feature = "test-docker")]
 mod ls;
+#[cfg(all(feature = "test-netns", feature = "test-docker"))]
+mod net;
 #[cfg(feature = "test-netns")]
 mod netns;
 #[cfg(feature = "test-docker")]

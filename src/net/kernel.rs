@@ -1,0 +1,517 @@
+//! The kernel side of `docker net`: read what the switch namespace and the containers hold
+//! ([`observe`]) and carry out a plan ([`apply`]), over rtnetlink, each namespace entered only
+//! on a dedicated thread by `sys::netns` (blocking calls: a command calls them directly, the
+//! watcher from `spawn_blocking`).
+//!
+//! A veth is made in one request from the switch namespace, its peer placed straight into
+//! the container's namespace with its name, MAC, MTU and mark (`IFLA_NET_NS_FD` in the peer's
+//! message); its switch end is created enslaved and up. The container's end gets its
+//! addresses, then goes up, then its routes (a route via a gateway needs the link up).
+//! A tunnel is made from the namespace the command runs in (its UDP socket stays there, the
+//! underlay) and placed into the switch namespace in the same request.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use futures_util::TryStreamExt;
+use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkMessage};
+use rtnetlink::packet_route::tc::TcHandle;
+use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan};
+
+use super::config::Route;
+use super::plan::{Action, Iface, Observed, TunnelWant, VethWant};
+use crate::sys::netns::{self, NetNs, NetnsError};
+
+/// The pinned switch namespace of a project (`/run/netns/<this>`).
+pub(crate) fn switch_ns_name(project: &str) -> String {
+    format!("docker-link-net-{project}")
+}
+
+fn iface(msg: &LinkMessage) -> Option<Iface> {
+    let mut name = None;
+    let mut alias = None;
+    for a in &msg.attributes {
+        match a {
+            LinkAttribute::IfName(n) => name = Some(n.clone()),
+            LinkAttribute::IfAlias(s) => alias = Some(s.clone()),
+            _ => {}
+        }
+    }
+    Some(Iface { name: name?, alias })
+}
+
+async fn list(h: &Handle) -> Result<Vec<Iface>, String> {
+    let msgs: Vec<LinkMessage> = h
+        .link()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| format!("listing interfaces: {e}"))?;
+    Ok(msgs.iter().filter_map(iface).collect())
+}
+
+async fn index_of(h: &Handle, name: &str) -> Result<u32, String> {
+    let mut s = h.link().get().match_name(name.to_string()).execute();
+    match s.try_next().await {
+        Ok(Some(m)) => Ok(m.header.index),
+        Ok(None) => Err(format!("interface {name} not found")),
+        Err(e) => Err(format!("interface {name}: {e}")),
+    }
+}
+
+/// Deletes an interface; one already gone (a veth whose peer was deleted first) is no error.
+async fn delete(h: &Handle, name: &str) -> Result<(), String> {
+    let found = h
+        .link()
+        .get()
+        .match_name(name.to_string())
+        .execute()
+        .try_next()
+        .await;
+    let index = match found {
+        Ok(Some(m)) => m.header.index,
+        Ok(None) => return Ok(()),
+        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc_enodev() => return Ok(()),
+        Err(e) => return Err(format!("deleting {name}: {e}")),
+    };
+    match h.link().del(index).execute().await {
+        Ok(()) => Ok(()),
+        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc_enodev() => Ok(()),
+        Err(e) => Err(format!("deleting {name}: {e}")),
+    }
+}
+
+fn libc_enodev() -> i32 {
+    nix::errno::Errno::ENODEV as i32
+}
+
+fn ns_err(e: NetnsError) -> String {
+    e.to_string()
+}
+
+/// The interfaces of the switch namespace and of each container's.
+pub(crate) fn observe(
+    switch: Option<&NetNs>,
+    containers: &BTreeMap<String, NetNs>,
+) -> Result<Observed, String> {
+    let mut o = Observed::default();
+    if let Some(ns) = switch {
+        o.switch = netns::run_in(ns, |h| async move { list(&h).await }).map_err(ns_err)??;
+    }
+    let results: Vec<(String, Result<Vec<Iface>, String>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = containers
+            .iter()
+            .map(|(id, ns)| {
+                s.spawn(move || {
+                    let r = netns::run_in(ns, |h| async move { list(&h).await })
+                        .map_err(ns_err)
+                        .and_then(|r| r);
+                    (id.clone(), r)
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    for (id, r) in results {
+        o.containers.insert(id, r?);
+    }
+    Ok(o)
+}
+
+/// An interface as `wait` sees it: its addresses (link-local IPv6 left out).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct DevState {
+    pub(crate) addrs: Vec<IpAddr>,
+}
+
+/// `dev` in `ns`, if it exists.
+pub(crate) fn dev_state(ns: &NetNs, dev: &str) -> Result<Option<DevState>, String> {
+    let dev = dev.to_string();
+    netns::run_in(ns, |h| async move {
+        let mut s = h.link().get().match_name(dev.clone()).execute();
+        let index = match s.try_next().await {
+            Ok(Some(m)) => m.header.index,
+            Ok(None) => return Ok(None),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc_enodev() => {
+                return Ok(None)
+            }
+            Err(e) => return Err(format!("interface {dev}: {e}")),
+        };
+        let msgs: Vec<rtnetlink::packet_route::address::AddressMessage> = h
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| format!("addresses of {dev}: {e}"))?;
+        let mut addrs = Vec::new();
+        for m in msgs {
+            for a in m.attributes {
+                if let rtnetlink::packet_route::address::AddressAttribute::Address(ip) = a {
+                    let link_local =
+                        matches!(ip, IpAddr::V6(v) if (v.segments()[0] & 0xffc0) == 0xfe80);
+                    if !link_local && !addrs.contains(&ip) {
+                        addrs.push(ip);
+                    }
+                }
+            }
+        }
+        Ok(Some(DevState { addrs }))
+    })
+    .map_err(ns_err)?
+}
+
+/// What an apply did.
+#[derive(Debug, Default)]
+pub(crate) struct Applied {
+    pub done: usize,
+    /// One line per failed action, naming its object.
+    pub errors: Vec<String>,
+}
+
+/// Carries out `actions`, going on past errors. `underlay`: where tunnels have their UDP
+/// sockets (the namespace the command runs in: the host's). `containers`: the namespaces of
+/// the containers the actions name.
+pub(crate) fn apply(
+    underlay: &NetNs,
+    switch: &NetNs,
+    containers: &BTreeMap<String, NetNs>,
+    actions: &[Action],
+) -> Applied {
+    let mut out = Applied::default();
+    let mut record = |r: Result<(), String>| match r {
+        Ok(()) => out.done += 1,
+        Err(e) => out.errors.push(e),
+    };
+    // 1. Interfaces of ours to go, inside containers.
+    for a in actions {
+        if let Action::DeleteInContainer { container, dev } = a {
+            let r = match containers.get(container) {
+                None => Ok(()),
+                Some(ns) => {
+                    let dev = dev.clone();
+                    netns::run_in(ns, |h| async move { delete(&h, &dev).await })
+                        .map_err(ns_err)
+                        .and_then(|r| r)
+                }
+            };
+            record(r.map_err(|e| format!("container {}: {e}", super::short(container))));
+        }
+    }
+    // 2. Tunnels: made in the underlay, placed in the switch namespace.
+    for a in actions {
+        if let Action::CreateTunnel { want, .. } = a {
+            let r = create_tunnel(underlay, switch, want);
+            record(r.map_err(|e| format!("tunnel {}: {e}", want.name)));
+        }
+    }
+    // 3. The switch namespace: deletes, bridges, veths (peers into the containers), the
+    // tunnels' bridge ports.
+    let switch_actions: Vec<Action> = actions
+        .iter()
+        .filter(|a| {
+            matches!(
+                a,
+                Action::DeleteSwitch { .. }
+                    | Action::CreateBridge { .. }
+                    | Action::CreateVeth { .. }
+                    | Action::CreateTunnel { .. }
+            )
+        })
+        .cloned()
+        .collect();
+    let fds: BTreeMap<String, i32> = containers
+        .iter()
+        .map(|(id, ns)| (id.clone(), ns.as_raw_fd()))
+        .collect();
+    let results = netns::run_in(switch, |h| async move {
+        let mut results: Vec<Result<(), String>> = Vec::new();
+        for a in &switch_actions {
+            if let Action::DeleteSwitch { name } = a {
+                results.push(delete(&h, name).await);
+            }
+        }
+        for a in &switch_actions {
+            if let Action::CreateBridge { want, mark } = a {
+                let msg = LinkBridge::new(&want.name).up().build();
+                let r = async {
+                    h.link()
+                        .add(msg)
+                        .execute()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    set_alias(&h, &want.name, mark).await
+                }
+                .await;
+                results.push(r.map_err(|e| format!("bridge {}: {e}", want.name)));
+            }
+        }
+        let veths = switch_actions.iter().filter_map(|a| match a {
+            Action::CreateVeth { want, mark } => Some((want, mark)),
+            _ => None,
+        });
+        let made = futures_util::future::join_all(veths.map(|(want, mark)| {
+            let h = h.clone();
+            let fd = fds.get(&want.container).copied();
+            async move {
+                let fd = fd.ok_or_else(|| {
+                    format!("container {} is not running", super::short(&want.container))
+                })?;
+                create_veth(&h, want, mark, fd).await
+            }
+        }))
+        .await;
+        results.extend(made);
+        for a in &switch_actions {
+            if let Action::CreateTunnel { want, mark } = a {
+                let r = async {
+                    let i = index_of(&h, &want.name).await?;
+                    let mut b = LinkUnspec::new_with_index(i).alias(mark.clone()).up();
+                    if let Some(m) = &want.master {
+                        b = b.controller(index_of(&h, m).await?);
+                    }
+                    h.link()
+                        .set(b.build())
+                        .execute()
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+                .await;
+                results.push(r.map_err(|e| format!("tunnel {}: {e}", want.name)));
+            }
+        }
+        results
+    });
+    match results {
+        Ok(rs) => rs.into_iter().for_each(&mut record),
+        Err(e) => record(Err(format!("the switch namespace: {e}"))),
+    }
+    // 4. The containers' ends: addresses, up, routes; one thread per container.
+    let mut per_container: BTreeMap<&str, Vec<(&VethWant, &String)>> = BTreeMap::new();
+    for a in actions {
+        if let Action::CreateVeth { want, mark } = a {
+            per_container
+                .entry(&want.container)
+                .or_default()
+                .push((want, mark));
+        }
+    }
+    let results: Vec<Result<(), String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = per_container
+            .iter()
+            .filter_map(|(id, wants)| Some((containers.get(*id)?, id, wants)))
+            .map(|(ns, id, wants)| {
+                s.spawn(move || {
+                    let wants: Vec<(VethWant, String)> = wants
+                        .iter()
+                        .map(|(w, m)| ((*w).clone(), (*m).clone()))
+                        .collect();
+                    netns::run_in(ns, |h| async move {
+                        let mut rs = Vec::new();
+                        for (w, m) in &wants {
+                            rs.push(configure_inside(&h, w, m).await.map_err(|e| {
+                                format!("container {} {}: {e}", super::short(id), w.dev)
+                            }));
+                        }
+                        rs
+                    })
+                    .unwrap_or_else(|e| vec![Err(e.to_string())])
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    results.into_iter().for_each(&mut record);
+    // 5. Patches.
+    let patches: Vec<(String, String)> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Patch { a, b } => Some((a.clone(), b.clone())),
+            _ => None,
+        })
+        .collect();
+    if !patches.is_empty() {
+        let r = netns::run_in(switch, |h| async move {
+            let mut rs = Vec::new();
+            for (a, b) in &patches {
+                rs.push(
+                    patch(&h, a, b)
+                        .await
+                        .map_err(|e| format!("patch {a} <-> {b}: {e}")),
+                );
+            }
+            rs
+        });
+        match r {
+            Ok(rs) => rs.into_iter().for_each(&mut record),
+            Err(e) => record(Err(format!("the switch namespace: {e}"))),
+        }
+    }
+    out
+}
+
+async fn create_veth(h: &Handle, want: &VethWant, mark: &str, fd: i32) -> Result<(), String> {
+    let peer = LinkMessageBuilder::<LinkUnspec>::new()
+        .name(want.dev.clone())
+        .address(want.mac.0.to_vec())
+        .mtu(want.mtu)
+        .setns_by_fd(fd)
+        .build();
+    let mut b = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+        .name(want.outer.clone())
+        .mtu(want.mtu)
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+        .up();
+    if let Some(m) = &want.master {
+        b = b.controller(index_of(h, m).await?);
+    }
+    h.link()
+        .add(b.build())
+        .execute()
+        .await
+        .map_err(|e| format!("link {}: {e}", want.outer))?;
+    set_alias(h, &want.outer, mark).await
+}
+
+/// Marks an interface as ours. The kernel ignores `IFLA_IFALIAS` when it creates a link, so
+/// the mark is a second request right after the creation.
+async fn set_alias(h: &Handle, name: &str, mark: &str) -> Result<(), String> {
+    let i = index_of(h, name).await?;
+    h.link()
+        .set(
+            LinkUnspec::new_with_index(i)
+                .alias(mark.to_string())
+                .build(),
+        )
+        .execute()
+        .await
+        .map_err(|e| format!("marking {name}: {e}"))
+}
+
+/// The container's end: its mark (the kernel does not take an alias in a veth's peer
+/// message), addresses, up, routes.
+async fn configure_inside(h: &Handle, want: &VethWant, mark: &str) -> Result<(), String> {
+    let i = index_of(h, &want.dev).await?;
+    if let Some(ip) = &want.ip {
+        h.address()
+            .add(i, ip.addr, ip.prefix)
+            .execute()
+            .await
+            .map_err(|e| format!("address {ip}: {e}"))?;
+    }
+    h.link()
+        .set(
+            LinkUnspec::new_with_index(i)
+                .alias(mark.to_string())
+                .up()
+                .build(),
+        )
+        .execute()
+        .await
+        .map_err(|e| format!("up: {e}"))?;
+    for r in &want.routes {
+        let route: Route = r.parse()?;
+        add_route(h, i, &route)
+            .await
+            .map_err(|e| format!("route {r}: {e}"))?;
+    }
+    Ok(())
+}
+
+async fn add_route(h: &Handle, index: u32, r: &Route) -> Result<(), String> {
+    use rtnetlink::RouteMessageBuilder;
+    let msg = if r.is_ipv6() {
+        let mut b = RouteMessageBuilder::<std::net::Ipv6Addr>::new().output_interface(index);
+        if let Some(d) = &r.dest {
+            if let IpAddr::V6(a) = d.addr {
+                b = b.destination_prefix(a, d.prefix);
+            }
+        }
+        if let Some(IpAddr::V6(g)) = r.via {
+            b = b.gateway(g);
+        }
+        if let Some(m) = r.metric {
+            b = b.priority(m);
+        }
+        b.build()
+    } else {
+        let mut b = RouteMessageBuilder::<std::net::Ipv4Addr>::new().output_interface(index);
+        if let Some(d) = &r.dest {
+            if let IpAddr::V4(a) = d.addr {
+                b = b.destination_prefix(a, d.prefix);
+            }
+        }
+        if let Some(IpAddr::V4(g)) = r.via {
+            b = b.gateway(g);
+        }
+        if let Some(m) = r.metric {
+            b = b.priority(m);
+        }
+        b.build()
+    };
+    h.route()
+        .add(msg)
+        .execute()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn create_tunnel(here: &NetNs, switch: &NetNs, want: &TunnelWant) -> Result<(), String> {
+    if want.kind != super::config::TunnelType::Vxlan {
+        return Err("geneve tunnels are not supported by this version".to_string());
+    }
+    let fd = switch.as_raw_fd();
+    let want = want.clone();
+    netns::run_in(here, move |h| async move {
+        let mut b = LinkVxlan::new(&want.name, want.vni)
+            .port(want.port)
+            .learning(true);
+        b = match want.remote {
+            IpAddr::V4(a) => b.remote(a),
+            IpAddr::V6(a) => b.remote6(a),
+        };
+        let msg = b.setns_by_fd(fd).build();
+        h.link().add(msg).execute().await.map_err(|e| e.to_string())
+    })
+    .map_err(ns_err)?
+}
+
+/// Joins `a` and `b` by tc: an ingress qdisc on each and a u32 filter matching every frame
+/// (`ETH_P_ALL`, in network byte order: the typed API takes it as is) redirected to the other.
+async fn patch(h: &Handle, a: &str, b: &str) -> Result<(), String> {
+    let ia = index_of(h, a).await?;
+    let ib = index_of(h, b).await?;
+    for (from, to) in [(ia, ib), (ib, ia)] {
+        let from_i = i32::try_from(from).map_err(|e| e.to_string())?;
+        // A previous patch's qdisc (and its filter, to an interface that may be gone).
+        let mut del = h.qdisc().del(from_i);
+        del.message_mut().header.parent = TcHandle::INGRESS;
+        del.message_mut().header.handle = TcHandle::from(0xffff_0000u32);
+        let _ = del.execute().await;
+        h.qdisc()
+            .add(from_i)
+            .ingress()
+            .execute()
+            .await
+            .map_err(|e| format!("ingress qdisc: {e}"))?;
+        h.traffic_filter(from_i)
+            .add()
+            .parent(0xffff_0000)
+            .protocol(0x0003u16.to_be())
+            .redirect(to)
+            .map_err(|e| e.to_string())?
+            .execute()
+            .await
+            .map_err(|e| format!("mirred filter: {e}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[cfg(feature = "test-netns")]
+mod tests;

@@ -1,0 +1,340 @@
+//! Real namespaces (root): the plan applied to the kernel, traffic across it, a second apply
+//! that does nothing, and the switch namespace's removal leaving the host as it was.
+//! `cargo test --lib --features test-netns net::kernel`.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use super::*;
+use crate::net::config::{load, Defaults, Source, SourceKind};
+use crate::net::plan::{desire, plan, Instance};
+use crate::sys::pinned;
+
+/// Pinned namespaces removed on drop.
+struct Pins(Vec<String>);
+
+impl Drop for Pins {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            let _ = pinned::remove(n);
+        }
+    }
+}
+
+fn ip(ns: Option<&str>, args: &[&str]) -> (bool, String) {
+    let mut c = Command::new("ip");
+    if let Some(ns) = ns {
+        c.args(["netns", "exec", ns]);
+        c.arg(args[0]);
+        c.args(&args[1..]);
+    } else {
+        c.args(args);
+    }
+    let out = c.output().expect("running ip");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn cfg(yaml: &str) -> crate::net::config::NetConfig {
+    let src = Source {
+        name: "c.yaml".into(),
+        kind: SourceKind::Compose,
+        value: crate::net::config::parse_document(yaml).unwrap(),
+    };
+    load(
+        &[src],
+        &Default::default(),
+        &BTreeMap::new(),
+        &Defaults::default(),
+    )
+    .unwrap()
+    .config
+}
+
+/// The host's interface names, without those the daemons make and remove for their
+/// containers meanwhile (other tests run at the same time): `veth*`, `br-*`, `docker*`.
+fn host_links() -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .unwrap();
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(|n| {
+            n.trim_end_matches(':')
+                .split('@')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .filter(|n| !(n.starts_with("veth") || n.starts_with("br-") || n.starts_with("docker")))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Sends one frame to 01:80:c2:00:00:0e (LLDP) from `from`'s `dev` and says whether `to`'s
+/// `dev` receives it within a second (raw packet sockets, by python3).
+fn lldp_crosses(from: &str, to: &str, dev: &str) -> bool {
+    let listen = format!(
+        "import socket,sys\ns=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(3))\ns.bind(('{dev}',0))\ns.settimeout(1.5)\nprint('ready',flush=True)\ntry:\n  while True:\n    f=s.recv(2048)\n    if f[:6]==bytes.fromhex('0180c200000e') and f[12:14]==bytes.fromhex('88cc'):\n      print('got');break\nexcept socket.timeout:\n  print('none')\n"
+    );
+    let mut rx = Command::new("ip")
+        .args(["netns", "exec", to, "python3", "-c", &listen])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 (packet sockets)");
+    let mut out = rx.stdout.take().unwrap();
+    let mut first = [0u8; 6];
+    use std::io::Read;
+    out.read_exact(&mut first).unwrap();
+    let send = format!(
+        "import socket\ns=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\ns.bind(('{dev}',0))\nsrc=open('/sys/class/net/{dev}/address').read().strip().replace(':','')\ns.send(bytes.fromhex('0180c200000e'+src+'88cc')+bytes(46))\n"
+    );
+    assert!(
+        ip(Some(from), &["python3", "-c", &send]).0,
+        "sending the frame"
+    );
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let _ = rx.wait();
+    rest.contains("got")
+}
+
+#[test]
+fn veths_on_a_bridge_and_a_patch_carry_traffic_and_up_is_idempotent() {
+    // tokio's signal driver makes a process-wide socket pair the first time any runtime is
+    // built, in the namespace of the thread that builds it: were that a `run_in` thread in
+    // the switch namespace, the socket would keep the namespace alive after `down`. The
+    // command builds its runtime on the main thread first; the test does the same.
+    let _rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let id = std::process::id();
+    let project = format!("t{id}");
+    let names: Vec<String> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|n| format!("dlt-{n}-{id}"))
+        .collect();
+    let switch_name = switch_ns_name(&project);
+    let _pins = Pins(names.iter().cloned().chain([switch_name.clone()]).collect());
+    let host_before = host_links();
+    let mut containers = BTreeMap::new();
+    let mut instances = Vec::new();
+    for (n, full) in ["a", "b", "c", "d"].iter().zip(&names) {
+        let (ns, made) = pinned::open_or_create(full).unwrap();
+        assert!(made);
+        containers.insert(n.to_string(), ns);
+        instances.push(Instance {
+            id: n.to_string(),
+            name: n.to_string(),
+            service: None,
+        });
+    }
+    let config = cfg(
+        "x-network:\n  bridges: [{bridge: p1, mode: patch}]\n  links:\n    - {container: a, bridge: s1, ip: 10.0.9.1/24, mtu: 1500, mac: c2:00:00:00:09:01}\n    - {container: b, bridge: s1, ip: 10.0.9.2/24, route: 10.0.10.0/24 via 10.0.9.1}\n    - {container: c, bridge: p1, dev: p0, ip: fd09::1/64}\n    - {container: d, bridge: p1, dev: p0, ip: fd09::2/64}\n",
+    );
+    let (switch, made) = pinned::open_or_create(&switch_name).unwrap();
+    assert!(made);
+    let (desired, unwired) = desire(&project, &config, &instances);
+    assert!(unwired.is_empty());
+    let observed = observe(Some(&switch), &containers).unwrap();
+    let (actions, conflicts) = plan(&desired, &observed);
+    assert!(conflicts.is_empty(), "{conflicts:?}");
+    let applied = apply(&NetNs::current().unwrap(), &switch, &containers, &actions);
+    assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+
+    // Names, MAC, MTU exact; the bridge port; the route.
+    let (_, a) = ip(
+        Some(&names[0]),
+        &["ip", "-o", "link", "show", "dev", "eth0"],
+    );
+    assert!(a.contains("mtu 1500"), "{a}");
+    assert!(a.contains("link/ether c2:00:00:00:09:01"), "{a}");
+    assert!(a.contains("state UP"), "{a}");
+    let (_, port) = ip(
+        Some(&switch_name),
+        &["ip", "-o", "link", "show", "dev", "a-eth0"],
+    );
+    assert!(port.contains("master s1"), "{port}");
+    let (_, routes) = ip(Some(&names[1]), &["ip", "route", "show"]);
+    assert!(
+        routes.contains("10.0.10.0/24 via 10.0.9.1 dev eth0"),
+        "{routes}"
+    );
+
+    // Traffic across the bridge, both ways, and across the patch (IPv6).
+    let (ok, out) = ip(
+        Some(&names[0]),
+        &["busybox", "ping", "-c1", "-W2", "10.0.9.2"],
+    );
+    assert!(ok, "a -> b across s1: {out}");
+    let (ok, out) = ip(
+        Some(&names[1]),
+        &["busybox", "ping", "-c1", "-W2", "10.0.9.1"],
+    );
+    assert!(ok, "b -> a across s1: {out}");
+    // IPv6 duplicate address detection first.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let (ok, out) = ip(
+        Some(&names[2]),
+        &["busybox", "ping", "-6", "-c1", "-W2", "fd09::2"],
+    );
+    assert!(ok, "c -> d across the patch p1: {out}");
+    let (_, tc) = ip(
+        Some(&switch_name),
+        &["tc", "filter", "show", "dev", "c-p0", "ingress"],
+    );
+    assert!(tc.contains("mirred") && tc.contains("d-p0"), "{tc}");
+
+    // A link-local multicast frame (LLDP's group address, which a bridge never forwards)
+    // crosses the patch and not the bridge.
+    assert!(
+        lldp_crosses(&names[2], &names[3], "p0"),
+        "an LLDP frame crosses the patch"
+    );
+    assert!(
+        !lldp_crosses(&names[0], &names[1], "eth0"),
+        "a bridge eats LLDP frames"
+    );
+
+    // A second up is a no-op.
+    let observed = observe(Some(&switch), &containers).unwrap();
+    let (again, conflicts) = plan(&desired, &observed);
+    assert_eq!(again, [], "a second up does nothing");
+    assert!(conflicts.is_empty(), "{conflicts:?}");
+
+    // A changed file: only b's link is replaced, and traffic still flows.
+    let config2 = cfg(
+        "x-network:\n  bridges: [{bridge: p1, mode: patch}]\n  links:\n    - {container: a, bridge: s1, ip: 10.0.9.1/24, mtu: 1500, mac: c2:00:00:00:09:01}\n    - {container: b, bridge: s1, ip: 10.0.9.3/24}\n    - {container: c, bridge: p1, dev: p0, ip: fd09::1/64}\n    - {container: d, bridge: p1, dev: p0, ip: fd09::2/64}\n",
+    );
+    let (desired2, _) = desire(&project, &config2, &instances);
+    let (actions, _) = plan(&desired2, &observed);
+    let touched: Vec<String> = actions
+        .iter()
+        .map(|a| format!("{a:?}").split_whitespace().take(1).collect())
+        .collect();
+    assert_eq!(
+        touched,
+        ["DeleteSwitch", "DeleteInContainer", "CreateVeth"],
+        "{actions:?}"
+    );
+    let applied = apply(&NetNs::current().unwrap(), &switch, &containers, &actions);
+    assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+    let (ok, out) = ip(
+        Some(&names[0]),
+        &["busybox", "ping", "-c1", "-W2", "10.0.9.3"],
+    );
+    assert!(ok, "a -> b's new address: {out}");
+
+    // Down: the switch namespace goes, and with it every veth; the host is as it was.
+    drop(switch);
+    assert!(pinned::remove(&switch_name).unwrap());
+    let mut gone = false;
+    for _ in 0..50 {
+        let (_, a) = ip(Some(&names[0]), &["ip", "-o", "link", "show"]);
+        if !a.contains("eth0") {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(gone, "a's veth goes with the switch namespace");
+    assert_eq!(
+        host_links(),
+        host_before,
+        "the host's interfaces are as they were"
+    );
+}
+
+/// Two hosts (namespaces joined by a veth pair), each with its own project, switch
+/// namespace and container; a vxlan tunnel on each bridge to the other host carries traffic
+/// between the containers. The tunnels' sockets live in the hosts' namespaces (the
+/// underlay), the tunnel devices in the switch namespaces.
+#[test]
+fn a_vxlan_tunnel_joins_two_hosts() {
+    let _rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let id = std::process::id();
+    let ha = format!("dlt-ha-{id}");
+    let hb = format!("dlt-hb-{id}");
+    let ca = format!("dlt-ca-{id}");
+    let cb = format!("dlt-cb-{id}");
+    let (pa, pb) = (format!("va{id}"), format!("vb{id}"));
+    let (sa, sb) = (switch_ns_name(&pa), switch_ns_name(&pb));
+    let _pins = Pins(vec![
+        ha.clone(),
+        hb.clone(),
+        ca.clone(),
+        cb.clone(),
+        sa.clone(),
+        sb.clone(),
+    ]);
+    let mut ns = BTreeMap::new();
+    for n in [&ha, &hb, &ca, &cb, &sa, &sb] {
+        ns.insert(n.clone(), pinned::open_or_create(n).unwrap().0);
+    }
+    // The wire between the two hosts.
+    let (ok, out) = ip(
+        None,
+        &[
+            "link", "add", "w0", "netns", &ha, "type", "veth", "peer", "name", "w0", "netns", &hb,
+        ],
+    );
+    assert!(ok, "{out}");
+    for (h, a) in [(&ha, "10.99.0.1/24"), (&hb, "10.99.0.2/24")] {
+        assert!(ip(Some(h), &["ip", "addr", "add", a, "dev", "w0"]).0);
+        assert!(ip(Some(h), &["ip", "link", "set", "w0", "up"]).0);
+    }
+    for (project, host, switch, container, addr, remote) in [
+        (&pa, &ha, &sa, &ca, "10.0.50.1/24", "10.99.0.2"),
+        (&pb, &hb, &sb, &cb, "10.0.50.2/24", "10.99.0.1"),
+    ] {
+        let config = cfg(&format!(
+            "x-network:\n  links:\n    - {{container: c, bridge: s, ip: {addr}}}\n  tunnels:\n    - {{type: vxlan, bridge: s, remote: {remote}, vni: 42}}\n"
+        ));
+        let instances = [Instance {
+            id: "c".into(),
+            name: "c".into(),
+            service: None,
+        }];
+        let (desired, _) = desire(project, &config, &instances);
+        let containers: BTreeMap<String, NetNs> = [(
+            "c".to_string(),
+            NetNs::by_path(format!("/run/netns/{container}")).unwrap(),
+        )]
+        .into();
+        let observed = observe(Some(&ns[switch]), &containers).unwrap();
+        let (actions, conflicts) = plan(&desired, &observed);
+        assert!(conflicts.is_empty(), "{conflicts:?}");
+        let applied = apply(&ns[host], &ns[switch], &containers, &actions);
+        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+        let (_, vx) = ip(
+            Some(switch),
+            &["ip", "-d", "-o", "link", "show", "dev", "vxlan-42"],
+        );
+        assert!(
+            vx.contains("master s")
+                && vx.contains(&format!("remote {remote}"))
+                && vx.contains("dstport 4789"),
+            "{vx}"
+        );
+        // A second pass does nothing.
+        let observed = observe(Some(&ns[switch]), &containers).unwrap();
+        assert_eq!(plan(&desired, &observed).0, []);
+    }
+    let (ok, out) = ip(Some(&ca), &["busybox", "ping", "-c1", "-W3", "10.0.50.2"]);
+    assert!(
+        ok,
+        "container a -> container b across the vxlan tunnel: {out}"
+    );
+    // The underlay's sockets are in the hosts' namespaces, none in ours.
+    let (_, socks) = ip(Some(&ha), &["busybox", "netstat", "-uln"]);
+    assert!(socks.contains(":4789"), "{socks}");
+}

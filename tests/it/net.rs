@@ -1,0 +1,454 @@
+//! `docker net` for real: containers of a compose-labelled project (`network_mode: none`)
+//! wired by `docker-link net up`, traffic between them across the bridge, exact names, MACs
+//! and MTUs, a second `up` that changes nothing, a restart and a new replica wired again, an
+//! out-of-prefix replica refused with its reason, and `down` leaving the host's interfaces
+//! as they were. Runs against `$DOCKER_HOST` (Engine 20.10, and Engine 28 in CI's second
+//! run). Needs root (the switch namespace under /run/netns, the containers' namespaces).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::support::{self, images, Container, TempDir};
+
+fn net(dir: &Path, args: &[&str]) -> Output {
+    support::run(
+        Command::new(support::bin())
+            .arg("net")
+            .args(args)
+            .current_dir(dir)
+            .env_remove("COMPOSE_FILE")
+            .env_remove("COMPOSE_PROJECT_NAME"),
+    )
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A container of `project`'s `service`, replica `k`, with only `lo`.
+fn replica(project: &str, service: &str, k: u32) -> Container {
+    let labels = [
+        format!("com.docker.compose.project={project}"),
+        format!("com.docker.compose.service={service}"),
+        format!("com.docker.compose.container-number={k}"),
+    ];
+    Container::run(
+        &format!("{service}-{k}"),
+        &[
+            "--network",
+            "none",
+            "--label",
+            &labels[0],
+            "--label",
+            &labels[1],
+            "--label",
+            &labels[2],
+            images::busybox(),
+            "sleep",
+            "3600",
+        ],
+    )
+}
+
+/// The host's interfaces, without those the daemons make and remove for their own containers
+/// meanwhile (other tests run at the same time): `veth*`, `br-*`, `docker*`. Names only
+/// (indexes move with everything else).
+fn host_interfaces() -> Vec<String> {
+    let out = support::run_ok(Command::new("ip").args(["-o", "link", "show"]));
+    let mut v: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(|n| {
+            n.trim_end_matches(':')
+                .split('@')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .filter(|n| !(n.starts_with("veth") || n.starts_with("br-") || n.starts_with("docker")))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The named namespaces of `project` (other tests make their own meanwhile).
+fn netns_list(project: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains(project))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn ping(c: &Container, ip: &str) -> bool {
+    c.exec(&["ping", "-c1", "-W3", ip]).status.success()
+}
+
+fn link_of(c: &Container, dev: &str) -> String {
+    let out = c.exec(&["ip", "-o", "link", "show", "dev", dev]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Removes the project's switch namespace whatever happens to the test.
+struct Down(std::path::PathBuf, String);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = net(&self.0, &["down", "--project", &self.1]);
+    }
+}
+
+#[test]
+fn a_project_is_wired_kept_converged_and_removed() {
+    let dir = TempDir::new("net");
+    let project = support::unique("net").replace("dl-test-", "dlt");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        format!(
+            "name: {project}\nservices:\n  node:\n    image: busybox\n    network_mode: none\n    x-network:\n      links:\n        - {{bridge: s1, ip: 10.0.7.10/28, route: 10.0.8.0/24 via 10.0.7.1}}\n  router:\n    image: busybox\n    network_mode: none\n    x-network:\n      links:\n        - {{bridge: s1, ip: 10.0.7.1/28, mtu: 1500, mac: c2:00:00:00:07:01}}\n        - {{bridge: s2, dev: eth1, ip: 10.0.8.1/24}}\n"
+        ),
+    )
+    .unwrap();
+    let host_before = host_interfaces();
+    let netns_before = netns_list(&project);
+    let _down = Down(dir.path().to_path_buf(), project.clone());
+
+    // Nothing runs yet: the links wait for their containers.
+    let out = net(dir.path(), &["up"]);
+    let (_, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("project {project}: 0 links wired")),
+        "{err}"
+    );
+    assert!(
+        err.contains("3 declared links waiting for a container"),
+        "{err}"
+    );
+
+    let n1 = replica(&project, "node", 1);
+    let n2 = replica(&project, "node", 2);
+    let router = replica(&project, "router", 1);
+    let out = net(dir.path(), &["up"]);
+    let (_, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("4 links wired"), "{err}");
+
+    // Names, MAC and MTU exact; replica 2 at its offset; the route.
+    let r = link_of(&router, "eth0");
+    assert!(
+        r.contains("mtu 1500") && r.contains("link/ether c2:00:00:00:07:01"),
+        "{r}"
+    );
+    assert!(
+        link_of(&router, "eth1").contains("mtu 65535"),
+        "default MTU"
+    );
+    let a2 = String::from_utf8_lossy(&n2.exec(&["ip", "-o", "addr", "show", "dev", "eth0"]).stdout)
+        .into_owned();
+    assert!(a2.contains("inet 10.0.7.11/28"), "{a2}");
+    let routes = String::from_utf8_lossy(&n1.exec(&["ip", "route"]).stdout).into_owned();
+    assert!(
+        routes.contains("10.0.8.0/24 via 10.0.7.1 dev eth0"),
+        "{routes}"
+    );
+    let mac1 = link_of(&n1, "eth0");
+
+    // Traffic both ways, across the bridge, and via the router to its second network.
+    assert!(ping(&n1, "10.0.7.1"), "node 1 -> router");
+    assert!(ping(&router, "10.0.7.11"), "router -> node 2");
+    assert!(ping(&n2, "10.0.7.10"), "node 2 -> node 1");
+    assert!(
+        ping(&n1, "10.0.8.1"),
+        "node 1 -> the router's other side, by the route"
+    );
+
+    // A second up changes nothing.
+    let (_, err) = text(&net(dir.path(), &["up"]));
+    assert!(err.contains("4 links wired, 0 changes applied"), "{err}");
+
+    let states = |dir: &Path| -> Vec<(String, String, String)> {
+        let out = net(
+            dir,
+            &["status", "--format", "{{.Container}} {{.Dev}} {{.State}}"],
+        );
+        assert!(out.status.success(), "{:?}", text(&out));
+        let mut v: Vec<(String, String, String)> = text(&out)
+            .0
+            .lines()
+            .map(|l| {
+                let w: Vec<&str> = l.split(' ').collect();
+                (w[0].to_string(), w[1].to_string(), w[2].to_string())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let all_up: Vec<(String, String, String)> = {
+        let mut v = vec![
+            (n1.name.clone(), "eth0".to_string(), "up".to_string()),
+            (n2.name.clone(), "eth0".to_string(), "up".to_string()),
+            (router.name.clone(), "eth0".to_string(), "up".to_string()),
+            (router.name.clone(), "eth1".to_string(), "up".to_string()),
+        ];
+        v.sort();
+        v
+    };
+    assert_eq!(states(dir.path()), all_up);
+
+    // A restart: wired again by the next up, same MAC, same address.
+    support::docker_ok(&["restart", "-t", "0", &n1.id]);
+    assert!(
+        !link_of(&n1, "eth0").contains("eth0"),
+        "the restart took the link"
+    );
+    assert!(
+        states(dir.path()).contains(&(n1.name.clone(), "eth0".to_string(), "down".to_string())),
+        "status says node 1 is not wired"
+    );
+    let out = net(dir.path(), &["up"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(
+        link_of(&n1, "eth0")
+            .split("link/ether")
+            .nth(1)
+            .map(|s| s.split_whitespace().next()),
+        mac1.split("link/ether")
+            .nth(1)
+            .map(|s| s.split_whitespace().next()),
+        "same MAC after a restart"
+    );
+    assert!(ping(&n1, "10.0.7.1"), "node 1 -> router after its restart");
+    assert_eq!(states(dir.path()), all_up);
+
+    // Scale up: replica 3 at its offset; replica 7 would leave 10.0.7.0/28 and is refused.
+    let n3 = replica(&project, "node", 3);
+    let n7 = replica(&project, "node", 7);
+    let out = net(dir.path(), &["up"]);
+    let (_, err) = text(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "container {} eth0: replica 7 would get 10.0.7.10/28 + 6, outside 10.0.7.0/28",
+            n7.name
+        )),
+        "{err}"
+    );
+    assert!(ping(&n3, "10.0.7.1"), "replica 3 wired at 10.0.7.12");
+    assert!(ping(&router, "10.0.7.12"));
+    drop(n7);
+
+    // Down: everything goes; the host is as it was.
+    let out = net(dir.path(), &["down"]);
+    let (_, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("removed the switch namespace"), "{err}");
+    let mut gone = false;
+    for _ in 0..50 {
+        if !link_of(&router, "eth0").contains("eth0") {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(gone, "the router's link went with the switch namespace");
+    assert_eq!(host_interfaces(), host_before, "host interfaces as before");
+    assert_eq!(
+        netns_list(&project),
+        netns_before,
+        "named namespaces as before"
+    );
+    let label = format!("label=docker-link.net.project={project}");
+    assert_eq!(
+        support::docker_ok(&["volume", "ls", "-q", "--filter", &label]),
+        "",
+        "the stored configuration is gone"
+    );
+    let (_, err) = text(&net(dir.path(), &["down"]));
+    assert!(err.contains("nothing to remove"), "{err}");
+}
+
+#[test]
+fn an_invalid_configuration_is_refused_with_every_error() {
+    let dir = TempDir::new("net-invalid");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  web:\n    image: busybox\n    scale: 4\n    x-network:\n      links:\n        - {bridge: s, ip: 10.0.0.253/24, mdoe: x}\n        - {bridge: s, dev: eth1, ip: 10.0.1.253/24}\n",
+    )
+    .unwrap();
+    for cmd in [&["config"][..], &["up"][..]] {
+        let out = net(dir.path(), cmd);
+        let (_, err) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}: {err}");
+        assert!(
+            err.starts_with("error: invalid network configuration (2 errors)\n"),
+            "{err}"
+        );
+        assert!(err.contains("  compose.yaml: services.web.x-network.links[0].mdoe: unknown key \"mdoe\" (did you mean \"mode\"?)\n"), "{err}");
+        assert!(err.contains("  compose.yaml: services.web.x-network.links[1].ip: replica 4 of service web would get 10.0.1.253/24 + 3, outside 10.0.1.0/24 (service web is scaled to 4)"), "{err}");
+    }
+}
+
+/// `docker link watcher run --foreground` for a registry namespace of its own, stopped by
+/// SIGTERM when dropped.
+struct Watcher(std::process::Child);
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.0.wait();
+    }
+}
+
+fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < std::time::Duration::from_secs(20) {
+        if f() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("{what}: not within 20 s");
+}
+
+/// The watcher's net duty: containers that start after `up`, and again after a restart, are
+/// wired without another `up`, with the same MAC.
+#[test]
+fn the_watcher_wires_containers_as_they_start_and_restart() {
+    let dir = TempDir::new("net-watch");
+    let registry = support::unique("netreg");
+    let project = support::unique("netw").replace("dl-test-", "dlt");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        format!(
+            "name: {project}\nservices:\n  a:\n    image: busybox\n    x-network:\n      links:\n        - {{bridge: s, ip: 10.0.9.1/24}}\n  b:\n    image: busybox\n    x-network:\n      links:\n        - {{bridge: s, ip: 10.0.9.2/24}}\n"
+        ),
+    )
+    .unwrap();
+    let _down = Down(dir.path().to_path_buf(), project.clone());
+    let watcher = Watcher(
+        Command::new(support::bin())
+            .args(["link", "watcher", "run", "--foreground", "--no-rules"])
+            .env("DOCKER_LINK_REGISTRY", &registry)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let out = support::run(
+        Command::new(support::bin())
+            .args(["net", "up"])
+            .current_dir(dir.path())
+            .env("DOCKER_LINK_REGISTRY", &registry),
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    let a = replica(&project, "a", 1);
+    // `docker net wait` returns once the watcher has wired it, with its address.
+    let out = support::run(
+        Command::new(support::bin())
+            .args(["net", "wait", "a:1", "eth0", "--ip", "--timeout", "20"])
+            .current_dir(dir.path()),
+    );
+    let (_, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(err.trim(), format!("{} eth0: 10.0.9.1", a.name));
+    let out = support::run(
+        Command::new(support::bin())
+            .args(["net", "wait", "b", "eth0", "--timeout", "0.5"])
+            .current_dir(dir.path()),
+    );
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err.trim(),
+        "error: timed out after 0.5 s waiting for b eth0: no such container yet"
+    );
+    let b = replica(&project, "b", 1);
+    until("a reaches b once both started", || ping(&a, "10.0.9.2"));
+    let mac = |c: &Container| {
+        link_of(c, "eth0")
+            .split("link/ether ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .unwrap_or("")
+            .to_string()
+    };
+    let before = mac(&b);
+    assert!(!before.is_empty());
+    support::docker_ok(&["restart", "-t", "0", &b.id]);
+    until("a reaches b after its restart", || ping(&a, "10.0.9.2"));
+    assert_eq!(mac(&b), before, "the same MAC after a restart");
+    drop(watcher);
+}
+
+/// `docker init --wait-net DEV` as a container's entrypoint: the command starts only once
+/// `docker net up` has wired DEV, and sees its address.
+#[test]
+fn init_waits_for_the_link_before_the_command() {
+    let dir = TempDir::new("net-init");
+    let project = support::unique("neti").replace("dl-test-", "dlt");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        format!("name: {project}\nservices:\n  app:\n    image: busybox\n    x-network:\n      links:\n        - {{bridge: s, ip: 10.0.9.5/24}}\n"),
+    )
+    .unwrap();
+    let _down = Down(dir.path().to_path_buf(), project.clone());
+    let bind = format!("{}:/dl:ro", support::static_bin().display());
+    let labels = [
+        format!("com.docker.compose.project={project}"),
+        "com.docker.compose.service=app".to_string(),
+        "com.docker.compose.container-number=1".to_string(),
+    ];
+    let app = Container::run(
+        "app",
+        &[
+            "--network",
+            "none",
+            "-v",
+            &bind,
+            "--label",
+            &labels[0],
+            "--label",
+            &labels[1],
+            "--label",
+            &labels[2],
+            images::busybox(),
+            "/dl",
+            "init",
+            "--wait-net",
+            "eth0",
+            "--",
+            "sh",
+            "-c",
+            "ip -o addr show dev eth0; sleep 3600",
+        ],
+    );
+    let logs = || {
+        let out = support::docker(&["logs", &app.id]);
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    until("the init says it waits", || {
+        logs().contains("waiting for interface eth0")
+    });
+    assert!(
+        !logs().contains("inet "),
+        "the command did not start before the link: {}",
+        logs()
+    );
+    let out = net(dir.path(), &["up"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    until("the command starts and sees its address", || {
+        logs().contains("inet 10.0.9.5/24")
+    });
+}
