@@ -27,10 +27,16 @@ dk() { DOCKER_HOST=$host docker "$@"; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 launch() {
   rm -f "$dir/docker.sock" "$dir/dockerd.pid"
-  nsenter --net=/run/netns/$ns "$dockerd" -H "$host" --data-root "$dir/data" \
-    --exec-root "$dir/exec" --pidfile "$dir/dockerd.pid" >>"$dir/dockerd.log" 2>&1 &
+  # Its own configuration: the system's daemon.json may set a data-root of its own.
+  echo '{}' > "$dir/daemon.json"
+  nsenter --net=/run/netns/$ns "$dockerd" --config-file "$dir/daemon.json" -H "$host" \
+    --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$dir/dockerd.pid" \
+    >>"$dir/dockerd.log" 2>&1 &
   dpid=$!
-  until dk version >/dev/null 2>&1; do sleep 0.05; done
+  until dk version >/dev/null 2>&1; do
+    kill -0 "$dpid" 2>/dev/null || { tail -5 "$dir/dockerd.log" >&2; exit 1; }
+    sleep 0.05
+  done
 }
 cleanup() {
   [ -n "$wpid" ] && kill "$wpid" 2>/dev/null && wait "$wpid" 2>/dev/null || true
@@ -78,7 +84,8 @@ wpid=$!
 until [ "$(status Passes)" -ge 1 ] && [ "$(realized)" -eq "$parents" ]; do sleep 0.2; done
 echo "first convergence (watcher started, $parents link networks made and filled): $(( $(now_ms) - t0 )) ms, first pass $(status LastPassMs) ms"
 
-# The restart: SIGTERM to dockerd (its containers stop), start it again.
+# The restart: SIGTERM to dockerd (its containers stop: `sleep` as PID 1 ignores SIGTERM, so
+# this takes the engine its stop timeout), start it again.
 resyncs=$(status Resyncs); passes=$(status Passes)
 t0=$(now_ms)
 kill "$dpid"; wait "$dpid" 2>/dev/null || true

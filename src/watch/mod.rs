@@ -305,6 +305,10 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
             }
             daemon_id = id;
             status.daemon_id = daemon_id.clone();
+            // The daemon answers again: a pass that failed while it was away is tried now, not
+            // after the pause its failures had grown to.
+            retry_at = None;
+            retry_after = Duration::ZERO;
         }
         let now = Instant::now();
         let backing_off = retry_at.is_some_and(|t| t > now);
