@@ -2,9 +2,7 @@
 //! ([`labels`]), the route model and container selection ([`model`]), rendering with
 //! templates that can only emit escaped values ([`render`]).
 
-// The commands that use the core come in the next commit.
-#![allow(dead_code)]
-
+pub(crate) mod apply;
 pub(crate) mod labels;
 pub(crate) mod model;
 pub(crate) mod render;

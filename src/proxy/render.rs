@@ -150,10 +150,6 @@ impl Renderer {
         })
     }
 
-    pub(crate) fn engine(&self) -> ProxyEngine {
-        self.engine
-    }
-
     /// Renders `routes` (already sorted). `listen`: the ports the proxy listens on inside its
     /// container.
     pub(crate) fn render(

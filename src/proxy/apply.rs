@@ -1,0 +1,753 @@
+//! Putting a route table into a running proxy, through the daemon only (the proxy container
+//! never holds the daemon's socket): the proxy container and its options as labels
+//! ([`Proxy`]), the facts of the containers from one listing ([`candidates`]), and [`apply`]:
+//! render, skip when the bytes are those already live, join the backends' networks, write the
+//! candidate into a staging directory of the proxy (archive API), validate it with the engine
+//! itself (`nginx -t`, `haproxy -c` through exec), find the routes that break it by bisection
+//! and quarantine them, swap the live file atomically (a rename), signal a graceful reload
+//! and confirm it by polling the hash the new configuration serves on loopback.
+//!
+//! The live file only ever holds a validated configuration, so a restart of the proxy loads
+//! the last good one. What happened is written next to it (`state.json`), so `docker proxy
+//! status` reads it back from the proxy whoever applied (the watcher or `docker proxy
+//! reload`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use super::model::{self, Candidate, Health, Route, RouteTable, Settings};
+use super::render::{ProxyEngine, RenderError, Renderer, PROBE_PATH, PROBE_PORT};
+use super::value::Host;
+use crate::docker::engine::{
+    Attach, ContainerSummary, Engine, EngineError, ExecOutput, ListFilter, State,
+};
+
+/// Where the proxy's files live inside its container.
+pub(crate) const DIR: &str = "/etc/docker-link-proxy";
+/// What the last apply did (JSON), beside the live file.
+pub(crate) const STATE_FILE: &str = "/etc/docker-link-proxy/state.json";
+/// A replacement template (`up --template-dir`), copied into the proxy.
+pub(crate) const TEMPLATE_FILE: &str = "/etc/docker-link-proxy/template.tera";
+/// The candidate being validated.
+const STAGING_FILE: &str = "/etc/docker-link-proxy/staging/candidate";
+/// How long a reload may take to show its hash.
+const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
+/// Latencies kept in the state (the last ones).
+#[cfg_attr(not(test), allow(dead_code))] // the watcher's duty records them (next commit)
+const LATENCIES_KEPT: usize = 256;
+
+/// The labels of a proxy container (its options: `up` again compares them).
+pub(crate) mod label {
+    /// The proxy's name.
+    pub(crate) const NAME: &str = "docker-link.proxy";
+    pub(crate) const ENGINE: &str = "docker-link.proxy.engine";
+    pub(crate) const DOMAINS: &str = "docker-link.proxy.domains";
+    pub(crate) const EXPLICIT: &str = "docker-link.proxy.explicit";
+    pub(crate) const ALLOW_RAW: &str = "docker-link.proxy.allow-raw-directives";
+    /// The ports it listens on inside its container.
+    pub(crate) const LISTEN: &str = "docker-link.proxy.listen";
+    /// The sha256 of its replacement template, when it has one.
+    pub(crate) const TEMPLATE: &str = "docker-link.proxy.template";
+    /// A digest of every option (image, ports, networks included): `up` with other options
+    /// replaces the container, with the same ones leaves it.
+    pub(crate) const SPEC: &str = "docker-link.proxy.spec";
+}
+
+/// A proxy container, as its labels describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Proxy {
+    pub id: String,
+    pub name: String,
+    /// The container's docker name.
+    pub container: String,
+    pub engine: ProxyEngine,
+    pub state: State,
+    pub domains: Vec<Host>,
+    pub explicit: bool,
+    pub allow_raw: bool,
+    pub listen: Vec<u16>,
+    pub custom_template: bool,
+    /// The networks it is on now.
+    pub networks: BTreeSet<String>,
+    pub labels: crate::docker::engine::Labels,
+}
+
+impl Proxy {
+    /// A proxy container of ours, or None.
+    pub(crate) fn of(c: &ContainerSummary) -> Option<Proxy> {
+        if c.labels.get(crate::labels::ROLE).map(String::as_str) != Some(crate::labels::PROXY_ROLE)
+        {
+            return None;
+        }
+        let get = |k: &str| c.labels.get(k).map(String::as_str).unwrap_or_default();
+        Some(Proxy {
+            id: c.id.clone(),
+            name: get(label::NAME).to_string(),
+            container: c.names.first().cloned().unwrap_or_default(),
+            engine: ProxyEngine::parse(get(label::ENGINE)).unwrap_or_default(),
+            state: c.state,
+            domains: get(label::DOMAINS)
+                .split(',')
+                .filter_map(|d| Host::parse(d).ok())
+                .collect(),
+            explicit: get(label::EXPLICIT) == "true",
+            allow_raw: get(label::ALLOW_RAW) == "true",
+            listen: get(label::LISTEN)
+                .split(',')
+                .filter_map(|p| p.parse().ok())
+                .collect(),
+            custom_template: c.labels.contains_key(label::TEMPLATE),
+            networks: c.networks.keys().cloned().collect(),
+            labels: c.labels.clone(),
+        })
+    }
+
+    /// The live configuration file inside the container.
+    pub(crate) fn config_path(&self) -> String {
+        format!("{DIR}/{}", self.engine.template())
+    }
+
+    /// The command the proxy container runs: the engine on the live file, in the foreground
+    /// (nginx's master or haproxy's master-worker as PID 1, the process the reload signal
+    /// goes to).
+    pub(crate) fn command(engine: ProxyEngine) -> Vec<String> {
+        let file = format!("{DIR}/{}", engine.template());
+        match engine {
+            ProxyEngine::Nginx => vec![
+                "nginx".into(),
+                "-c".into(),
+                file,
+                "-g".into(),
+                "daemon off;".into(),
+            ],
+            ProxyEngine::Haproxy => vec![
+                "haproxy".into(),
+                "-W".into(),
+                "-db".into(),
+                "-f".into(),
+                file,
+            ],
+        }
+    }
+
+    /// The model's settings for this proxy.
+    pub(crate) fn settings(&self, own: BTreeSet<String>) -> Settings {
+        Settings {
+            domains: self.domains.clone(),
+            explicit: self.explicit,
+            allow_raw: self.allow_raw,
+            proxy_networks: self.networks.clone(),
+            own,
+        }
+    }
+}
+
+/// The model's facts of every container of a listing.
+pub(crate) fn candidates(listing: &[ContainerSummary]) -> Vec<Candidate> {
+    listing
+        .iter()
+        .map(|c| Candidate {
+            id: c.id.clone(),
+            name: c.names.first().cloned().unwrap_or_default(),
+            running: c.state == State::Running,
+            created: c.created,
+            labels: c.labels.clone(),
+            ports: c.tcp_ports.clone(),
+            mounts: c.mount_points.clone(),
+            networks: c.networks.clone(),
+            network_mode: c.network_mode.clone(),
+            health: Health::parse(&c.health),
+        })
+        .collect()
+}
+
+/// Every container (one listing) and the proxies among them.
+pub(crate) async fn observe<E: Engine>(
+    engine: &E,
+) -> Result<(Vec<ContainerSummary>, Vec<Proxy>), EngineError> {
+    let listing = engine.list_containers(&ListFilter::default()).await?;
+    let proxies = listing.containers.iter().filter_map(Proxy::of).collect();
+    Ok((listing.containers, proxies))
+}
+
+/// The route table of one proxy.
+pub(crate) fn table(proxy: &Proxy, listing: &[ContainerSummary]) -> RouteTable {
+    let own: BTreeSet<String> = listing
+        .iter()
+        .filter(|c| c.labels.contains_key(crate::labels::ROLE))
+        .map(|c| c.id.clone())
+        .collect();
+    model::build(&candidates(listing), &proxy.settings(own))
+}
+
+/// A route left out of the configuration, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Quarantined {
+    pub route: String,
+    pub reason: String,
+}
+
+/// What the proxy's last applies did; kept in the proxy container.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ProxyState {
+    /// The live configuration's hash.
+    pub hash: String,
+    pub routes: usize,
+    pub quarantined: Vec<Quarantined>,
+    /// When the live configuration was put in place (seconds since the epoch).
+    pub reloaded_at: i64,
+    /// How long the last apply took, validation to confirmed reload.
+    pub reload_ms: u64,
+    /// Whether the last reload was seen serving its hash.
+    pub confirmed: bool,
+    pub reloads: u64,
+    /// Event → live, milliseconds (the watcher's; the last ones).
+    pub latencies_ms: Vec<u64>,
+    /// The last failure, if the last apply failed.
+    pub error: Option<String>,
+    /// Who applied last (`watcher`, `docker proxy reload`, `docker proxy up`).
+    pub by: String,
+}
+
+impl ProxyState {
+    #[cfg_attr(not(test), allow(dead_code))] // the watcher's duty records them (next commit)
+    pub(crate) fn observe_latency(&mut self, ms: u64) {
+        self.latencies_ms.push(ms);
+        if self.latencies_ms.len() > LATENCIES_KEPT {
+            let extra = self.latencies_ms.len() - LATENCIES_KEPT;
+            self.latencies_ms.drain(..extra);
+        }
+    }
+
+    /// The q-quantile of the kept latencies (nearest rank).
+    pub(crate) fn quantile(&self, q: f64) -> Option<u64> {
+        let mut v = self.latencies_ms.clone();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_unstable();
+        let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+        Some(v[rank - 1])
+    }
+}
+
+/// Why an apply did not put a configuration in place.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApplyError {
+    #[error("proxy {proxy}: {source}")]
+    Engine {
+        proxy: String,
+        #[source]
+        source: EngineError,
+    },
+    #[error("proxy {proxy}: {source}")]
+    Render {
+        proxy: String,
+        #[source]
+        source: RenderError,
+    },
+    /// Even without any route the engine refuses the configuration (a replacement template
+    /// that is wrong, an image whose engine lacks a directive).
+    #[error("proxy {proxy}: the engine refuses the configuration even without routes: {message}")]
+    Invalid { proxy: String, message: String },
+    #[error("proxy {proxy} is not running")]
+    NotRunning { proxy: String },
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    /// The configuration changed and was reloaded.
+    pub reloaded: bool,
+    pub hash: String,
+    pub routes: usize,
+    pub quarantined: Vec<Quarantined>,
+    /// Networks the proxy joined.
+    pub joined: Vec<String>,
+    /// Failures that did not stop the apply (a network that could not be joined).
+    pub warnings: Vec<String>,
+    pub took: Duration,
+    /// The reload was seen serving the new hash; None when it could not be checked (no wget
+    /// or curl in the image).
+    pub confirmed: Option<bool>,
+}
+
+/// The renderer of a proxy: its replacement template when it has one (read from the
+/// container), else the embedded one.
+pub(crate) async fn renderer<E: Engine>(engine: &E, proxy: &Proxy) -> Result<Renderer, ApplyError> {
+    let custom = if proxy.custom_template {
+        let tar = engine
+            .get_archive(&proxy.id, TEMPLATE_FILE)
+            .await
+            .map_err(|source| ApplyError::Engine {
+                proxy: proxy.name.clone(),
+                source,
+            })?;
+        file_in_tar(&tar).map(|b| String::from_utf8_lossy(&b).into_owned())
+    } else {
+        None
+    };
+    Renderer::new(proxy.engine, custom.as_deref()).map_err(|source| ApplyError::Render {
+        proxy: proxy.name.clone(),
+        source,
+    })
+}
+
+/// The first regular file of a tar (`GET /containers/{id}/archive` of one file).
+pub(crate) fn file_in_tar(tar: &[u8]) -> Option<Vec<u8>> {
+    let mut archive = tar::Archive::new(tar);
+    let mut entry = archive.entries().ok()?.flatten().next()?;
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut entry, &mut out).ok()?;
+    Some(out)
+}
+
+/// A file at `path` (absolute) of the proxy container, if it is there.
+pub(crate) async fn read_file<E: Engine>(
+    engine: &E,
+    id: &str,
+    path: &str,
+) -> Result<Option<Vec<u8>>, EngineError> {
+    match engine.get_archive(id, path).await {
+        Ok(tar) => Ok(file_in_tar(&tar)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes files (absolute paths) into the container in one archive.
+pub(crate) async fn write_files<E: Engine>(
+    engine: &E,
+    id: &str,
+    files: &[(&str, &[u8])],
+) -> Result<(), EngineError> {
+    let entries: Vec<(&str, u32, &[u8])> = files.iter().map(|(p, d)| (*p, 0o644, *d)).collect();
+    engine
+        .put_archive(id, "/", crate::docker::self_image::tar_of(&entries))
+        .await
+}
+
+/// The routes the engine can serve, and the others quarantined.
+fn servable(engine: ProxyEngine, routes: &[Route]) -> (Vec<Route>, Vec<Quarantined>) {
+    let mut ok = Vec::new();
+    let mut out = Vec::new();
+    for r in routes {
+        match engine.unsupported(r) {
+            Some(reason) => out.push(Quarantined {
+                route: r.key(),
+                reason,
+            }),
+            None => ok.push(r.clone()),
+        }
+    }
+    (ok, out)
+}
+
+/// The command that validates a file with the engine.
+fn validate_command(engine: ProxyEngine, file: &str) -> Vec<String> {
+    match engine {
+        ProxyEngine::Nginx => vec![
+            "nginx".into(),
+            "-t".into(),
+            "-q".into(),
+            "-c".into(),
+            file.into(),
+        ],
+        ProxyEngine::Haproxy => {
+            vec![
+                "haproxy".into(),
+                "-c".into(),
+                "-q".into(),
+                "-f".into(),
+                file.into(),
+            ]
+        }
+    }
+}
+
+/// The signal that reloads gracefully: nginx's master re-reads on HUP; haproxy's master (in
+/// master-worker mode) on USR2, handing its listeners to the new worker.
+fn reload_signal(engine: ProxyEngine) -> &'static str {
+    match engine {
+        ProxyEngine::Nginx => "HUP",
+        ProxyEngine::Haproxy => "USR2",
+    }
+}
+
+/// Fetches the hash on the loopback listener from inside the container, with whichever of
+/// wget and curl the image has (exit 127: neither).
+fn probe_command() -> Vec<String> {
+    let url = format!("http://127.0.0.1:{PROBE_PORT}{PROBE_PATH}");
+    vec![
+        "sh".into(),
+        "-c".into(),
+        format!(
+            "if command -v wget >/dev/null 2>&1; then exec wget -q -O - {url}; \
+             elif command -v curl >/dev/null 2>&1; then exec curl -fsS -m 2 {url}; \
+             else exit 127; fi"
+        ),
+    ]
+}
+
+/// Applies a route table to a running proxy (see the module's documentation). `state` is the
+/// proxy's, updated in place and written back.
+pub(crate) async fn apply<E: Engine>(
+    engine: &E,
+    proxy: &Proxy,
+    renderer: &Renderer,
+    table: &RouteTable,
+    state: &mut ProxyState,
+) -> Result<Outcome, ApplyError> {
+    let t0 = Instant::now();
+    let name = proxy.name.clone();
+    let eng = |source: EngineError| ApplyError::Engine {
+        proxy: name.clone(),
+        source,
+    };
+    if proxy.state != State::Running {
+        return Err(ApplyError::NotRunning {
+            proxy: proxy.name.clone(),
+        });
+    }
+    let mut outcome = Outcome::default();
+    // The backends' networks first: validation resolves nothing, but the reload must reach
+    // them.
+    for net in &table.networks {
+        if proxy.networks.contains(net) {
+            continue;
+        }
+        match engine.connect(net, &proxy.id, &Attach::default()).await {
+            Ok(()) => outcome.joined.push(net.clone()),
+            Err(e) if e.is_conflict() => {}
+            Err(e) => outcome.warnings.push(format!("joining network {net}: {e}")),
+        }
+    }
+    let (routes, mut quarantined) = servable(proxy.engine, &table.routes);
+    let render = |routes: &[Route]| {
+        renderer
+            .render(&proxy.name, &proxy.listen, routes)
+            .map_err(|source| ApplyError::Render {
+                proxy: proxy.name.clone(),
+                source,
+            })
+    };
+    let mut candidate = render(&routes)?;
+    let live_path = proxy.config_path();
+    let live = read_file(engine, &proxy.id, &live_path)
+        .await
+        .map_err(eng)?;
+    if live.as_deref() == Some(candidate.text.as_bytes()) {
+        // Byte-identical: no reload (the quarantine of the last apply still holds).
+        outcome.hash = candidate.hash;
+        outcome.routes = candidate.routes.len();
+        outcome.quarantined = state.quarantined.clone();
+        outcome.took = t0.elapsed();
+        return Ok(outcome);
+    }
+    let staging = format!("{STAGING_FILE}.{}", proxy.engine.template());
+    let check = |text: String| {
+        let staging = staging.clone();
+        async move {
+            write_files(engine, &proxy.id, &[(&staging, text.as_bytes())]).await?;
+            engine
+                .exec(&proxy.id, &validate_command(proxy.engine, &staging))
+                .await
+        }
+    };
+    let first = check(candidate.text.clone()).await.map_err(eng)?;
+    if !first.success() {
+        // Which routes break it: halves until single routes, each checked alone with the
+        // rest of the configuration.
+        let empty = check(render(&[])?.text).await.map_err(eng)?;
+        if !empty.success() {
+            return Err(ApplyError::Invalid {
+                proxy: proxy.name.clone(),
+                message: empty.message(),
+            });
+        }
+        let mut bad: BTreeMap<String, String> = BTreeMap::new();
+        let mut stack: Vec<(Vec<Route>, Option<ExecOutput>)> = vec![(routes.clone(), Some(first))];
+        while let Some((set, known)) = stack.pop() {
+            let out = match known {
+                Some(o) => o,
+                None => check(render(&set)?.text).await.map_err(eng)?,
+            };
+            if out.success() {
+                continue;
+            }
+            if set.len() == 1 {
+                bad.insert(set[0].key(), out.message());
+                continue;
+            }
+            let (a, b) = set.split_at(set.len() / 2);
+            stack.push((b.to_vec(), None));
+            stack.push((a.to_vec(), None));
+        }
+        let good: Vec<Route> = routes
+            .iter()
+            .filter(|r| !bad.contains_key(&r.key()))
+            .cloned()
+            .collect();
+        quarantined.extend(
+            bad.into_iter()
+                .map(|(route, reason)| Quarantined { route, reason }),
+        );
+        candidate = render(&good)?;
+        let last = check(candidate.text.clone()).await.map_err(eng)?;
+        if !last.success() {
+            // Routes that break it only together: keep the live configuration.
+            return Err(ApplyError::Invalid {
+                proxy: proxy.name.clone(),
+                message: format!("routes that fail only together: {}", last.message()),
+            });
+        }
+        if live.as_deref() == Some(candidate.text.as_bytes()) {
+            outcome.hash = candidate.hash;
+            outcome.routes = candidate.routes.len();
+            outcome.quarantined = quarantined.clone();
+            state.quarantined = quarantined;
+            outcome.took = t0.elapsed();
+            write_state(engine, proxy, state).await.map_err(eng)?;
+            return Ok(outcome);
+        }
+    }
+    // Swap: a rename in one directory is atomic; the live file is only ever a validated one.
+    let mv = engine
+        .exec(
+            &proxy.id,
+            &["mv".into(), "-f".into(), staging.clone(), live_path.clone()],
+        )
+        .await
+        .map_err(eng)?;
+    if !mv.success() {
+        return Err(ApplyError::Invalid {
+            proxy: proxy.name.clone(),
+            message: format!("moving the configuration in place: {}", mv.message()),
+        });
+    }
+    engine
+        .signal(&proxy.id, reload_signal(proxy.engine))
+        .await
+        .map_err(eng)?;
+    outcome.confirmed = confirm(engine, &proxy.id, &candidate.hash).await;
+    outcome.reloaded = true;
+    outcome.hash = candidate.hash.clone();
+    outcome.routes = candidate.routes.len();
+    outcome.quarantined = quarantined.clone();
+    outcome.took = t0.elapsed();
+    state.hash = candidate.hash;
+    state.routes = outcome.routes;
+    state.quarantined = quarantined;
+    state.reloaded_at = crate::docker::clock::now();
+    state.reload_ms = outcome.took.as_millis() as u64;
+    state.confirmed = outcome.confirmed == Some(true);
+    state.reloads += 1;
+    state.error = None;
+    write_state(engine, proxy, state).await.map_err(eng)?;
+    Ok(outcome)
+}
+
+/// Polls the loopback listener until it serves `hash`: Some(true) when it did, Some(false)
+/// when it did not within [`CONFIRM_WITHIN`], None when the image has no client to ask with.
+async fn confirm<E: Engine>(engine: &E, id: &str, hash: &str) -> Option<bool> {
+    let deadline = Instant::now() + CONFIRM_WITHIN;
+    let mut pause = Duration::from_millis(5);
+    while Instant::now() < deadline {
+        let answer = engine.exec(id, &probe_command()).await;
+        tracing::debug!("probe of the configuration's hash: {answer:?}");
+        match answer {
+            Ok(out) if out.code == 127 => return None,
+            Ok(out) if out.success() && String::from_utf8_lossy(&out.stdout).trim() == hash => {
+                return Some(true)
+            }
+            _ => {}
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+    Some(false)
+}
+
+/// Writes the state beside the live file.
+pub(crate) async fn write_state<E: Engine>(
+    engine: &E,
+    proxy: &Proxy,
+    state: &ProxyState,
+) -> Result<(), EngineError> {
+    let json = serde_json::to_vec_pretty(state).unwrap_or_default();
+    write_files(engine, &proxy.id, &[(STATE_FILE, &json)]).await
+}
+
+/// Reads the state back (an empty one when there is none yet).
+pub(crate) async fn read_state<E: Engine>(engine: &E, proxy: &Proxy) -> ProxyState {
+    match read_file(engine, &proxy.id, STATE_FILE).await {
+        Ok(Some(b)) => serde_json::from_slice(&b).unwrap_or_default(),
+        _ => ProxyState::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::docker::engine::ExecOutput;
+    use crate::docker::fake::{ExecHandler, Fake, FakeContainer};
+
+    /// A fake nginx: a file is valid unless it holds `bad.invalid`; the probe answers the
+    /// hash of the live file.
+    fn fake_engine(fake: &Fake) {
+        let handler = |c: &FakeContainer, cmd: &[String]| -> ExecOutput {
+            let file = |p: &str| {
+                String::from_utf8_lossy(c.files.get(p).map(Vec::as_slice).unwrap_or_default())
+                    .into_owned()
+            };
+            match cmd.first().map(String::as_str) {
+                Some("nginx") => {
+                    let text = file(&cmd[4]);
+                    if text.contains("bad.invalid") {
+                        ExecOutput {
+                            code: 1,
+                            stderr: b"nginx: [emerg] host not found in upstream \"bad.invalid:80\""
+                                .to_vec(),
+                            ..Default::default()
+                        }
+                    } else {
+                        ExecOutput::default()
+                    }
+                }
+                Some("sh") => {
+                    let live = file("/etc/docker-link-proxy/nginx.conf");
+                    let hash = live
+                        .lines()
+                        .find_map(|l| l.strip_prefix("# config "))
+                        .unwrap_or_default()
+                        .to_string();
+                    ExecOutput {
+                        stdout: hash.into_bytes(),
+                        ..Default::default()
+                    }
+                }
+                _ => ExecOutput::default(),
+            }
+        };
+        fake.world().exec = Some(ExecHandler(Arc::new(handler)));
+    }
+
+    fn proxy_of(fake: &Fake, id: &str) -> Proxy {
+        let w = fake.world();
+        let c = &w.containers[id];
+        Proxy {
+            id: id.to_string(),
+            name: "p".into(),
+            container: c.spec.name.clone(),
+            engine: ProxyEngine::Nginx,
+            state: c.state,
+            domains: vec![],
+            explicit: false,
+            allow_raw: false,
+            listen: vec![80],
+            custom_template: false,
+            networks: BTreeSet::new(),
+            labels: c.spec.labels.clone(),
+        }
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_breaking_route_is_quarantined_and_the_rest_reloads() {
+        let fake = Fake::new();
+        fake_engine(&fake);
+        let pid = fake.run("proxy", &["80/tcp"], &[("docker-link.role", "proxy")]);
+        let proxy = proxy_of(&fake, &pid);
+        let renderer = Renderer::new(ProxyEngine::Nginx, None).unwrap();
+        let cands: Vec<Candidate> = (1..=7)
+            .map(|i| {
+                let mut c = model::tests::candidate(&format!("c{i}"), i, &[]);
+                if i == 5 {
+                    c.labels
+                        .insert("proxy.c5.host".into(), "bad.invalid".into());
+                }
+                c
+            })
+            .collect();
+        let table = model::build(&cands, &Settings::default());
+        let mut state = ProxyState::default();
+        rt().block_on(fake.create_network(&crate::docker::engine::NetworkSpec {
+            name: "app".into(),
+            subnet: "10.0.0.0/24".into(),
+            gateway: "10.0.0.254".into(),
+            ..Default::default()
+        }))
+        .unwrap();
+        let out = rt()
+            .block_on(apply(&fake, &proxy, &renderer, &table, &mut state))
+            .unwrap();
+        assert!(out.reloaded);
+        assert_eq!(out.routes, 6);
+        assert_eq!(out.quarantined.len(), 1);
+        assert_eq!(out.quarantined[0].route, "c5");
+        assert!(
+            out.quarantined[0].reason.contains("host not found"),
+            "{:?}",
+            out.quarantined
+        );
+        assert_eq!(out.confirmed, Some(true));
+        assert_eq!(out.joined, ["app"]);
+        {
+            let w = fake.world();
+            let c = &w.containers[&pid];
+            assert_eq!(c.signals, ["HUP"]);
+            let live =
+                String::from_utf8_lossy(&c.files["/etc/docker-link-proxy/nginx.conf"]).into_owned();
+            assert!(live.contains("server_name c4;") && !live.contains("bad.invalid"));
+            assert!(c.files.contains_key(STATE_FILE));
+            // The swap is a rename inside the container.
+            assert!(w.calls.iter().any(|c| c.contains("mv -f /etc/docker-link-proxy/staging/candidate.nginx.conf /etc/docker-link-proxy/nginx.conf")), "{:?}", w.calls);
+        }
+        // Again: the same bytes, no reload.
+        let out = rt()
+            .block_on(apply(&fake, &proxy, &renderer, &table, &mut state))
+            .unwrap();
+        assert!(!out.reloaded);
+        assert_eq!(fake.world().containers[&pid].signals.len(), 1);
+        assert_eq!(state.reloads, 1);
+        assert_eq!(state.quarantined.len(), 1);
+    }
+
+    #[test]
+    fn a_proxy_that_is_down_is_reported() {
+        let fake = Fake::new();
+        let pid = fake.run("proxy", &[], &[]);
+        fake.stop_all();
+        let proxy = proxy_of(&fake, &pid);
+        let renderer = Renderer::new(ProxyEngine::Nginx, None).unwrap();
+        let err = rt()
+            .block_on(apply(
+                &fake,
+                &proxy,
+                &renderer,
+                &RouteTable::default(),
+                &mut ProxyState::default(),
+            ))
+            .unwrap_err();
+        assert!(err.to_string().contains("is not running"));
+    }
+
+    #[test]
+    fn quantiles() {
+        let mut s = ProxyState::default();
+        for ms in 1..=300 {
+            s.observe_latency(ms);
+        }
+        assert_eq!(s.latencies_ms.len(), LATENCIES_KEPT);
+        assert_eq!(s.quantile(0.5), Some(172));
+        assert_eq!(s.quantile(0.99), Some(298));
+    }
+}
