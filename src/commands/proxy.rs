@@ -404,6 +404,8 @@ fn up(args: UpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let outcome = apply_now(&daemon, &name, "docker proxy up").await?;
         said.push(outcome);
         let _ = id;
+        // The watcher keeps the routes in step with the containers from now on.
+        crate::commands::link::watcher::start_if_needed(&daemon, ctx).await;
         anyhow::Ok(said)
     })?;
     for s in said {
@@ -432,7 +434,7 @@ async fn apply_now<E: Engine>(daemon: &E, name: &str, by: &str) -> anyhow::Resul
     let renderer = apply::renderer(daemon, &proxy).await?;
     let table = apply::table(&proxy, &listing);
     let mut state = apply::read_state(daemon, &proxy).await;
-    let result = apply::apply(daemon, &proxy, &renderer, &table, &mut state).await;
+    let result = apply::apply(daemon, &proxy, &renderer, &table, &mut state, None).await;
     let outcome = match result {
         Ok(o) => o,
         Err(e) => {

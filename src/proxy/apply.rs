@@ -33,7 +33,6 @@ const STAGING_FILE: &str = "/etc/docker-link-proxy/staging/candidate";
 /// How long a reload may take to show its hash.
 const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
 /// Latencies kept in the state (the last ones).
-#[cfg_attr(not(test), allow(dead_code))] // the watcher's duty records them (next commit)
 const LATENCIES_KEPT: usize = 256;
 
 /// The labels of a proxy container (its options: `up` again compares them).
@@ -210,7 +209,6 @@ pub(crate) struct ProxyState {
 }
 
 impl ProxyState {
-    #[cfg_attr(not(test), allow(dead_code))] // the watcher's duty records them (next commit)
     pub(crate) fn observe_latency(&mut self, ms: u64) {
         self.latencies_ms.push(ms);
         if self.latencies_ms.len() > LATENCIES_KEPT {
@@ -397,6 +395,7 @@ pub(crate) async fn apply<E: Engine>(
     renderer: &Renderer,
     table: &RouteTable,
     state: &mut ProxyState,
+    since: Option<Instant>,
 ) -> Result<Outcome, ApplyError> {
     let t0 = Instant::now();
     let name = proxy.name.clone();
@@ -543,6 +542,9 @@ pub(crate) async fn apply<E: Engine>(
     state.confirmed = outcome.confirmed == Some(true);
     state.reloads += 1;
     state.error = None;
+    if let Some(t) = since {
+        state.observe_latency(t.elapsed().as_millis() as u64);
+    }
     write_state(engine, proxy, state).await.map_err(eng)?;
     Ok(outcome)
 }
@@ -587,7 +589,7 @@ pub(crate) async fn read_state<E: Engine>(engine: &E, proxy: &Proxy) -> ProxySta
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use super::*;
@@ -596,7 +598,7 @@ mod tests {
 
     /// A fake nginx: a file is valid unless it holds `bad.invalid`; the probe answers the
     /// hash of the live file.
-    fn fake_engine(fake: &Fake) {
+    pub(crate) fn fake_engine(fake: &Fake) {
         let handler = |c: &FakeContainer, cmd: &[String]| -> ExecOutput {
             let file = |p: &str| {
                 String::from_utf8_lossy(c.files.get(p).map(Vec::as_slice).unwrap_or_default())
@@ -687,7 +689,7 @@ mod tests {
         }))
         .unwrap();
         let out = rt()
-            .block_on(apply(&fake, &proxy, &renderer, &table, &mut state))
+            .block_on(apply(&fake, &proxy, &renderer, &table, &mut state, None))
             .unwrap();
         assert!(out.reloaded);
         assert_eq!(out.routes, 6);
@@ -713,7 +715,7 @@ mod tests {
         }
         // Again: the same bytes, no reload.
         let out = rt()
-            .block_on(apply(&fake, &proxy, &renderer, &table, &mut state))
+            .block_on(apply(&fake, &proxy, &renderer, &table, &mut state, None))
             .unwrap();
         assert!(!out.reloaded);
         assert_eq!(fake.world().containers[&pid].signals.len(), 1);
@@ -735,6 +737,7 @@ mod tests {
                 &renderer,
                 &RouteTable::default(),
                 &mut ProxyState::default(),
+                None,
             ))
             .unwrap_err();
         assert!(err.to_string().contains("is not running"));

@@ -15,6 +15,7 @@
 
 pub(crate) mod debounce;
 pub(crate) mod links;
+pub(crate) mod proxy;
 pub(crate) mod rules;
 pub(crate) mod status;
 
@@ -160,7 +161,7 @@ pub(crate) async fn run<E: Engine + Clone>(
     let mut status = Status {
         version: env!("CARGO_PKG_VERSION").to_string(),
         started: unix_now(),
-        duties: vec!["links".into()],
+        duties: vec!["links".into(), "proxy".into()],
         ..Default::default()
     };
     let metrics = match opts.metrics {
@@ -173,6 +174,7 @@ pub(crate) async fn run<E: Engine + Clone>(
     let mut daemon_id = engine.info().await?.id;
     status.daemon_id = daemon_id.clone();
     let mut duty = links::LinkDuty::new(engine.clone(), ns, pool, cancel.clone());
+    let mut proxy_duty = proxy::ProxyDuty::new(engine.clone(), ns);
     if let Some(config) = rules {
         let config_icc_off = config.icc_off;
         let mut r = rules::Rules::new(ns, config.netns, config.icc_off);
@@ -216,6 +218,19 @@ pub(crate) async fn run<E: Engine + Clone>(
             let waited = debounce.take(now);
             let work = std::mem::take(&mut dirty);
             let t0 = Instant::now();
+            // The proxy first: its routes are what users wait for.
+            match proxy_duty.pass(&work, waited.map(|w| now - w)).await {
+                Ok(r) => {
+                    for (object, kind, message) in r.errors {
+                        tracing::warn!("{kind} {object}: {message}");
+                        status.error(unix_now(), &object, kind, message);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("proxy pass failed: {e:#}");
+                    status.error(unix_now(), "daemon", "proxy", format!("{e:#}"));
+                }
+            }
             match duty.pass(&work).await {
                 Ok(report) => {
                     retry_at = None;
