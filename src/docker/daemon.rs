@@ -13,8 +13,8 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptions, DownloadFromContainerOptions, InspectContainerOptions,
-    InspectNetworkOptions, KillContainerOptions, ListNetworksOptions, ListVolumesOptions,
-    RemoveContainerOptions, StartContainerOptions, UploadToContainerOptions,
+    InspectNetworkOptions, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptions,
+    StartContainerOptions, UploadToContainerOptions,
 };
 use bollard::{ClientVersion, Docker};
 use futures_util::TryStreamExt;
@@ -631,19 +631,6 @@ impl Engine for Daemon {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         Err(other(&what, None, "the command did not end".into()))
-    }
-
-    async fn signal(&self, id: &str, signal: &str) -> Result<()> {
-        let what = format!("sending {signal} to container {}", short(id));
-        self.docker
-            .kill_container(
-                id,
-                Some(KillContainerOptions {
-                    signal: signal.to_string(),
-                }),
-            )
-            .await
-            .map_err(|e| map(&what, e))
     }
 
     async fn list_networks(&self, labels: &[String]) -> Result<Vec<NetworkInfo>> {

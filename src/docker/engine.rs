@@ -381,8 +381,6 @@ pub trait Engine: Send + Sync {
     /// Runs a command as root in a running container and waits for it: its output and exit
     /// code (a command that fails is an answer, not an error).
     fn exec(&self, id: &str, cmd: &[String]) -> impl Future<Output = Result<ExecOutput>> + Send;
-    /// Sends a signal (`HUP`, `USR2`, ...) to the container's main process.
-    fn signal(&self, id: &str, signal: &str) -> impl Future<Output = Result<()>> + Send;
 
     /// Networks with all of these `key=value` labels (members left empty).
     fn list_networks(

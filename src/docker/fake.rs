@@ -32,13 +32,13 @@ pub(crate) struct FakeContainer {
     pub(crate) networks: BTreeMap<String, Endpoint>,
     /// Files written into it through the archive API, by absolute path.
     pub(crate) files: BTreeMap<String, Vec<u8>>,
-    /// Signals it was sent, in order.
+    /// Signals its main process was sent (by a command run in it), in order.
     pub(crate) signals: Vec<String>,
 }
 
 /// Answers `exec` in the fake: (the container, the command) → its output.
 pub(crate) type ExecFn =
-    dyn Fn(&FakeContainer, &[String]) -> super::engine::ExecOutput + Send + Sync;
+    dyn Fn(&mut FakeContainer, &[String]) -> super::engine::ExecOutput + Send + Sync;
 
 #[derive(Clone)]
 pub(crate) struct ExecHandler(pub(crate) Arc<ExecFn>);
@@ -674,26 +674,15 @@ impl Engine for Fake {
                 });
             }
         }
-        let c = &w.containers[&id];
-        Ok(match &w.exec {
-            Some(handler) => (handler.0)(c, cmd),
-            None => super::engine::ExecOutput::default(),
-        })
-    }
-
-    async fn signal(&self, id: &str, signal: &str) -> Result<()> {
-        let what = format!("sending {signal} to container {}", short(id));
-        let mut w = self.call(format!("signal {} {signal}", short(id))).await?;
-        let id = w.find(id).ok_or_else(|| not_found(what.clone()))?;
+        let handler = w.exec.clone();
         let c = w
             .containers
             .get_mut(&id)
             .ok_or_else(|| not_found(what.clone()))?;
-        if c.state != State::Running {
-            return Err(conflict(what, "the container is not running"));
-        }
-        c.signals.push(signal.to_string());
-        Ok(())
+        Ok(match handler {
+            Some(handler) => (handler.0)(c, cmd),
+            None => super::engine::ExecOutput::default(),
+        })
     }
 
     async fn list_networks(&self, labels: &[String]) -> Result<Vec<NetworkInfo>> {

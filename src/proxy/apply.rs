@@ -30,8 +30,6 @@ pub(crate) const STATE_FILE: &str = "/etc/docker-link-proxy/state.json";
 pub(crate) const TEMPLATE_FILE: &str = "/etc/docker-link-proxy/template.tera";
 /// The candidate being validated.
 const STAGING_FILE: &str = "/etc/docker-link-proxy/staging/candidate";
-/// How long a reload may take to show its hash.
-const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
 /// Latencies kept in the state (the last ones).
 const LATENCIES_KEPT: usize = 256;
 
@@ -184,6 +182,20 @@ pub(crate) fn table(proxy: &Proxy, listing: &[ContainerSummary]) -> RouteTable {
 pub(crate) struct Quarantined {
     pub route: String,
     pub reason: String,
+    /// A digest of the route as it was refused: the same route is left out again without
+    /// asking the engine; a changed one (a new address, a new label value) is tried again.
+    #[serde(default)]
+    pub fingerprint: String,
+}
+
+/// A route's digest, for [`Quarantined::fingerprint`].
+fn fingerprint(route: &Route) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(serde_json::to_vec(route).unwrap_or_default())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// What the proxy's last applies did; kept in the proxy container.
@@ -257,6 +269,8 @@ pub(crate) enum ApplyError {
 pub(crate) struct Outcome {
     /// The configuration changed and was reloaded.
     pub reloaded: bool,
+    /// The live configuration after the apply.
+    pub live: String,
     pub hash: String,
     pub routes: usize,
     pub quarantined: Vec<Quarantined>,
@@ -334,6 +348,7 @@ fn servable(engine: ProxyEngine, routes: &[Route]) -> (Vec<Route>, Vec<Quarantin
             Some(reason) => out.push(Quarantined {
                 route: r.key(),
                 reason,
+                fingerprint: fingerprint(r),
             }),
             None => ok.push(r.clone()),
         }
@@ -352,13 +367,7 @@ fn validate_command(engine: ProxyEngine, file: &str) -> Vec<String> {
             file.into(),
         ],
         ProxyEngine::Haproxy => {
-            vec![
-                "haproxy".into(),
-                "-c".into(),
-                "-q".into(),
-                "-f".into(),
-                file.into(),
-            ]
+            vec!["haproxy".into(), "-c".into(), "-f".into(), file.into()]
         }
     }
 }
@@ -372,19 +381,46 @@ fn reload_signal(engine: ProxyEngine) -> &'static str {
     }
 }
 
-/// Fetches the hash on the loopback listener from inside the container, with whichever of
-/// wget and curl the image has (exit 127: neither).
-fn probe_command() -> Vec<String> {
-    let url = format!("http://127.0.0.1:{PROBE_PORT}{PROBE_PATH}");
-    vec![
+/// Exit codes of [`commit_command`].
+mod commit {
+    pub(super) const INVALID: i64 = 90;
+    pub(super) const MOVE: i64 = 91;
+    pub(super) const SIGNAL: i64 = 92;
+    pub(super) const UNCONFIRMED: i64 = 93;
+    pub(super) const NO_CLIENT: i64 = 94;
+}
+
+/// One exec that validates the staged file with the engine, renames it over the live one
+/// (atomic in one directory), signals the master (PID 1: the engine runs in the foreground)
+/// and polls the loopback listener until it serves `hash`, with whichever of wget and curl
+/// the image has. One round trip instead of four: the reload's latency is mostly exec's.
+fn commit_command(engine: ProxyEngine, staging: &str, live: &str, hash: &str) -> Vec<String> {
+    const SCRIPT: &str = r#"s=$1; l=$2; h=$3; sig=$4; url=$5; shift 5
+"$@" || exit 90
+mv -f "$s" "$l" || exit 91
+kill -"$sig" 1 || exit 92
+if command -v wget >/dev/null 2>&1; then get() { wget -q -O - "$url"; }
+elif command -v curl >/dev/null 2>&1; then get() { curl -fsS -m 2 "$url"; }
+else exit 94; fi
+i=0
+while [ "$i" -lt 500 ]; do
+  [ "$(get 2>/dev/null)" = "$h" ] && exit 0
+  sleep 0.02; i=$((i+1))
+done
+exit 93"#;
+    let mut cmd: Vec<String> = vec![
         "sh".into(),
         "-c".into(),
-        format!(
-            "if command -v wget >/dev/null 2>&1; then exec wget -q -O - {url}; \
-             elif command -v curl >/dev/null 2>&1; then exec curl -fsS -m 2 {url}; \
-             else exit 127; fi"
-        ),
-    ]
+        SCRIPT.into(),
+        "docker-link-commit".into(),
+        staging.into(),
+        live.into(),
+        hash.into(),
+        reload_signal(engine).into(),
+        format!("http://127.0.0.1:{PROBE_PORT}{PROBE_PATH}"),
+    ];
+    cmd.extend(validate_command(engine, staging));
+    cmd
 }
 
 /// Applies a route table to a running proxy (see the module's documentation). `state` is the
@@ -396,6 +432,7 @@ pub(crate) async fn apply<E: Engine>(
     table: &RouteTable,
     state: &mut ProxyState,
     since: Option<Instant>,
+    known_live: Option<&str>,
 ) -> Result<Outcome, ApplyError> {
     let t0 = Instant::now();
     let name = proxy.name.clone();
@@ -421,7 +458,22 @@ pub(crate) async fn apply<E: Engine>(
             Err(e) => outcome.warnings.push(format!("joining network {net}: {e}")),
         }
     }
-    let (routes, mut quarantined) = servable(proxy.engine, &table.routes);
+    let (mut routes, mut quarantined) = servable(proxy.engine, &table.routes);
+    // Routes refused before, unchanged since: still refused (no bisection on every event).
+    routes.retain(|r| {
+        let fp = fingerprint(r);
+        match state
+            .quarantined
+            .iter()
+            .find(|q| q.route == r.key() && q.fingerprint == fp)
+        {
+            Some(q) => {
+                quarantined.push(q.clone());
+                false
+            }
+            None => true,
+        }
+    });
     let render = |routes: &[Route]| {
         renderer
             .render(&proxy.name, &proxy.listen, routes)
@@ -432,11 +484,16 @@ pub(crate) async fn apply<E: Engine>(
     };
     let mut candidate = render(&routes)?;
     let live_path = proxy.config_path();
-    let live = read_file(engine, &proxy.id, &live_path)
-        .await
-        .map_err(eng)?;
+    // The caller may know what is live (the watcher committed it): one read less.
+    let live = match known_live {
+        Some(text) => Some(text.as_bytes().to_vec()),
+        None => read_file(engine, &proxy.id, &live_path)
+            .await
+            .map_err(eng)?,
+    };
     if live.as_deref() == Some(candidate.text.as_bytes()) {
         // Byte-identical: no reload (the quarantine of the last apply still holds).
+        outcome.live = candidate.text;
         outcome.hash = candidate.hash;
         outcome.routes = candidate.routes.len();
         outcome.quarantined = state.quarantined.clone();
@@ -453,10 +510,33 @@ pub(crate) async fn apply<E: Engine>(
                 .await
         }
     };
-    let first = check(candidate.text.clone()).await.map_err(eng)?;
-    if !first.success() {
-        // Which routes break it: halves until single routes, each checked alone with the
-        // rest of the configuration.
+    // Validate, swap, signal and confirm in one exec (the reload's latency is mostly exec's);
+    // an invalid candidate leaves the live file alone.
+    let commit = |text: String, hash: String| {
+        let staging = staging.clone();
+        let live_path = live_path.clone();
+        async move {
+            write_files(engine, &proxy.id, &[(&staging, text.as_bytes())]).await?;
+            engine
+                .exec(
+                    &proxy.id,
+                    &commit_command(proxy.engine, &staging, &live_path, &hash),
+                )
+                .await
+        }
+    };
+    let mut done = commit(candidate.text.clone(), candidate.hash.clone())
+        .await
+        .map_err(eng)?;
+    tracing::debug!(
+        "proxy {}: commit exited {} after {:?}",
+        proxy.name,
+        done.code,
+        t0.elapsed()
+    );
+    if done.code == commit::INVALID {
+        // Which routes break it: halves until single routes, each checked with the rest of
+        // the configuration.
         let empty = check(render(&[])?.text).await.map_err(eng)?;
         if !empty.success() {
             return Err(ApplyError::Invalid {
@@ -464,8 +544,8 @@ pub(crate) async fn apply<E: Engine>(
                 message: empty.message(),
             });
         }
-        let mut bad: BTreeMap<String, String> = BTreeMap::new();
-        let mut stack: Vec<(Vec<Route>, Option<ExecOutput>)> = vec![(routes.clone(), Some(first))];
+        let mut bad: BTreeMap<String, (String, String)> = BTreeMap::new();
+        let mut stack: Vec<(Vec<Route>, Option<ExecOutput>)> = vec![(routes.clone(), Some(done))];
         while let Some((set, known)) = stack.pop() {
             let out = match known {
                 Some(o) => o,
@@ -475,7 +555,7 @@ pub(crate) async fn apply<E: Engine>(
                 continue;
             }
             if set.len() == 1 {
-                bad.insert(set[0].key(), out.message());
+                bad.insert(set[0].key(), (out.message(), fingerprint(&set[0])));
                 continue;
             }
             let (a, b) = set.split_at(set.len() / 2);
@@ -489,18 +569,15 @@ pub(crate) async fn apply<E: Engine>(
             .collect();
         quarantined.extend(
             bad.into_iter()
-                .map(|(route, reason)| Quarantined { route, reason }),
+                .map(|(route, (reason, fingerprint))| Quarantined {
+                    route,
+                    reason,
+                    fingerprint,
+                }),
         );
         candidate = render(&good)?;
-        let last = check(candidate.text.clone()).await.map_err(eng)?;
-        if !last.success() {
-            // Routes that break it only together: keep the live configuration.
-            return Err(ApplyError::Invalid {
-                proxy: proxy.name.clone(),
-                message: format!("routes that fail only together: {}", last.message()),
-            });
-        }
         if live.as_deref() == Some(candidate.text.as_bytes()) {
+            outcome.live = candidate.text;
             outcome.hash = candidate.hash;
             outcome.routes = candidate.routes.len();
             outcome.quarantined = quarantined.clone();
@@ -509,27 +586,36 @@ pub(crate) async fn apply<E: Engine>(
             write_state(engine, proxy, state).await.map_err(eng)?;
             return Ok(outcome);
         }
+        done = commit(candidate.text.clone(), candidate.hash.clone())
+            .await
+            .map_err(eng)?;
+        if done.code == commit::INVALID {
+            // Routes that break it only together: the live configuration stays.
+            return Err(ApplyError::Invalid {
+                proxy: proxy.name.clone(),
+                message: format!("routes that fail only together: {}", done.message()),
+            });
+        }
     }
-    // Swap: a rename in one directory is atomic; the live file is only ever a validated one.
-    let mv = engine
-        .exec(
-            &proxy.id,
-            &["mv".into(), "-f".into(), staging.clone(), live_path.clone()],
-        )
-        .await
-        .map_err(eng)?;
-    if !mv.success() {
-        return Err(ApplyError::Invalid {
-            proxy: proxy.name.clone(),
-            message: format!("moving the configuration in place: {}", mv.message()),
-        });
-    }
-    engine
-        .signal(&proxy.id, reload_signal(proxy.engine))
-        .await
-        .map_err(eng)?;
-    outcome.confirmed = confirm(engine, &proxy.id, &candidate.hash).await;
+    outcome.confirmed = match done.code {
+        0 => Some(true),
+        commit::UNCONFIRMED => Some(false),
+        commit::NO_CLIENT => None,
+        code => {
+            let step = match code {
+                commit::INVALID => "validating the configuration",
+                commit::MOVE => "moving the configuration in place",
+                commit::SIGNAL => "signalling the proxy to reload",
+                _ => "committing the configuration",
+            };
+            return Err(ApplyError::Invalid {
+                proxy: proxy.name.clone(),
+                message: format!("{step} (exit {code}): {}", done.message()),
+            });
+        }
+    };
     outcome.reloaded = true;
+    outcome.live = candidate.text.clone();
     outcome.hash = candidate.hash.clone();
     outcome.routes = candidate.routes.len();
     outcome.quarantined = quarantined.clone();
@@ -547,27 +633,6 @@ pub(crate) async fn apply<E: Engine>(
     }
     write_state(engine, proxy, state).await.map_err(eng)?;
     Ok(outcome)
-}
-
-/// Polls the loopback listener until it serves `hash`: Some(true) when it did, Some(false)
-/// when it did not within [`CONFIRM_WITHIN`], None when the image has no client to ask with.
-async fn confirm<E: Engine>(engine: &E, id: &str, hash: &str) -> Option<bool> {
-    let deadline = Instant::now() + CONFIRM_WITHIN;
-    let mut pause = Duration::from_millis(5);
-    while Instant::now() < deadline {
-        let answer = engine.exec(id, &probe_command()).await;
-        tracing::debug!("probe of the configuration's hash: {answer:?}");
-        match answer {
-            Ok(out) if out.code == 127 => return None,
-            Ok(out) if out.success() && String::from_utf8_lossy(&out.stdout).trim() == hash => {
-                return Some(true)
-            }
-            _ => {}
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(200));
-    }
-    Some(false)
 }
 
 /// Writes the state beside the live file.
@@ -596,39 +661,35 @@ pub(crate) mod tests {
     use crate::docker::engine::ExecOutput;
     use crate::docker::fake::{ExecHandler, Fake, FakeContainer};
 
-    /// A fake nginx: a file is valid unless it holds `bad.invalid`; the probe answers the
-    /// hash of the live file.
+    /// A fake nginx: a file is valid unless it holds `bad.invalid`; the commit script
+    /// validates, moves, "signals" and is confirmed.
     pub(crate) fn fake_engine(fake: &Fake) {
-        let handler = |c: &FakeContainer, cmd: &[String]| -> ExecOutput {
-            let file = |p: &str| {
-                String::from_utf8_lossy(c.files.get(p).map(Vec::as_slice).unwrap_or_default())
-                    .into_owned()
+        let handler = |c: &mut FakeContainer, cmd: &[String]| -> ExecOutput {
+            let invalid = |c: &FakeContainer, path: &str| {
+                let text = String::from_utf8_lossy(
+                    c.files.get(path).map(Vec::as_slice).unwrap_or_default(),
+                )
+                .into_owned();
+                text.contains("bad.invalid").then(|| ExecOutput {
+                    code: 1,
+                    stderr: b"nginx: [emerg] host not found in upstream \"bad.invalid:80\""
+                        .to_vec(),
+                    ..Default::default()
+                })
             };
             match cmd.first().map(String::as_str) {
-                Some("nginx") => {
-                    let text = file(&cmd[4]);
-                    if text.contains("bad.invalid") {
-                        ExecOutput {
-                            code: 1,
-                            stderr: b"nginx: [emerg] host not found in upstream \"bad.invalid:80\""
-                                .to_vec(),
-                            ..Default::default()
-                        }
-                    } else {
-                        ExecOutput::default()
+                Some("nginx") => invalid(c, &cmd[4]).unwrap_or_default(),
+                Some("sh") if cmd.get(3).map(String::as_str) == Some("docker-link-commit") => {
+                    let (staging, live, sig) = (&cmd[4], &cmd[5], &cmd[7]);
+                    if let Some(mut out) = invalid(c, staging) {
+                        out.code = 90;
+                        return out;
                     }
-                }
-                Some("sh") => {
-                    let live = file("/etc/docker-link-proxy/nginx.conf");
-                    let hash = live
-                        .lines()
-                        .find_map(|l| l.strip_prefix("# config "))
-                        .unwrap_or_default()
-                        .to_string();
-                    ExecOutput {
-                        stdout: hash.into_bytes(),
-                        ..Default::default()
+                    if let Some(data) = c.files.remove(staging) {
+                        c.files.insert(live.clone(), data);
                     }
+                    c.signals.push(sig.clone());
+                    ExecOutput::default()
                 }
                 _ => ExecOutput::default(),
             }
@@ -689,7 +750,9 @@ pub(crate) mod tests {
         }))
         .unwrap();
         let out = rt()
-            .block_on(apply(&fake, &proxy, &renderer, &table, &mut state, None))
+            .block_on(apply(
+                &fake, &proxy, &renderer, &table, &mut state, None, None,
+            ))
             .unwrap();
         assert!(out.reloaded);
         assert_eq!(out.routes, 6);
@@ -710,17 +773,42 @@ pub(crate) mod tests {
                 String::from_utf8_lossy(&c.files["/etc/docker-link-proxy/nginx.conf"]).into_owned();
             assert!(live.contains("server_name c4;") && !live.contains("bad.invalid"));
             assert!(c.files.contains_key(STATE_FILE));
-            // The swap is a rename inside the container.
-            assert!(w.calls.iter().any(|c| c.contains("mv -f /etc/docker-link-proxy/staging/candidate.nginx.conf /etc/docker-link-proxy/nginx.conf")), "{:?}", w.calls);
+            // Validated, swapped and reloaded in one exec of the commit script.
+            assert!(
+                w.calls.iter().any(|c| c.contains("docker-link-commit /etc/docker-link-proxy/staging/candidate.nginx.conf /etc/docker-link-proxy/nginx.conf")),
+                "{:?}",
+                w.calls
+            );
         }
         // Again: the same bytes, no reload.
         let out = rt()
-            .block_on(apply(&fake, &proxy, &renderer, &table, &mut state, None))
+            .block_on(apply(
+                &fake, &proxy, &renderer, &table, &mut state, None, None,
+            ))
             .unwrap();
         assert!(!out.reloaded);
         assert_eq!(fake.world().containers[&pid].signals.len(), 1);
         assert_eq!(state.reloads, 1);
         assert_eq!(state.quarantined.len(), 1);
+        // Another route comes: the refused one, unchanged, stays out without bisection.
+        let mut more = cands.clone();
+        more.push(model::tests::candidate("c8", 8, &[]));
+        let table = model::build(&more, &Settings::default());
+        let before = fake.world().calls.len();
+        let out = rt()
+            .block_on(apply(
+                &fake, &proxy, &renderer, &table, &mut state, None, None,
+            ))
+            .unwrap();
+        assert!(out.reloaded);
+        assert_eq!((out.routes, out.quarantined.len()), (7, 1));
+        let execs: Vec<String> = fake.world().calls[before..]
+            .iter()
+            .filter(|c| c.starts_with("exec"))
+            .cloned()
+            .collect();
+        assert_eq!(execs.len(), 1, "{execs:?}");
+        assert!(execs[0].contains("docker-link-commit"));
     }
 
     #[test]
@@ -737,6 +825,7 @@ pub(crate) mod tests {
                 &renderer,
                 &RouteTable::default(),
                 &mut ProxyState::default(),
+                None,
                 None,
             ))
             .unwrap_err();

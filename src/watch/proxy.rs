@@ -33,6 +33,8 @@ struct Known {
     state: ProxyState,
     /// The full rendering (every servable route) last applied: the same inputs again skip.
     last_full: Option<String>,
+    /// The live configuration as this watcher left it (None: read it from the proxy).
+    live: Option<String>,
 }
 
 pub(crate) struct ProxyDuty<E: Engine> {
@@ -77,6 +79,7 @@ impl<E: Engine> ProxyDuty<E> {
             if dirty.all {
                 if let Some(k) = self.known.get_mut(&proxy.id) {
                     k.last_full = None;
+                    k.live = None;
                 }
             }
             if let Err(e) = self.one(proxy, &listing, since, &mut report).await {
@@ -110,6 +113,7 @@ impl<E: Engine> ProxyDuty<E> {
                     renderer,
                     state,
                     last_full: None,
+                    live: None,
                 },
             );
         }
@@ -145,11 +149,13 @@ impl<E: Engine> ProxyDuty<E> {
             &table,
             &mut known.state,
             since,
+            known.live.as_deref(),
         )
         .await;
         match result {
             Ok(outcome) => {
                 known.last_full = Some(full);
+                known.live = Some(outcome.live.clone());
                 if outcome.reloaded {
                     report.reloads += 1;
                     tracing::info!(
@@ -176,6 +182,7 @@ impl<E: Engine> ProxyDuty<E> {
                 Ok(())
             }
             Err(e) => {
+                known.live = None;
                 known.state.error = Some(e.to_string());
                 let _ = apply::write_state(&self.engine, proxy, &known.state).await;
                 Err(e.into())
