@@ -761,7 +761,7 @@ _docker__link() {
             return 0
             ;;
         docker__link__subcmd__proxy__subcmd__up)
-            opts="-p -h --engine --image --publish --network --domain --explicit --template-dir --allow-raw-directives --name --help"
+            opts="-p -h --engine --image --publish --network --domain --explicit --only-label --template-dir --allow-raw-directives --name --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -788,6 +788,10 @@ _docker__link() {
                     return 0
                     ;;
                 --domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --only-label)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

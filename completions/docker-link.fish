@@ -110,6 +110,7 @@ complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fis
 complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from up" -s p -l publish -d 'Publish a port, `[IP:]HOST:CONTAINER`; the proxy listens on every CONTAINER port (default 80)' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from up" -l network -d 'Connect the proxy to this network at start (it also joins its backends\' networks)' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from up" -l domain -d 'Route `alias.<domain>` for each domain (an FQDN alias is used as is)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from up" -l only-label -d 'Route only containers carrying this label (and value): a proxy scoped to a project (`com.docker.compose.project=shop`); repeat to require several' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from up" -l template-dir -d 'Replace the embedded template with `nginx.conf.tera` or `haproxy.cfg.tera` from DIR' -r -F
 complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from up" -l name -d 'The proxy\'s (and its container\'s) name' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from up" -l explicit -d 'Route only containers with `proxy.*` or `interlock.*` labels'

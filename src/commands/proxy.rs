@@ -85,6 +85,10 @@ pub struct UpArgs {
     /// Route only containers with `proxy.*` or `interlock.*` labels.
     #[arg(long)]
     pub explicit: bool,
+    /// Route only containers carrying this label (and value): a proxy scoped to a project
+    /// (`com.docker.compose.project=shop`); repeat to require several.
+    #[arg(long = "only-label", value_name = "KEY[=VALUE]")]
+    pub only_label: Vec<String>,
     /// Replace the embedded template with `nginx.conf.tera` or `haproxy.cfg.tera` from DIR.
     #[arg(long, value_name = "DIR")]
     pub template_dir: Option<PathBuf>,
@@ -263,6 +267,15 @@ fn up(args: UpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 .to_string(),
         );
     }
+    for l in &args.only_label {
+        let key = l.split_once('=').map_or(l.as_str(), |(k, _)| k);
+        if key.is_empty() || l.contains(',') {
+            return Err(Usage(format!(
+                "invalid --only-label {l:?}: KEY or KEY=VALUE, no comma"
+            ))
+            .into());
+        }
+    }
     let listen = listen_ports(&args.publish)?;
     let template = match &args.template_dir {
         Some(dir) => Some(custom_template(dir, engine)?),
@@ -285,6 +298,7 @@ fn up(args: UpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         (label::ENGINE.to_string(), engine.as_str().to_string()),
         (label::DOMAINS.to_string(), domains.join(",")),
         (label::EXPLICIT.to_string(), args.explicit.to_string()),
+        (label::ONLY.to_string(), args.only_label.join(",")),
         (
             label::ALLOW_RAW.to_string(),
             args.allow_raw_directives.to_string(),

@@ -40,6 +40,8 @@ pub(crate) mod label {
     pub(crate) const ENGINE: &str = "docker-link.proxy.engine";
     pub(crate) const DOMAINS: &str = "docker-link.proxy.domains";
     pub(crate) const EXPLICIT: &str = "docker-link.proxy.explicit";
+    /// `--only-label` values, comma-separated.
+    pub(crate) const ONLY: &str = "docker-link.proxy.only-label";
     pub(crate) const ALLOW_RAW: &str = "docker-link.proxy.allow-raw-directives";
     /// The ports it listens on inside its container.
     pub(crate) const LISTEN: &str = "docker-link.proxy.listen";
@@ -61,6 +63,7 @@ pub(crate) struct Proxy {
     pub state: State,
     pub domains: Vec<Host>,
     pub explicit: bool,
+    pub only: Vec<(String, Option<String>)>,
     pub allow_raw: bool,
     pub listen: Vec<u16>,
     pub custom_template: bool,
@@ -88,6 +91,14 @@ impl Proxy {
                 .filter_map(|d| Host::parse(d).ok())
                 .collect(),
             explicit: get(label::EXPLICIT) == "true",
+            only: get(label::ONLY)
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| match s.split_once('=') {
+                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                    None => (s.to_string(), None),
+                })
+                .collect(),
             allow_raw: get(label::ALLOW_RAW) == "true",
             listen: get(label::LISTEN)
                 .split(',')
@@ -132,6 +143,7 @@ impl Proxy {
         Settings {
             domains: self.domains.clone(),
             explicit: self.explicit,
+            only: self.only.clone(),
             allow_raw: self.allow_raw,
             proxy_networks: self.networks.clone(),
             own,
@@ -396,7 +408,7 @@ mod commit {
 /// the image has. One round trip instead of four: the reload's latency is mostly exec's.
 fn commit_command(engine: ProxyEngine, staging: &str, live: &str, hash: &str) -> Vec<String> {
     const SCRIPT: &str = r#"s=$1; l=$2; h=$3; sig=$4; url=$5; shift 5
-"$@" || exit 90
+"$@" || { rm -f "$s"; exit 90; }
 mv -f "$s" "$l" || exit 91
 kill -"$sig" 1 || exit 92
 if command -v wget >/dev/null 2>&1; then get() { wget -q -O - "$url"; }
@@ -500,7 +512,13 @@ pub(crate) async fn apply<E: Engine>(
         outcome.took = t0.elapsed();
         return Ok(outcome);
     }
-    let staging = format!("{STAGING_FILE}.{}", proxy.engine.template());
+    // A name of this apply's own: another apply at the same moment (`docker proxy up` while
+    // the watcher runs) never validates or moves this one's file.
+    let staging = format!(
+        "{STAGING_FILE}.{:016x}.{}",
+        crate::random_u64(),
+        proxy.engine.template()
+    );
     let check = |text: String| {
         let staging = staging.clone();
         async move {
@@ -708,6 +726,7 @@ pub(crate) mod tests {
             state: c.state,
             domains: vec![],
             explicit: false,
+            only: vec![],
             allow_raw: false,
             listen: vec![80],
             custom_template: false,
@@ -775,7 +794,9 @@ pub(crate) mod tests {
             assert!(c.files.contains_key(STATE_FILE));
             // Validated, swapped and reloaded in one exec of the commit script.
             assert!(
-                w.calls.iter().any(|c| c.contains("docker-link-commit /etc/docker-link-proxy/staging/candidate.nginx.conf /etc/docker-link-proxy/nginx.conf")),
+                w.calls.iter().any(|c| c
+                    .contains("docker-link-commit /etc/docker-link-proxy/staging/candidate.")
+                    && c.contains(".nginx.conf /etc/docker-link-proxy/nginx.conf")),
                 "{:?}",
                 w.calls
             );

@@ -101,6 +101,9 @@ pub(crate) struct Settings {
     pub domains: Vec<Host>,
     /// `--explicit`: only labelled containers.
     pub explicit: bool,
+    /// `--only-label KEY[=VALUE]`: only containers carrying all of these labels (a proxy
+    /// scoped to a project, several proxies on one daemon).
+    pub only: Vec<(String, Option<String>)>,
     /// `--allow-raw-directives`.
     pub allow_raw: bool,
     /// The networks the proxy container is on now (preferred when a backend has several).
@@ -350,6 +353,17 @@ fn decide(
     };
     if own(c, settings) {
         decision.reason = "one of docker-link's own containers (or an Interlock proxy)".into();
+        return decision;
+    }
+    if let Some((k, v)) = settings.only.iter().find(|(k, v)| {
+        c.labels
+            .get(k)
+            .is_none_or(|have| v.as_ref().is_some_and(|v| v != have))
+    }) {
+        decision.reason = match v {
+            Some(v) => format!("not labelled {k}={v} (--only-label)"),
+            None => format!("not labelled {k} (--only-label)"),
+        };
         return decision;
     }
     let mut d = labels::parse(&c.name, &c.labels, settings.allow_raw);
@@ -642,6 +656,20 @@ pub(crate) mod tests {
         let routed: Vec<String> = t.routes.iter().map(|r| r.key()).collect();
         assert_eq!(routed, ["pg"]);
         assert!(reason(&t, "web").contains("--explicit"));
+        // --only-label: a proxy scoped to what carries a label (and value).
+        let mut scoped = all.clone();
+        scoped[0].labels.insert("team".into(), "a".into());
+        scoped[3].labels.insert("team".into(), "b".into());
+        let t = build(
+            &scoped,
+            &Settings {
+                only: vec![("team".into(), Some("a".into()))],
+                ..Default::default()
+            },
+        );
+        let routed: Vec<String> = t.routes.iter().map(|r| r.key()).collect();
+        assert_eq!(routed, ["web"]);
+        assert!(reason(&t, "pg").contains("not labelled team=a (--only-label)"));
     }
 
     #[test]
