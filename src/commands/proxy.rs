@@ -103,7 +103,7 @@ pub struct UpArgs {
 #[derive(Debug, clap::Args)]
 pub struct NameArgs {
     /// Which proxy (default: the only one).
-    #[arg(long)]
+    #[arg(long, value_name = "PROXY")]
     pub name: Option<String>,
 }
 
