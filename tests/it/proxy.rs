@@ -461,3 +461,59 @@ fn up_again_converges_down_removes() {
     assert!(gone.is_empty());
     drop(replaced);
 }
+
+#[test]
+fn a_watcher_killed_during_a_burst_leaves_a_good_config_and_the_next_one_catches_up() {
+    let g = Graph::new();
+    let net = Network::create("proxy-net", &[]);
+    let mut w = Watcher::start(&g);
+    let p = Proxy::up(&g, "nginx", &[]);
+    let first = unique("first");
+    let _first = backend(
+        &p,
+        "first",
+        "first",
+        &[
+            "--network",
+            &net.name,
+            "--label",
+            &format!("proxy.aliases={first}"),
+        ],
+    );
+    assert_eq!(eventually(20, "first live", || p.get(&first, "/")), "first");
+    // Backends start while the watcher is killed (SIGKILL: wherever it was in an apply).
+    let hosts: Vec<String> = (0..4).map(|i| unique(&format!("late{i}"))).collect();
+    let mut late = Vec::new();
+    for (i, h) in hosts.iter().enumerate() {
+        late.push(backend(
+            &p,
+            "late",
+            &format!("late{i}"),
+            &[
+                "--network",
+                &net.name,
+                "--label",
+                &format!("proxy.aliases={h}"),
+            ],
+        ));
+        if i == 1 {
+            let child = w.0.as_mut().unwrap();
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+    // The live configuration is a whole, validated one: the proxy still serves.
+    assert_eq!(p.get(&first, "/").as_deref(), Some("first"));
+    let _w2 = Watcher::start(&g);
+    for (i, h) in hosts.iter().enumerate() {
+        assert_eq!(
+            eventually(
+                30,
+                "late backends live after the new watcher's resync",
+                || p.get(h, "/")
+            ),
+            format!("late{i}")
+        );
+    }
+    drop(w);
+}
