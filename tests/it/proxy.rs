@@ -517,3 +517,46 @@ fn a_watcher_killed_during_a_burst_leaves_a_good_config_and_the_next_one_catches
     }
     drop(w);
 }
+
+#[test]
+fn a_service_scaled_one_five_one_is_one_upstream_and_a_restarted_backend_comes_back() {
+    let g = Graph::new();
+    let net = Network::create("proxy-net", &[]);
+    let _w = Watcher::start(&g);
+    let p = Proxy::up(&g, "haproxy", &[]);
+    let host = unique("svc");
+    let project = unique("proj");
+    let labels = [
+        "--network".to_string(),
+        net.name.clone(),
+        "--label".to_string(),
+        format!("com.docker.compose.project={project}"),
+        "--label".to_string(),
+        "com.docker.compose.service=web".to_string(),
+        "--label".to_string(),
+        format!("proxy.aliases={host}"),
+    ];
+    let flags: Vec<&str> = labels.iter().map(String::as_str).collect();
+    let mut replicas = vec![backend(&p, "rep", "rep0", &flags)];
+    assert_eq!(eventually(20, "one replica", || p.get(&host, "/")), "rep0");
+    for i in 1..5 {
+        replicas.push(backend(&p, "rep", &format!("rep{i}"), &flags));
+    }
+    eventually(30, "five replicas serve", || {
+        let seen: std::collections::BTreeSet<String> =
+            (0..20).filter_map(|_| p.get(&host, "/")).collect();
+        (seen.len() == 5).then_some(())
+    });
+    replicas.truncate(1);
+    eventually(30, "back to one", || {
+        let seen: std::collections::BTreeSet<String> =
+            (0..6).filter_map(|_| p.get(&host, "/")).collect();
+        (seen.len() == 1 && seen.contains("rep0")).then_some(())
+    });
+    // A restarted backend (a new address on a new start) is served again.
+    docker_ok(&["restart", "-t", "0", &replicas[0].id]);
+    assert_eq!(
+        eventually(30, "served after its restart", || p.get(&host, "/")),
+        "rep0"
+    );
+}
