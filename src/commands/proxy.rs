@@ -462,6 +462,10 @@ async fn apply_now<E: Engine>(daemon: &E, name: &str, by: &str) -> anyhow::Resul
         state.by = by.to_string();
         apply::write_state(daemon, &proxy, &state).await?;
     }
+    let (left, failed) = apply::leave_unused(daemon, &proxy, &table, &mut state).await;
+    for f in &failed {
+        output::warn(f);
+    }
     for w in &outcome.warnings {
         output::warn(w);
     }
@@ -479,6 +483,9 @@ async fn apply_now<E: Engine>(daemon: &E, name: &str, by: &str) -> anyhow::Resul
     );
     if !outcome.joined.is_empty() {
         msg.push_str(&format!("; joined {}", outcome.joined.join(", ")));
+    }
+    if !left.is_empty() {
+        msg.push_str(&format!("; left {}", left.join(", ")));
     }
     msg.push_str(&if outcome.reloaded {
         format!(

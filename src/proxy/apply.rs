@@ -230,6 +230,10 @@ pub(crate) struct ProxyState {
     pub error: Option<String>,
     /// Who applied last (`watcher`, `docker proxy reload`, `docker proxy up`).
     pub by: String,
+    /// Networks the proxy joined for its backends (left when no backend needs them; the
+    /// ones it was started on, or connected to by hand, are never left).
+    #[serde(default)]
+    pub joined: Vec<String>,
 }
 
 impl ProxyState {
@@ -465,7 +469,12 @@ pub(crate) async fn apply<E: Engine>(
             continue;
         }
         match engine.connect(net, &proxy.id, &Attach::default()).await {
-            Ok(()) => outcome.joined.push(net.clone()),
+            Ok(()) => {
+                outcome.joined.push(net.clone());
+                if !state.joined.contains(net) {
+                    state.joined.push(net.clone());
+                }
+            }
             Err(e) if e.is_conflict() => {}
             Err(e) => outcome.warnings.push(format!("joining network {net}: {e}")),
         }
@@ -653,6 +662,36 @@ pub(crate) async fn apply<E: Engine>(
     Ok(outcome)
 }
 
+/// Leaves the networks the proxy joined for backends that are gone (after the reload that
+/// dropped their routes), so that `docker network rm` of them is not refused for our
+/// endpoint. Returns the networks left and the failures.
+pub(crate) async fn leave_unused<E: Engine>(
+    engine: &E,
+    proxy: &Proxy,
+    table: &RouteTable,
+    state: &mut ProxyState,
+) -> (Vec<String>, Vec<String>) {
+    let mut left = Vec::new();
+    let mut failed = Vec::new();
+    for net in state.joined.clone() {
+        if table.networks.contains(&net) {
+            continue;
+        }
+        match engine.disconnect(&net, &proxy.id).await {
+            Ok(()) => left.push(net),
+            Err(e) if e.is_not_found() => left.push(net),
+            Err(e) => failed.push(format!("leaving network {net}: {e}")),
+        }
+    }
+    state.joined.retain(|n| !left.contains(n));
+    if !left.is_empty() {
+        if let Err(e) = write_state(engine, proxy, state).await {
+            failed.push(format!("writing the state: {e}"));
+        }
+    }
+    (left, failed)
+}
+
 /// Writes the state beside the live file.
 pub(crate) async fn write_state<E: Engine>(
     engine: &E,
@@ -830,6 +869,17 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(execs.len(), 1, "{execs:?}");
         assert!(execs[0].contains("docker-link-commit"));
+        assert_eq!(state.joined, ["app"]);
+        // Every backend gone: the route goes with a reload, then the network is left.
+        let empty = model::build(&[], &Settings::default());
+        rt().block_on(apply(
+            &fake, &proxy, &renderer, &empty, &mut state, None, None,
+        ))
+        .unwrap();
+        let (left, failed) = rt().block_on(leave_unused(&fake, &proxy, &empty, &mut state));
+        assert_eq!((left, failed), (vec!["app".to_string()], vec![]));
+        assert!(state.joined.is_empty());
+        assert!(fake.world().containers[&pid].networks.is_empty());
     }
 
     #[test]

@@ -173,6 +173,14 @@ impl<E: Engine> ProxyDuty<E> {
                 for w in outcome.warnings {
                     report.errors.push((proxy.container.clone(), "proxy", w));
                 }
+                let (left, failed) =
+                    apply::leave_unused(&self.engine, proxy, &table, &mut known.state).await;
+                if !left.is_empty() {
+                    tracing::info!("proxy {}: left {}", proxy.name, left.join(", "));
+                }
+                for f in failed {
+                    report.errors.push((proxy.container.clone(), "proxy", f));
+                }
                 report.quarantined.extend(
                     outcome
                         .quarantined

@@ -221,6 +221,13 @@ fn routes_live(engine: &str) {
     eventually(30, "route b gone", || {
         (p.status_of(&host_b, "/api") == "404").then_some(())
     });
+    // The network it joined for b is left (a `docker network rm` of it is not refused).
+    eventually(30, "the proxy leaves b's network", || {
+        let nets = p
+            .container
+            .inspect("{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}");
+        (!nets.split_whitespace().any(|n| n == net2.name)).then_some(())
+    });
     // What the watcher did is in the proxy's status.
     let status = g.ok(&["proxy", "status", "--name", &p.name, "--format", "json"]);
     let row: serde_json::Value = serde_json::from_str(status.lines().next().unwrap()).unwrap();
