@@ -96,13 +96,53 @@ complete -c docker-link -n "__fish_docker_link_using_subcommand ls" -s a -l all 
 complete -c docker-link -n "__fish_docker_link_using_subcommand ls" -s q -l quiet -d 'Only print container ids'
 complete -c docker-link -n "__fish_docker_link_using_subcommand ls" -l tree -d 'Show the graph as a tree'
 complete -c docker-link -n "__fish_docker_link_using_subcommand ls" -s h -l help -d 'Print help'
-complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and not __fish_seen_subcommand_from up down routes" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and not __fish_seen_subcommand_from up down routes" -f -a "up" -d 'Start the proxy and its watcher'
-complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and not __fish_seen_subcommand_from up down routes" -f -a "down" -d 'Stop and remove the proxy'
-complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and not __fish_seen_subcommand_from up down routes" -f -a "routes" -d 'Show the routes the labels declare'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and not __fish_seen_subcommand_from up down status routes render diff lint explain reload logs" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and not __fish_seen_subcommand_from up down status routes render diff lint explain reload logs" -f -a "up" -d 'Create (or converge) the proxy container and apply the routes'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and not __fish_seen_subcommand_from up down status routes render diff lint explain reload logs" -f -a "down" -d 'Remove the proxy container'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and not __fish_seen_subcommand_from up down status routes render diff lint explain reload logs" -f -a "status" -d 'Show the proxies, their routes, quarantined routes and reloads'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and not __fish_seen_subcommand_from up down status routes render diff lint explain reload logs" -f -a "routes" -d 'List the routes the labels give'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and not __fish_seen_subcommand_from up down status routes render diff lint explain reload logs" -f -a "render" -d 'Render the configuration as it would be applied'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and not __fish_seen_subcommand_from up down status routes render diff lint explain reload logs" -f -a "diff" -d 'Show what the next apply would change'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and not __fish_seen_subcommand_from up down status routes render diff lint explain reload logs" -f -a "lint" -d 'Check every proxy label of the containers (all, or the ones named)'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and not __fish_seen_subcommand_from up down status routes render diff lint explain reload logs" -f -a "explain" -d 'Say which container, network, address and label answer HOST[/PATH]'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and not __fish_seen_subcommand_from up down status routes render diff lint explain reload logs" -f -a "reload" -d 'Apply the routes now: validate, swap, reload, confirm'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and not __fish_seen_subcommand_from up down status routes render diff lint explain reload logs" -f -a "logs" -d 'Show the proxy\'s logs (`docker logs` of its container)'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from up" -l engine -d 'The data plane' -r -f -a "nginx\t''
+haproxy\t''"
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from up" -l image -d 'The image (default: the official `nginx` or `haproxy` image); any image with the engine\'s binary, `sh` and `mv` works' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from up" -s p -l publish -d 'Publish a port, `[IP:]HOST:CONTAINER`; the proxy listens on every CONTAINER port (default 80)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from up" -l network -d 'Connect the proxy to this network at start (it also joins its backends\' networks)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from up" -l domain -d 'Route `alias.<domain>` for each domain (an FQDN alias is used as is)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from up" -l only-label -d 'Route only containers carrying this label (and value): a proxy scoped to a project (`com.docker.compose.project=shop`); repeat to require several' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from up" -l template-dir -d 'Replace the embedded template with `nginx.conf.tera` or `haproxy.cfg.tera` from DIR' -r -F
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from up" -l name -d 'The proxy\'s (and its container\'s) name' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from up" -l explicit -d 'Route only containers with `proxy.*` or `interlock.*` labels'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from up" -l allow-raw-directives -d 'Accept Interlock\'s raw `interlock.backend_option` directives'
 complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from up" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from down" -l name -d 'Which proxy (default: the only one)' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from down" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from status" -l name -d 'Which proxy (default: the only one)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from status" -l format -d 'table, json, or a Go template' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from routes" -l name -d 'Which proxy (default: the only one)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from routes" -l format -d 'table, json, or a Go template (`{{.Host}} {{.Address}}`)' -r
 complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from routes" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from render" -l name -d 'Which proxy (default: the only one)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from render" -l stdout -d 'Print the configuration (default: write it to ./<proxy>.<conf|cfg>)'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from render" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from diff" -l name -d 'Which proxy (default: the only one)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from diff" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from lint" -l name -d 'Which proxy (default: the only one)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from lint" -l format -d 'table, json, or a Go template' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from lint" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from explain" -l name -d 'Which proxy (default: the only one)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from explain" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from reload" -l name -d 'Which proxy (default: the only one)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from reload" -s h -l help -d 'Print help'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from logs" -l name -d 'Which proxy (default: the only one)' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from logs" -l tail -d 'Lines from the end' -r
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from logs" -s f -l follow -d 'Follow the log'
+complete -c docker-link -n "__fish_docker_link_using_subcommand proxy; and __fish_seen_subcommand_from logs" -s h -l help -d 'Print help'
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -s f -l file -d 'Compose file(s) to read `x-network` from (default: $COMPOSE_FILE, else compose.yaml or docker-compose.yml in this directory or the nearest parent)' -r -F
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -l network-file -d 'Network configuration file(s), YAML or JSON (`:`-separated lists too)' -r -F
 complete -c docker-link -n "__fish_docker_link_using_subcommand net; and not __fish_seen_subcommand_from up down status wait config graph" -s p -l project -d 'Compose project name (default: $COMPOSE_PROJECT_NAME, the files\' `name:`, the project directory\'s name)' -r

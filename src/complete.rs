@@ -82,6 +82,10 @@ pub enum Source {
     Graph,
     /// Network names.
     Networks,
+    /// Names of `docker proxy` proxies.
+    Proxies,
+    /// Hosts (and `host/path`) the proxies route.
+    ProxyHosts,
     /// The docker CLI's own completion of `docker <args…>` (for `docker link run`).
     Docker(Vec<String>),
 }
@@ -219,6 +223,8 @@ async fn fetch(ctx: &Ctx, plan: &Plan, found: &mut Vec<Candidate>, directive: &m
             // Everywhere a container is taken, a graph name or link path is accepted too.
             Source::Containers | Source::Graph => graph_candidates(d, ctx).await,
             Source::Networks => network_candidates(d).await.map_err(anyhow::Error::from),
+            Source::Proxies => proxy_candidates(d, false).await,
+            Source::ProxyHosts => proxy_candidates(d, true).await,
             Source::Docker(_) => continue,
         };
         match result {
@@ -279,6 +285,30 @@ async fn network_candidates(
         .filter_map(|n| Some(Candidate::new(n.name?, n.driver.unwrap_or_default())))
         .collect();
     out.sort_by(|a, b| a.value.cmp(&b.value));
+    Ok(out)
+}
+
+/// The proxies (`hosts`: false), or the hosts and paths they route (true), from one listing.
+async fn proxy_candidates(
+    daemon: &crate::docker::Daemon,
+    hosts: bool,
+) -> anyhow::Result<Vec<Candidate>> {
+    let (listing, proxies) = crate::proxy::apply::observe(daemon).await?;
+    let mut out: Vec<Candidate> = Vec::new();
+    for p in &proxies {
+        if !hosts {
+            out.push(Candidate::new(
+                p.name.clone(),
+                format!("{} proxy, {}", p.engine.as_str(), p.state),
+            ));
+            continue;
+        }
+        for r in crate::proxy::apply::table(p, &listing).routes {
+            out.push(Candidate::new(r.key(), r.service.clone()));
+        }
+    }
+    out.sort_by(|a, b| a.value.cmp(&b.value));
+    out.dedup_by(|a, b| a.value == b.value);
     Ok(out)
 }
 
@@ -344,6 +374,8 @@ enum Kind {
     /// `CHILD:ALIAS`: containers, then the user types the alias.
     ContainerLink,
     Networks,
+    Proxies,
+    ProxyHosts,
     Files,
     Yaml,
     Dirs,
@@ -388,8 +420,12 @@ fn kind_of(arg: &Arg) -> Kind {
         Kind::Graph
     } else if is(&["link", "links", "child:alias"]) {
         Kind::ContainerLink
-    } else if is(&["network", "networks"]) {
+    } else if is(&["network", "networks", "net"]) {
         Kind::Networks
+    } else if is(&["proxy"]) {
+        Kind::Proxies
+    } else if is(&["host[/path]"]) {
+        Kind::ProxyHosts
     } else if is(&["format"]) {
         Kind::Values(vec![
             Candidate::new("table", "Aligned columns with a header"),
@@ -419,6 +455,8 @@ fn complete_kind(plan: &mut Plan, kind: Kind) {
             }
         }
         Kind::Networks => plan.sources.push(Source::Networks),
+        Kind::Proxies => plan.sources.push(Source::Proxies),
+        Kind::ProxyHosts => plan.sources.push(Source::ProxyHosts),
         Kind::Files => plan.directive &= !NO_FILE_COMP,
         Kind::Yaml => {
             plan.directive = FILTER_FILE_EXT;
@@ -892,6 +930,26 @@ mod tests {
             assert_eq!(got.sources, case.sources, "sources of {what}");
             assert_eq!(got.directive, case.directive, "directive of {what}");
         }
+    }
+
+    #[test]
+    fn proxy_names_hosts_containers_and_networks() {
+        let root = crate::cli::command();
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        for (args, want) in [
+            (&["status", "--name"][..], Source::Proxies),
+            (&["reload", "--name"][..], Source::Proxies),
+            (&["explain"][..], Source::ProxyHosts),
+            (&["lint"][..], Source::Containers),
+            (&["up", "--network"][..], Source::Networks),
+        ] {
+            let p = plan(&root, Plugin::Proxy, &words(args), "");
+            assert_eq!(p.sources, vec![want], "{args:?}");
+        }
+        // `up --name` names a new proxy: nothing to offer.
+        assert!(plan(&root, Plugin::Proxy, &words(&["up", "--name"]), "")
+            .sources
+            .is_empty());
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub const GRAPH_COPY_ROLE: &str = "graph-copy";
 pub const READER_ROLE: &str = "graph-reader";
 /// A parent's internal network that its children join under their aliases.
 pub const LINK_NETWORK_ROLE: &str = "link-network";
+/// A proxy container of `docker proxy up` (its options in `docker-link.proxy.*` labels).
+pub const PROXY_ROLE: &str = "proxy";
 /// The watcher container of a registry namespace.
 pub const WATCHER_ROLE: &str = "watcher";
 /// The watcher's keeper: starts the watcher again after a kill (and the watcher it).

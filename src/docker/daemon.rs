@@ -14,7 +14,7 @@ use bollard::models::{
 use bollard::query_parameters::{
     CreateContainerOptions, DownloadFromContainerOptions, InspectContainerOptions,
     InspectNetworkOptions, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptions,
-    StartContainerOptions,
+    StartContainerOptions, UploadToContainerOptions,
 };
 use bollard::{ClientVersion, Docker};
 use futures_util::TryStreamExt;
@@ -23,8 +23,8 @@ use hyper::body::Bytes;
 
 use super::engine::{
     Attach, ContainerInfo, ContainerSpec, ContainerSummary, DaemonInfo, Endpoint, Engine,
-    EngineError, Event, EventFilter, Events, Labels, ListFilter, Listing, NetworkInfo, NetworkSpec,
-    Result, State, VolumeInfo,
+    EngineError, Event, EventFilter, Events, ExecOutput, Labels, ListFilter, Listing, NetworkInfo,
+    NetworkSpec, Result, State, VolumeInfo,
 };
 use super::transport::HttpClient;
 
@@ -239,14 +239,98 @@ struct RawSummary {
     labels: Option<HashMap<String, String>>,
     created: Option<i64>,
     mounts: Option<Vec<RawMount>>,
+    status: Option<String>,
+    ports: Option<Vec<RawPort>>,
+    network_settings: Option<RawNetworkSettings>,
+    host_config: Option<RawHostConfig>,
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, Clone)]
 #[serde(rename_all = "PascalCase")]
 struct RawMount {
     #[serde(rename = "Type")]
     kind: Option<String>,
     name: Option<String>,
+    destination: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawPort {
+    #[serde(rename = "PrivatePort")]
+    private: Option<u16>,
+    #[serde(rename = "Type")]
+    kind: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawNetworkSettings {
+    networks: Option<HashMap<String, RawNetwork>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawNetwork {
+    #[serde(rename = "IPAddress")]
+    ip_address: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawHostConfig {
+    network_mode: Option<String>,
+}
+
+/// `docker run -p` values as the API's port bindings (`80/tcp` → host IP and port).
+fn publish_bindings(
+    publish: &[String],
+) -> Option<HashMap<String, Option<Vec<bollard::models::PortBinding>>>> {
+    let mut map: HashMap<String, Option<Vec<bollard::models::PortBinding>>> = HashMap::new();
+    for p in publish {
+        let (spec, proto) = p.split_once('/').unwrap_or((p.as_str(), "tcp"));
+        let parts: Vec<&str> = spec.rsplitn(3, ':').collect();
+        let (container, host_port, host_ip) = match parts.as_slice() {
+            [c] => (*c, "", ""),
+            [c, h] => (*c, *h, ""),
+            [c, h, ip] => (*c, *h, *ip),
+            _ => continue,
+        };
+        map.entry(format!("{container}/{proto}"))
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(bollard::models::PortBinding {
+                host_ip: (!host_ip.is_empty()).then(|| host_ip.to_string()),
+                host_port: Some(host_port.to_string()),
+            });
+    }
+    (!map.is_empty()).then_some(map)
+}
+
+/// The health in a listing's status text: `Up 3 minutes (healthy)`.
+fn health_of(status: &str) -> String {
+    for h in ["unhealthy", "healthy", "health: starting"] {
+        if status.contains(&format!("({h})")) {
+            return h.trim_start_matches("health: ").to_string();
+        }
+    }
+    String::new()
+}
+
+/// Splits the daemon's multiplexed exec output (8-byte frame headers: stream, 0, 0, 0, size)
+/// into stdout and stderr.
+fn demux(raw: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut rest = raw;
+    while rest.len() >= 8 {
+        let size = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+        let end = (8 + size).min(rest.len());
+        match rest[0] {
+            2 => err.extend_from_slice(&rest[8..end]),
+            _ => out.extend_from_slice(&rest[8..end]),
+        }
+        rest = &rest[end..];
+    }
+    (out, err)
 }
 
 fn endpoint_of(e: EndpointSettings, short: &str) -> Endpoint {
@@ -294,11 +378,42 @@ impl Engine for Daemon {
                 created: c.created.unwrap_or_default(),
                 volumes: c
                     .mounts
+                    .clone()
                     .unwrap_or_default()
                     .into_iter()
                     .filter(|m| m.kind.as_deref() == Some("volume"))
                     .filter_map(|m| m.name)
                     .collect(),
+                mount_points: c
+                    .mounts
+                    .iter()
+                    .flatten()
+                    .filter_map(|m| m.destination.clone())
+                    .collect(),
+                tcp_ports: {
+                    let mut p: Vec<u16> = c
+                        .ports
+                        .iter()
+                        .flatten()
+                        .filter(|p| p.kind.as_deref().is_none_or(|k| k == "tcp"))
+                        .filter_map(|p| p.private)
+                        .collect();
+                    p.sort_unstable();
+                    p.dedup();
+                    p
+                },
+                networks: c
+                    .network_settings
+                    .and_then(|n| n.networks)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(name, n)| (name, n.ip_address.unwrap_or_default()))
+                    .collect(),
+                network_mode: c
+                    .host_config
+                    .and_then(|h| h.network_mode)
+                    .unwrap_or_default(),
+                health: health_of(c.status.as_deref().unwrap_or_default()),
             })
             .collect();
         Ok(Listing {
@@ -355,6 +470,8 @@ impl Engine for Daemon {
             cmd: (!spec.cmd.is_empty()).then(|| spec.cmd.clone()),
             env: (!spec.env.is_empty()).then(|| spec.env.clone()),
             labels: Some(spec.labels.clone().into_iter().collect()),
+            exposed_ports: publish_bindings(&spec.publish)
+                .map(|b| b.into_keys().collect::<Vec<String>>()),
             network_disabled: spec.no_network.then_some(true),
             host_config: Some(HostConfig {
                 restart_policy: spec.keep_running.then_some(RestartPolicy {
@@ -368,6 +485,7 @@ impl Engine for Daemon {
                 },
                 binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
                 cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
+                port_bindings: publish_bindings(&spec.publish),
                 mounts: spec.volume.as_ref().map(|(name, target)| {
                     vec![Mount {
                         typ: Some(MountType::VOLUME),
@@ -437,6 +555,83 @@ impl Engine for Daemon {
             .await
             .map_err(|e| map(&what, e))?;
         Ok(chunks.concat())
+    }
+
+    async fn put_archive(&self, id: &str, path: &str, tar: Vec<u8>) -> Result<()> {
+        let what = format!("writing into {path} of container {}", short(id));
+        self.docker
+            .upload_to_container(
+                id,
+                Some(UploadToContainerOptions {
+                    path: path.to_string(),
+                    ..Default::default()
+                }),
+                bollard::body_full(Bytes::from(tar)),
+            )
+            .await
+            .map_err(|e| map(&what, e))
+    }
+
+    async fn exec(&self, id: &str, cmd: &[String]) -> Result<ExecOutput> {
+        let what = format!(
+            "running {} in container {}",
+            cmd.first().map_or("", String::as_str),
+            short(id)
+        );
+        let (created, _) = self
+            .request(
+                &what,
+                hyper::Method::POST,
+                &format!("/containers/{id}/exec"),
+                Some(serde_json::json!({
+                    "AttachStdout": true,
+                    "AttachStderr": true,
+                    // As root whatever the image's user (the proxy's files are root's).
+                    "User": "0",
+                    "Cmd": cmd,
+                })),
+            )
+            .await?;
+        #[derive(serde::Deserialize)]
+        struct Created {
+            #[serde(rename = "Id")]
+            id: String,
+        }
+        let exec: Created =
+            serde_json::from_slice(&created).map_err(|e| other(&what, None, e.to_string()))?;
+        // Without an Upgrade header the daemon answers 200 and streams the multiplexed output
+        // until the command ends, then closes: one plain request, no hijacked connection.
+        let (raw, _) = self
+            .request(
+                &what,
+                hyper::Method::POST,
+                &format!("/exec/{}/start", exec.id),
+                Some(serde_json::json!({"Detach": false, "Tty": false})),
+            )
+            .await?;
+        let (stdout, stderr) = demux(&raw);
+        #[derive(serde::Deserialize)]
+        struct Inspected {
+            #[serde(rename = "ExitCode")]
+            code: Option<i64>,
+            #[serde(rename = "Running")]
+            running: Option<bool>,
+        }
+        // The exit code is set a moment after the stream ends.
+        for _ in 0..50 {
+            let (body, _) = self.get(&what, &format!("/exec/{}/json", exec.id)).await?;
+            let i: Inspected =
+                serde_json::from_slice(&body).map_err(|e| other(&what, None, e.to_string()))?;
+            if i.running != Some(true) {
+                return Ok(ExecOutput {
+                    code: i.code.unwrap_or(-1),
+                    stdout,
+                    stderr,
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        Err(other(&what, None, "the command did not end".into()))
     }
 
     async fn list_networks(&self, labels: &[String]) -> Result<Vec<NetworkInfo>> {

@@ -138,6 +138,16 @@ pub struct ContainerSummary {
     pub created: i64,
     /// Names of the volumes it mounts.
     pub volumes: Vec<String>,
+    /// Where it mounts anything (volumes and binds): `/var/lib/mysql`, ...
+    pub mount_points: Vec<String>,
+    /// Its exposed TCP ports (published or not).
+    pub tcp_ports: Vec<u16>,
+    /// Network name → its address there (empty while stopped).
+    pub networks: BTreeMap<String, String>,
+    /// `HostConfig.NetworkMode`: `default`, `host`, a network name, `container:…`.
+    pub network_mode: String,
+    /// Docker's health status (`healthy`, `unhealthy`, `starting`), empty without a check.
+    pub health: String,
 }
 
 /// A listing, with the daemon's clock when it answered (its `Date` header): ages of objects
@@ -228,6 +238,34 @@ pub struct ContainerSpec {
     pub host_network: bool,
     /// Capabilities added (`NET_ADMIN` for the watcher's nf_tables rules).
     pub cap_add: Vec<String>,
+    /// Published ports, `[IP:]HOST:CONTAINER[/tcp]` as `docker run -p` writes them.
+    pub publish: Vec<String>,
+}
+
+/// What a command run with [`Engine::exec`] gave.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// Its exit code; 126 or 127 when it could not be run (not found, not executable).
+    pub code: i64,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl ExecOutput {
+    pub fn success(&self) -> bool {
+        self.code == 0
+    }
+
+    /// Standard error, else standard output, trimmed (what to show when it failed).
+    pub fn message(&self) -> String {
+        let err = String::from_utf8_lossy(&self.stderr);
+        let text = if err.trim().is_empty() {
+            String::from_utf8_lossy(&self.stdout)
+        } else {
+            err
+        };
+        text.trim().to_string()
+    }
 }
 
 /// One member of a network.
@@ -335,6 +373,16 @@ pub trait Engine: Send + Sync {
     fn remove_container(&self, id: &str, force: bool) -> impl Future<Output = Result<()>> + Send;
     /// A tar of `path` inside the container (its volumes included).
     fn get_archive(&self, id: &str, path: &str) -> impl Future<Output = Result<Vec<u8>>> + Send;
+    /// Extracts a tar into directory `path` of the container (created or running).
+    fn put_archive(
+        &self,
+        id: &str,
+        path: &str,
+        tar: Vec<u8>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Runs a command as root in a running container and waits for it: its output and exit
+    /// code (a command that fails is an answer, not an error).
+    fn exec(&self, id: &str, cmd: &[String]) -> impl Future<Output = Result<ExecOutput>> + Send;
 
     /// Networks with all of these `key=value` labels (members left empty).
     fn list_networks(

@@ -30,6 +30,23 @@ pub(crate) struct FakeContainer {
     pub(crate) exposed_ports: Vec<String>,
     /// Network name → endpoint (ip empty while not running).
     pub(crate) networks: BTreeMap<String, Endpoint>,
+    /// Files written into it through the archive API, by absolute path.
+    pub(crate) files: BTreeMap<String, Vec<u8>>,
+    /// Signals its main process was sent (by a command run in it), in order.
+    pub(crate) signals: Vec<String>,
+}
+
+/// Answers `exec` in the fake: (the container, the command) → its output.
+pub(crate) type ExecFn =
+    dyn Fn(&mut FakeContainer, &[String]) -> super::engine::ExecOutput + Send + Sync;
+
+#[derive(Clone)]
+pub(crate) struct ExecHandler(pub(crate) Arc<ExecFn>);
+
+impl std::fmt::Debug for ExecHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExecHandler")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -74,6 +91,8 @@ pub(crate) struct World {
     fault: Fault,
     /// Container events to subscribers.
     events: tokio::sync::broadcast::Sender<Event>,
+    /// How `exec` answers (default: exit 0, no output).
+    pub(crate) exec: Option<ExecHandler>,
 }
 
 impl Default for World {
@@ -88,6 +107,7 @@ impl Default for World {
             calls: Vec::new(),
             fault: Fault::None,
             events: tokio::sync::broadcast::channel(1024).0,
+            exec: None,
         }
     }
 }
@@ -172,6 +192,8 @@ impl Fake {
                 started: true,
                 exposed_ports: ports.iter().map(|p| p.to_string()).collect(),
                 networks: BTreeMap::new(),
+                files: BTreeMap::new(),
+                signals: Vec::new(),
             },
         );
         id
@@ -461,6 +483,20 @@ impl Engine for Fake {
                     labels: c.spec.labels.clone(),
                     created: c.created,
                     volumes: c.spec.volume.iter().map(|(v, _)| v.clone()).collect(),
+                    mount_points: c.spec.volume.iter().map(|(_, t)| t.clone()).collect(),
+                    tcp_ports: c
+                        .exposed_ports
+                        .iter()
+                        .filter_map(|p| p.strip_suffix("/tcp"))
+                        .filter_map(|p| p.parse().ok())
+                        .collect(),
+                    networks: c
+                        .networks
+                        .iter()
+                        .map(|(n, e)| (n.clone(), e.ip.clone()))
+                        .collect(),
+                    network_mode: "default".into(),
+                    health: String::new(),
                 })
                 .collect(),
             server_time: Some(w.now()),
@@ -520,6 +556,8 @@ impl Engine for Fake {
                 started: false,
                 exposed_ports: Vec::new(),
                 networks: BTreeMap::new(),
+                files: BTreeMap::new(),
+                signals: Vec::new(),
             },
         );
         w.emit("create", &id);
@@ -555,6 +593,10 @@ impl Engine for Fake {
             .call(format!("get_archive {} {path}", short(id)))
             .await?;
         let id = w.find(id).ok_or_else(|| not_found(what.clone()))?;
+        if let Some(data) = w.containers[&id].files.get(path) {
+            let name = path.rsplit('/').next().unwrap_or(path);
+            return Ok(super::self_image::tar_of(&[(name, 0o644, data.as_slice())]));
+        }
         let Some((vol, target)) = &w.containers[&id].spec.volume else {
             return Err(not_found(what));
         };
@@ -576,6 +618,80 @@ impl Engine for Fake {
             .map(|(n, d)| (n.as_str(), 0o644, d.as_slice()))
             .collect();
         Ok(super::self_image::tar_of(&refs))
+    }
+
+    async fn put_archive(&self, id: &str, path: &str, tar: Vec<u8>) -> Result<()> {
+        let what = format!("writing into {path} of container {}", short(id));
+        let mut w = self
+            .call(format!("put_archive {} {path}", short(id)))
+            .await?;
+        let id = w.find(id).ok_or_else(|| not_found(what.clone()))?;
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let entries = archive.entries().map_err(|e| EngineError::Other {
+            what: what.clone(),
+            status: Some(400),
+            message: e.to_string(),
+        })?;
+        let c = w.containers.get_mut(&id).ok_or_else(|| not_found(what))?;
+        for mut entry in entries.flatten() {
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
+            let name = entry
+                .path()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut data = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut entry, &mut data);
+            let full = format!(
+                "{}/{}",
+                path.trim_end_matches('/'),
+                name.trim_start_matches("./")
+            );
+            c.files.insert(full, data);
+        }
+        Ok(())
+    }
+
+    async fn exec(&self, id: &str, cmd: &[String]) -> Result<super::engine::ExecOutput> {
+        let what = format!("running a command in container {}", short(id));
+        let mut w = self
+            .call(format!("exec {} {}", short(id), cmd.join(" ")))
+            .await?;
+        let id = w.find(id).ok_or_else(|| not_found(what.clone()))?;
+        if w.containers[&id].state != State::Running {
+            return Err(conflict(what, "the container is not running"));
+        }
+        // `mv -f SRC DST` renames a file, as in the container.
+        if let [mv, f, src, dst] = cmd {
+            if mv == "mv" && f == "-f" {
+                let c = w
+                    .containers
+                    .get_mut(&id)
+                    .ok_or_else(|| not_found(what.clone()))?;
+                return Ok(match c.files.remove(src) {
+                    Some(data) => {
+                        c.files.insert(dst.clone(), data);
+                        super::engine::ExecOutput::default()
+                    }
+                    None => super::engine::ExecOutput {
+                        code: 1,
+                        stderr: format!("mv: can't rename '{src}': No such file or directory")
+                            .into_bytes(),
+                        ..Default::default()
+                    },
+                });
+            }
+        }
+        let handler = w.exec.clone();
+        let c = w
+            .containers
+            .get_mut(&id)
+            .ok_or_else(|| not_found(what.clone()))?;
+        Ok(match handler {
+            Some(handler) => (handler.0)(c, cmd),
+            None => super::engine::ExecOutput::default(),
+        })
     }
 
     async fn list_networks(&self, labels: &[String]) -> Result<Vec<NetworkInfo>> {

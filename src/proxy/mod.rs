@@ -1,1 +1,9 @@
-//! The proxy: route model from labels, templates, validation with the proxy itself, reload.
+//! The proxy: typed values from hostile labels ([`value`]), the two label grammars
+//! ([`labels`]), the route model and container selection ([`model`]), rendering with
+//! templates that can only emit escaped values ([`render`]).
+
+pub(crate) mod apply;
+pub(crate) mod labels;
+pub(crate) mod model;
+pub(crate) mod render;
+pub(crate) mod value;

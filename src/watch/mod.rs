@@ -17,6 +17,7 @@ pub(crate) mod debounce;
 pub(crate) mod keeper;
 pub(crate) mod links;
 pub(crate) mod net;
+pub(crate) mod proxy;
 pub(crate) mod rules;
 pub(crate) mod status;
 
@@ -208,7 +209,7 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
     let mut status = Status {
         version: env!("CARGO_PKG_VERSION").to_string(),
         started: unix_now(),
-        duties: vec!["links".into()],
+        duties: vec!["links".into(), "proxy".into()],
         ..Default::default()
     };
     let metrics = match opts.metrics {
@@ -221,6 +222,7 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
     let mut daemon_id = engine.info().await?.id;
     status.daemon_id = daemon_id.clone();
     let mut duty = links::LinkDuty::new(engine.clone(), ns, pool, cancel.clone());
+    let mut proxy_duty = proxy::ProxyDuty::new(engine.clone(), ns);
     let mut net_duty = net::NetDuty::new(engine.clone(), ns);
     status.duties.push(match &net_duty.unavailable {
         None => "net".to_string(),
@@ -318,11 +320,13 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
             let work = std::mem::take(&mut ears.dirty);
             let t0 = Instant::now();
             // The stream is read while the pass runs: events land in the next pass's dirty
-            // set, and creates and starts take the express lane at once.
-            let (net_report, result) = {
+            // set, and creates and starts take the express lane at once. The proxy first:
+            // its routes are what users wait for.
+            let (proxy_report, net_report, result) = {
                 let pass = async {
+                    let proxy = proxy_duty.pass(&work, waited.map(|w| now - w)).await;
                     let net = net_duty.pass().await;
-                    (net, duty.pass(&work).await)
+                    (proxy, net, duty.pass(&work).await)
                 };
                 tokio::pin!(pass);
                 loop {
@@ -336,6 +340,18 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
                     }
                 }
             };
+            match proxy_report {
+                Ok(r) => {
+                    for (object, kind, message) in r.errors {
+                        tracing::warn!("{kind} {object}: {message}");
+                        status.error(unix_now(), &object, kind, message);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("proxy pass failed: {e:#}");
+                    status.error(unix_now(), "daemon", "proxy", format!("{e:#}"));
+                }
+            }
             for (object, kind, message) in &net_report.errors {
                 tracing::warn!("{kind} {object}: {message}");
                 status.error(unix_now(), object, kind, message.clone());

@@ -35,6 +35,8 @@ mod netns;
 mod output;
 #[cfg(feature = "test-docker")]
 mod packaging;
+#[cfg(feature = "test-docker")]
+mod proxy;
 #[cfg(feature = "test-netns")]
 mod reach;
 #[cfg(feature = "test-docker")]

@@ -336,6 +336,7 @@ fn the_watcher_container_starts_once_reports_and_stops_cleanly() {
         .filter_map(|d| d.as_str())
         .collect();
     assert_eq!(duties.first(), Some(&"links"), "{duties:?}");
+    assert!(duties.contains(&"proxy"), "{duties:?}");
     assert!(duties.iter().any(|d| d.starts_with("net")), "{duties:?}");
     let table = g.ok(&["link", "watcher", "status"]);
     for field in [

@@ -3,7 +3,7 @@
 //! maintenance subcommands (`doctor`, `install`, `uninstall`).
 
 mod ops;
-mod run;
+pub(crate) mod run;
 pub mod watcher;
 
 use std::ffi::OsString;

@@ -62,7 +62,7 @@ fn usage(mode: Mode) -> String {
 }
 
 /// The docker CLI, reached with the same global options we were given.
-pub(super) fn docker_cli(ctx: &Ctx) -> Command {
+pub(crate) fn docker_cli(ctx: &Ctx) -> Command {
     let program = std::env::var_os("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND")
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| "docker".into());

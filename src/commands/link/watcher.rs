@@ -259,7 +259,7 @@ pub(crate) async fn start_if_needed(daemon: &Daemon, ctx: &Ctx) {
     };
     match started.await {
         Ok(s) if s.started => output::info(&format!(
-            "{}: it keeps these links as containers come and go (`docker link watcher status`)",
+            "{}: it keeps links and proxies in step as containers come and go (`docker link watcher status`)",
             s.message
         )),
         Ok(_) => {}

@@ -1,0 +1,916 @@
+//! Putting a route table into a running proxy, through the daemon only (the proxy container
+//! never holds the daemon's socket): the proxy container and its options as labels
+//! ([`Proxy`]), the facts of the containers from one listing ([`candidates`]), and [`apply`]:
+//! render, skip when the bytes are those already live, join the backends' networks, write the
+//! candidate into a staging directory of the proxy (archive API), validate it with the engine
+//! itself (`nginx -t`, `haproxy -c` through exec), find the routes that break it by bisection
+//! and quarantine them, swap the live file atomically (a rename), signal a graceful reload
+//! and confirm it by polling the hash the new configuration serves on loopback.
+//!
+//! The live file only ever holds a validated configuration, so a restart of the proxy loads
+//! the last good one. What happened is written next to it (`state.json`), so `docker proxy
+//! status` reads it back from the proxy whoever applied (the watcher or `docker proxy
+//! reload`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use super::model::{self, Candidate, Health, Route, RouteTable, Settings};
+use super::render::{ProxyEngine, RenderError, Renderer, PROBE_PATH, PROBE_PORT};
+use super::value::Host;
+use crate::docker::engine::{
+    Attach, ContainerSummary, Engine, EngineError, ExecOutput, ListFilter, State,
+};
+
+/// Where the proxy's files live inside its container.
+pub(crate) const DIR: &str = "/etc/docker-link-proxy";
+/// What the last apply did (JSON), beside the live file.
+pub(crate) const STATE_FILE: &str = "/etc/docker-link-proxy/state.json";
+/// A replacement template (`up --template-dir`), copied into the proxy.
+pub(crate) const TEMPLATE_FILE: &str = "/etc/docker-link-proxy/template.tera";
+/// The candidate being validated.
+const STAGING_FILE: &str = "/etc/docker-link-proxy/staging/candidate";
+/// Latencies kept in the state (the last ones).
+const LATENCIES_KEPT: usize = 256;
+
+/// The labels of a proxy container (its options: `up` again compares them).
+pub(crate) mod label {
+    /// The proxy's name.
+    pub(crate) const NAME: &str = "docker-link.proxy";
+    pub(crate) const ENGINE: &str = "docker-link.proxy.engine";
+    pub(crate) const DOMAINS: &str = "docker-link.proxy.domains";
+    pub(crate) const EXPLICIT: &str = "docker-link.proxy.explicit";
+    /// `--only-label` values, comma-separated.
+    pub(crate) const ONLY: &str = "docker-link.proxy.only-label";
+    pub(crate) const ALLOW_RAW: &str = "docker-link.proxy.allow-raw-directives";
+    /// The ports it listens on inside its container.
+    pub(crate) const LISTEN: &str = "docker-link.proxy.listen";
+    /// The sha256 of its replacement template, when it has one.
+    pub(crate) const TEMPLATE: &str = "docker-link.proxy.template";
+    /// A digest of every option (image, ports, networks included): `up` with other options
+    /// replaces the container, with the same ones leaves it.
+    pub(crate) const SPEC: &str = "docker-link.proxy.spec";
+}
+
+/// A proxy container, as its labels describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Proxy {
+    pub id: String,
+    pub name: String,
+    /// The container's docker name.
+    pub container: String,
+    pub engine: ProxyEngine,
+    pub state: State,
+    pub domains: Vec<Host>,
+    pub explicit: bool,
+    pub only: Vec<(String, Option<String>)>,
+    pub allow_raw: bool,
+    pub listen: Vec<u16>,
+    pub custom_template: bool,
+    /// The networks it is on now.
+    pub networks: BTreeSet<String>,
+    pub labels: crate::docker::engine::Labels,
+}
+
+impl Proxy {
+    /// A proxy container of ours, or None.
+    pub(crate) fn of(c: &ContainerSummary) -> Option<Proxy> {
+        if c.labels.get(crate::labels::ROLE).map(String::as_str) != Some(crate::labels::PROXY_ROLE)
+        {
+            return None;
+        }
+        let get = |k: &str| c.labels.get(k).map(String::as_str).unwrap_or_default();
+        Some(Proxy {
+            id: c.id.clone(),
+            name: get(label::NAME).to_string(),
+            container: c.names.first().cloned().unwrap_or_default(),
+            engine: ProxyEngine::parse(get(label::ENGINE)).unwrap_or_default(),
+            state: c.state,
+            domains: get(label::DOMAINS)
+                .split(',')
+                .filter_map(|d| Host::parse(d).ok())
+                .collect(),
+            explicit: get(label::EXPLICIT) == "true",
+            only: get(label::ONLY)
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| match s.split_once('=') {
+                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                    None => (s.to_string(), None),
+                })
+                .collect(),
+            allow_raw: get(label::ALLOW_RAW) == "true",
+            listen: get(label::LISTEN)
+                .split(',')
+                .filter_map(|p| p.parse().ok())
+                .collect(),
+            custom_template: c.labels.contains_key(label::TEMPLATE),
+            networks: c.networks.keys().cloned().collect(),
+            labels: c.labels.clone(),
+        })
+    }
+
+    /// The live configuration file inside the container.
+    pub(crate) fn config_path(&self) -> String {
+        format!("{DIR}/{}", self.engine.template())
+    }
+
+    /// The command the proxy container runs: the engine on the live file, in the foreground
+    /// (nginx's master or haproxy's master-worker as PID 1, the process the reload signal
+    /// goes to).
+    pub(crate) fn command(engine: ProxyEngine) -> Vec<String> {
+        let file = format!("{DIR}/{}", engine.template());
+        match engine {
+            ProxyEngine::Nginx => vec![
+                "nginx".into(),
+                "-c".into(),
+                file,
+                "-g".into(),
+                "daemon off;".into(),
+            ],
+            ProxyEngine::Haproxy => vec![
+                "haproxy".into(),
+                "-W".into(),
+                "-db".into(),
+                "-f".into(),
+                file,
+            ],
+        }
+    }
+
+    /// The model's settings for this proxy.
+    pub(crate) fn settings(&self, own: BTreeSet<String>) -> Settings {
+        Settings {
+            domains: self.domains.clone(),
+            explicit: self.explicit,
+            only: self.only.clone(),
+            allow_raw: self.allow_raw,
+            proxy_networks: self.networks.clone(),
+            own,
+        }
+    }
+}
+
+/// The model's facts of every container of a listing.
+pub(crate) fn candidates(listing: &[ContainerSummary]) -> Vec<Candidate> {
+    listing
+        .iter()
+        .map(|c| Candidate {
+            id: c.id.clone(),
+            name: c.names.first().cloned().unwrap_or_default(),
+            running: c.state == State::Running,
+            created: c.created,
+            labels: c.labels.clone(),
+            ports: c.tcp_ports.clone(),
+            mounts: c.mount_points.clone(),
+            networks: c.networks.clone(),
+            network_mode: c.network_mode.clone(),
+            health: Health::parse(&c.health),
+        })
+        .collect()
+}
+
+/// Every container (one listing) and the proxies among them.
+pub(crate) async fn observe<E: Engine>(
+    engine: &E,
+) -> Result<(Vec<ContainerSummary>, Vec<Proxy>), EngineError> {
+    let listing = engine.list_containers(&ListFilter::default()).await?;
+    let proxies = listing.containers.iter().filter_map(Proxy::of).collect();
+    Ok((listing.containers, proxies))
+}
+
+/// The route table of one proxy.
+pub(crate) fn table(proxy: &Proxy, listing: &[ContainerSummary]) -> RouteTable {
+    let own: BTreeSet<String> = listing
+        .iter()
+        .filter(|c| c.labels.contains_key(crate::labels::ROLE))
+        .map(|c| c.id.clone())
+        .collect();
+    model::build(&candidates(listing), &proxy.settings(own))
+}
+
+/// A route left out of the configuration, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Quarantined {
+    pub route: String,
+    pub reason: String,
+    /// A digest of the route as it was refused: the same route is left out again without
+    /// asking the engine; a changed one (a new address, a new label value) is tried again.
+    #[serde(default)]
+    pub fingerprint: String,
+}
+
+/// A route's digest, for [`Quarantined::fingerprint`].
+fn fingerprint(route: &Route) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(serde_json::to_vec(route).unwrap_or_default())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// What the proxy's last applies did; kept in the proxy container.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ProxyState {
+    /// The live configuration's hash.
+    pub hash: String,
+    pub routes: usize,
+    pub quarantined: Vec<Quarantined>,
+    /// When the live configuration was put in place (seconds since the epoch).
+    pub reloaded_at: i64,
+    /// How long the last apply took, validation to confirmed reload.
+    pub reload_ms: u64,
+    /// Whether the last reload was seen serving its hash.
+    pub confirmed: bool,
+    pub reloads: u64,
+    /// Event → live, milliseconds (the watcher's; the last ones).
+    pub latencies_ms: Vec<u64>,
+    /// The last failure, if the last apply failed.
+    pub error: Option<String>,
+    /// Who applied last (`watcher`, `docker proxy reload`, `docker proxy up`).
+    pub by: String,
+    /// Networks the proxy joined for its backends (left when no backend needs them; the
+    /// ones it was started on, or connected to by hand, are never left).
+    #[serde(default)]
+    pub joined: Vec<String>,
+}
+
+impl ProxyState {
+    pub(crate) fn observe_latency(&mut self, ms: u64) {
+        self.latencies_ms.push(ms);
+        if self.latencies_ms.len() > LATENCIES_KEPT {
+            let extra = self.latencies_ms.len() - LATENCIES_KEPT;
+            self.latencies_ms.drain(..extra);
+        }
+    }
+
+    /// The q-quantile of the kept latencies (nearest rank).
+    pub(crate) fn quantile(&self, q: f64) -> Option<u64> {
+        let mut v = self.latencies_ms.clone();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_unstable();
+        let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+        Some(v[rank - 1])
+    }
+}
+
+/// Why an apply did not put a configuration in place.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApplyError {
+    #[error("proxy {proxy}: {source}")]
+    Engine {
+        proxy: String,
+        #[source]
+        source: EngineError,
+    },
+    #[error("proxy {proxy}: {source}")]
+    Render {
+        proxy: String,
+        #[source]
+        source: RenderError,
+    },
+    /// Even without any route the engine refuses the configuration (a replacement template
+    /// that is wrong, an image whose engine lacks a directive).
+    #[error("proxy {proxy}: the engine refuses the configuration even without routes: {message}")]
+    Invalid { proxy: String, message: String },
+    #[error("proxy {proxy} is not running")]
+    NotRunning { proxy: String },
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    /// The configuration changed and was reloaded.
+    pub reloaded: bool,
+    /// The live configuration after the apply.
+    pub live: String,
+    pub hash: String,
+    pub routes: usize,
+    pub quarantined: Vec<Quarantined>,
+    /// Networks the proxy joined.
+    pub joined: Vec<String>,
+    /// Failures that did not stop the apply (a network that could not be joined).
+    pub warnings: Vec<String>,
+    pub took: Duration,
+    /// The reload was seen serving the new hash; None when it could not be checked (no wget
+    /// or curl in the image).
+    pub confirmed: Option<bool>,
+}
+
+/// The renderer of a proxy: its replacement template when it has one (read from the
+/// container), else the embedded one.
+pub(crate) async fn renderer<E: Engine>(engine: &E, proxy: &Proxy) -> Result<Renderer, ApplyError> {
+    let custom = if proxy.custom_template {
+        let tar = engine
+            .get_archive(&proxy.id, TEMPLATE_FILE)
+            .await
+            .map_err(|source| ApplyError::Engine {
+                proxy: proxy.name.clone(),
+                source,
+            })?;
+        file_in_tar(&tar).map(|b| String::from_utf8_lossy(&b).into_owned())
+    } else {
+        None
+    };
+    Renderer::new(proxy.engine, custom.as_deref()).map_err(|source| ApplyError::Render {
+        proxy: proxy.name.clone(),
+        source,
+    })
+}
+
+/// The first regular file of a tar (`GET /containers/{id}/archive` of one file).
+pub(crate) fn file_in_tar(tar: &[u8]) -> Option<Vec<u8>> {
+    let mut archive = tar::Archive::new(tar);
+    let mut entry = archive.entries().ok()?.flatten().next()?;
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut entry, &mut out).ok()?;
+    Some(out)
+}
+
+/// A file at `path` (absolute) of the proxy container, if it is there.
+pub(crate) async fn read_file<E: Engine>(
+    engine: &E,
+    id: &str,
+    path: &str,
+) -> Result<Option<Vec<u8>>, EngineError> {
+    match engine.get_archive(id, path).await {
+        Ok(tar) => Ok(file_in_tar(&tar)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes files (absolute paths) into the container in one archive.
+pub(crate) async fn write_files<E: Engine>(
+    engine: &E,
+    id: &str,
+    files: &[(&str, &[u8])],
+) -> Result<(), EngineError> {
+    let entries: Vec<(&str, u32, &[u8])> = files.iter().map(|(p, d)| (*p, 0o644, *d)).collect();
+    engine
+        .put_archive(id, "/", crate::docker::self_image::tar_of(&entries))
+        .await
+}
+
+/// The routes the engine can serve, and the others quarantined.
+fn servable(engine: ProxyEngine, routes: &[Route]) -> (Vec<Route>, Vec<Quarantined>) {
+    let mut ok = Vec::new();
+    let mut out = Vec::new();
+    for r in routes {
+        match engine.unsupported(r) {
+            Some(reason) => out.push(Quarantined {
+                route: r.key(),
+                reason,
+                fingerprint: fingerprint(r),
+            }),
+            None => ok.push(r.clone()),
+        }
+    }
+    (ok, out)
+}
+
+/// The command that validates a file with the engine.
+fn validate_command(engine: ProxyEngine, file: &str) -> Vec<String> {
+    match engine {
+        ProxyEngine::Nginx => vec![
+            "nginx".into(),
+            "-t".into(),
+            "-q".into(),
+            "-c".into(),
+            file.into(),
+        ],
+        ProxyEngine::Haproxy => {
+            vec!["haproxy".into(), "-c".into(), "-f".into(), file.into()]
+        }
+    }
+}
+
+/// The signal that reloads gracefully: nginx's master re-reads on HUP; haproxy's master (in
+/// master-worker mode) on USR2, handing its listeners to the new worker.
+fn reload_signal(engine: ProxyEngine) -> &'static str {
+    match engine {
+        ProxyEngine::Nginx => "HUP",
+        ProxyEngine::Haproxy => "USR2",
+    }
+}
+
+/// Exit codes of [`commit_command`].
+mod commit {
+    pub(super) const INVALID: i64 = 90;
+    pub(super) const MOVE: i64 = 91;
+    pub(super) const SIGNAL: i64 = 92;
+    pub(super) const UNCONFIRMED: i64 = 93;
+    pub(super) const NO_CLIENT: i64 = 94;
+}
+
+/// One exec that validates the staged file with the engine, renames it over the live one
+/// (atomic in one directory), signals the master (PID 1: the engine runs in the foreground)
+/// and polls the loopback listener until it serves `hash`, with whichever of wget and curl
+/// the image has. One round trip instead of four: the reload's latency is mostly exec's.
+fn commit_command(engine: ProxyEngine, staging: &str, live: &str, hash: &str) -> Vec<String> {
+    const SCRIPT: &str = r#"s=$1; l=$2; h=$3; sig=$4; url=$5; shift 5
+"$@" || { rm -f "$s"; exit 90; }
+mv -f "$s" "$l" || exit 91
+kill -"$sig" 1 || exit 92
+if command -v wget >/dev/null 2>&1; then get() { wget -q -O - "$url"; }
+elif command -v curl >/dev/null 2>&1; then get() { curl -fsS -m 2 "$url"; }
+else exit 94; fi
+i=0
+while [ "$i" -lt 500 ]; do
+  [ "$(get 2>/dev/null)" = "$h" ] && exit 0
+  sleep 0.02; i=$((i+1))
+done
+exit 93"#;
+    let mut cmd: Vec<String> = vec![
+        "sh".into(),
+        "-c".into(),
+        SCRIPT.into(),
+        "docker-link-commit".into(),
+        staging.into(),
+        live.into(),
+        hash.into(),
+        reload_signal(engine).into(),
+        format!("http://127.0.0.1:{PROBE_PORT}{PROBE_PATH}"),
+    ];
+    cmd.extend(validate_command(engine, staging));
+    cmd
+}
+
+/// Applies a route table to a running proxy (see the module's documentation). `state` is the
+/// proxy's, updated in place and written back.
+pub(crate) async fn apply<E: Engine>(
+    engine: &E,
+    proxy: &Proxy,
+    renderer: &Renderer,
+    table: &RouteTable,
+    state: &mut ProxyState,
+    since: Option<Instant>,
+    known_live: Option<&str>,
+) -> Result<Outcome, ApplyError> {
+    let t0 = Instant::now();
+    let name = proxy.name.clone();
+    let eng = |source: EngineError| ApplyError::Engine {
+        proxy: name.clone(),
+        source,
+    };
+    if proxy.state != State::Running {
+        return Err(ApplyError::NotRunning {
+            proxy: proxy.name.clone(),
+        });
+    }
+    let mut outcome = Outcome::default();
+    // The backends' networks first: validation resolves nothing, but the reload must reach
+    // them.
+    for net in &table.networks {
+        if proxy.networks.contains(net) {
+            continue;
+        }
+        match engine.connect(net, &proxy.id, &Attach::default()).await {
+            Ok(()) => {
+                outcome.joined.push(net.clone());
+                if !state.joined.contains(net) {
+                    state.joined.push(net.clone());
+                }
+            }
+            Err(e) if e.is_conflict() => {}
+            Err(e) => outcome.warnings.push(format!("joining network {net}: {e}")),
+        }
+    }
+    let (mut routes, mut quarantined) = servable(proxy.engine, &table.routes);
+    // Routes refused before, unchanged since: still refused (no bisection on every event).
+    routes.retain(|r| {
+        let fp = fingerprint(r);
+        match state
+            .quarantined
+            .iter()
+            .find(|q| q.route == r.key() && q.fingerprint == fp)
+        {
+            Some(q) => {
+                quarantined.push(q.clone());
+                false
+            }
+            None => true,
+        }
+    });
+    let render = |routes: &[Route]| {
+        renderer
+            .render(&proxy.name, &proxy.listen, routes)
+            .map_err(|source| ApplyError::Render {
+                proxy: proxy.name.clone(),
+                source,
+            })
+    };
+    let mut candidate = render(&routes)?;
+    let live_path = proxy.config_path();
+    // The caller may know what is live (the watcher committed it): one read less.
+    let live = match known_live {
+        Some(text) => Some(text.as_bytes().to_vec()),
+        None => read_file(engine, &proxy.id, &live_path)
+            .await
+            .map_err(eng)?,
+    };
+    if live.as_deref() == Some(candidate.text.as_bytes()) {
+        // Byte-identical: no reload (the quarantine of the last apply still holds).
+        outcome.live = candidate.text;
+        outcome.hash = candidate.hash;
+        outcome.routes = candidate.routes.len();
+        outcome.quarantined = state.quarantined.clone();
+        outcome.took = t0.elapsed();
+        return Ok(outcome);
+    }
+    // A name of this apply's own: another apply at the same moment (`docker proxy up` while
+    // the watcher runs) never validates or moves this one's file.
+    let staging = format!(
+        "{STAGING_FILE}.{:016x}.{}",
+        crate::random_u64(),
+        proxy.engine.template()
+    );
+    let check = |text: String| {
+        let staging = staging.clone();
+        async move {
+            write_files(engine, &proxy.id, &[(&staging, text.as_bytes())]).await?;
+            engine
+                .exec(&proxy.id, &validate_command(proxy.engine, &staging))
+                .await
+        }
+    };
+    // Validate, swap, signal and confirm in one exec (the reload's latency is mostly exec's);
+    // an invalid candidate leaves the live file alone.
+    let commit = |text: String, hash: String| {
+        let staging = staging.clone();
+        let live_path = live_path.clone();
+        async move {
+            write_files(engine, &proxy.id, &[(&staging, text.as_bytes())]).await?;
+            engine
+                .exec(
+                    &proxy.id,
+                    &commit_command(proxy.engine, &staging, &live_path, &hash),
+                )
+                .await
+        }
+    };
+    let mut done = commit(candidate.text.clone(), candidate.hash.clone())
+        .await
+        .map_err(eng)?;
+    tracing::debug!(
+        "proxy {}: commit exited {} after {:?}",
+        proxy.name,
+        done.code,
+        t0.elapsed()
+    );
+    if done.code == commit::INVALID {
+        // Which routes break it: halves until single routes, each checked with the rest of
+        // the configuration.
+        let empty = check(render(&[])?.text).await.map_err(eng)?;
+        if !empty.success() {
+            return Err(ApplyError::Invalid {
+                proxy: proxy.name.clone(),
+                message: empty.message(),
+            });
+        }
+        let mut bad: BTreeMap<String, (String, String)> = BTreeMap::new();
+        let mut stack: Vec<(Vec<Route>, Option<ExecOutput>)> = vec![(routes.clone(), Some(done))];
+        while let Some((set, known)) = stack.pop() {
+            let out = match known {
+                Some(o) => o,
+                None => check(render(&set)?.text).await.map_err(eng)?,
+            };
+            if out.success() {
+                continue;
+            }
+            if set.len() == 1 {
+                bad.insert(set[0].key(), (out.message(), fingerprint(&set[0])));
+                continue;
+            }
+            let (a, b) = set.split_at(set.len() / 2);
+            stack.push((b.to_vec(), None));
+            stack.push((a.to_vec(), None));
+        }
+        let good: Vec<Route> = routes
+            .iter()
+            .filter(|r| !bad.contains_key(&r.key()))
+            .cloned()
+            .collect();
+        quarantined.extend(
+            bad.into_iter()
+                .map(|(route, (reason, fingerprint))| Quarantined {
+                    route,
+                    reason,
+                    fingerprint,
+                }),
+        );
+        candidate = render(&good)?;
+        if live.as_deref() == Some(candidate.text.as_bytes()) {
+            outcome.live = candidate.text;
+            outcome.hash = candidate.hash;
+            outcome.routes = candidate.routes.len();
+            outcome.quarantined = quarantined.clone();
+            state.quarantined = quarantined;
+            outcome.took = t0.elapsed();
+            write_state(engine, proxy, state).await.map_err(eng)?;
+            return Ok(outcome);
+        }
+        done = commit(candidate.text.clone(), candidate.hash.clone())
+            .await
+            .map_err(eng)?;
+        if done.code == commit::INVALID {
+            // Routes that break it only together: the live configuration stays.
+            return Err(ApplyError::Invalid {
+                proxy: proxy.name.clone(),
+                message: format!("routes that fail only together: {}", done.message()),
+            });
+        }
+    }
+    outcome.confirmed = match done.code {
+        0 => Some(true),
+        commit::UNCONFIRMED => Some(false),
+        commit::NO_CLIENT => None,
+        code => {
+            let step = match code {
+                commit::INVALID => "validating the configuration",
+                commit::MOVE => "moving the configuration in place",
+                commit::SIGNAL => "signalling the proxy to reload",
+                _ => "committing the configuration",
+            };
+            return Err(ApplyError::Invalid {
+                proxy: proxy.name.clone(),
+                message: format!("{step} (exit {code}): {}", done.message()),
+            });
+        }
+    };
+    outcome.reloaded = true;
+    outcome.live = candidate.text.clone();
+    outcome.hash = candidate.hash.clone();
+    outcome.routes = candidate.routes.len();
+    outcome.quarantined = quarantined.clone();
+    outcome.took = t0.elapsed();
+    state.hash = candidate.hash;
+    state.routes = outcome.routes;
+    state.quarantined = quarantined;
+    state.reloaded_at = crate::docker::clock::now();
+    state.reload_ms = outcome.took.as_millis() as u64;
+    state.confirmed = outcome.confirmed == Some(true);
+    state.reloads += 1;
+    state.error = None;
+    if let Some(t) = since {
+        state.observe_latency(t.elapsed().as_millis() as u64);
+    }
+    write_state(engine, proxy, state).await.map_err(eng)?;
+    Ok(outcome)
+}
+
+/// Leaves the networks the proxy joined for backends that are gone (after the reload that
+/// dropped their routes), so that `docker network rm` of them is not refused for our
+/// endpoint. Returns the networks left and the failures.
+pub(crate) async fn leave_unused<E: Engine>(
+    engine: &E,
+    proxy: &Proxy,
+    table: &RouteTable,
+    state: &mut ProxyState,
+) -> (Vec<String>, Vec<String>) {
+    let mut left = Vec::new();
+    let mut failed = Vec::new();
+    for net in state.joined.clone() {
+        if table.networks.contains(&net) {
+            continue;
+        }
+        match engine.disconnect(&net, &proxy.id).await {
+            Ok(()) => left.push(net),
+            Err(e) if e.is_not_found() => left.push(net),
+            Err(e) => failed.push(format!("leaving network {net}: {e}")),
+        }
+    }
+    state.joined.retain(|n| !left.contains(n));
+    if !left.is_empty() {
+        if let Err(e) = write_state(engine, proxy, state).await {
+            failed.push(format!("writing the state: {e}"));
+        }
+    }
+    (left, failed)
+}
+
+/// Writes the state beside the live file.
+pub(crate) async fn write_state<E: Engine>(
+    engine: &E,
+    proxy: &Proxy,
+    state: &ProxyState,
+) -> Result<(), EngineError> {
+    let json = serde_json::to_vec_pretty(state).unwrap_or_default();
+    write_files(engine, &proxy.id, &[(STATE_FILE, &json)]).await
+}
+
+/// Reads the state back (an empty one when there is none yet).
+pub(crate) async fn read_state<E: Engine>(engine: &E, proxy: &Proxy) -> ProxyState {
+    match read_file(engine, &proxy.id, STATE_FILE).await {
+        Ok(Some(b)) => serde_json::from_slice(&b).unwrap_or_default(),
+        _ => ProxyState::default(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::docker::engine::ExecOutput;
+    use crate::docker::fake::{ExecHandler, Fake, FakeContainer};
+
+    /// A fake nginx: a file is valid unless it holds `bad.invalid`; the commit script
+    /// validates, moves, "signals" and is confirmed.
+    pub(crate) fn fake_engine(fake: &Fake) {
+        let handler = |c: &mut FakeContainer, cmd: &[String]| -> ExecOutput {
+            let invalid = |c: &FakeContainer, path: &str| {
+                let text = String::from_utf8_lossy(
+                    c.files.get(path).map(Vec::as_slice).unwrap_or_default(),
+                )
+                .into_owned();
+                text.contains("bad.invalid").then(|| ExecOutput {
+                    code: 1,
+                    stderr: b"nginx: [emerg] host not found in upstream \"bad.invalid:80\""
+                        .to_vec(),
+                    ..Default::default()
+                })
+            };
+            match cmd.first().map(String::as_str) {
+                Some("nginx") => invalid(c, &cmd[4]).unwrap_or_default(),
+                Some("sh") if cmd.get(3).map(String::as_str) == Some("docker-link-commit") => {
+                    let (staging, live, sig) = (&cmd[4], &cmd[5], &cmd[7]);
+                    if let Some(mut out) = invalid(c, staging) {
+                        out.code = 90;
+                        return out;
+                    }
+                    if let Some(data) = c.files.remove(staging) {
+                        c.files.insert(live.clone(), data);
+                    }
+                    c.signals.push(sig.clone());
+                    ExecOutput::default()
+                }
+                _ => ExecOutput::default(),
+            }
+        };
+        fake.world().exec = Some(ExecHandler(Arc::new(handler)));
+    }
+
+    fn proxy_of(fake: &Fake, id: &str) -> Proxy {
+        let w = fake.world();
+        let c = &w.containers[id];
+        Proxy {
+            id: id.to_string(),
+            name: "p".into(),
+            container: c.spec.name.clone(),
+            engine: ProxyEngine::Nginx,
+            state: c.state,
+            domains: vec![],
+            explicit: false,
+            only: vec![],
+            allow_raw: false,
+            listen: vec![80],
+            custom_template: false,
+            networks: BTreeSet::new(),
+            labels: c.spec.labels.clone(),
+        }
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_breaking_route_is_quarantined_and_the_rest_reloads() {
+        let fake = Fake::new();
+        fake_engine(&fake);
+        let pid = fake.run("proxy", &["80/tcp"], &[("docker-link.role", "proxy")]);
+        let proxy = proxy_of(&fake, &pid);
+        let renderer = Renderer::new(ProxyEngine::Nginx, None).unwrap();
+        let cands: Vec<Candidate> = (1..=7)
+            .map(|i| {
+                let mut c = model::tests::candidate(&format!("c{i}"), i, &[]);
+                if i == 5 {
+                    c.labels
+                        .insert("proxy.c5.host".into(), "bad.invalid".into());
+                }
+                c
+            })
+            .collect();
+        let table = model::build(&cands, &Settings::default());
+        let mut state = ProxyState::default();
+        rt().block_on(fake.create_network(&crate::docker::engine::NetworkSpec {
+            name: "app".into(),
+            subnet: "10.0.0.0/24".into(),
+            gateway: "10.0.0.254".into(),
+            ..Default::default()
+        }))
+        .unwrap();
+        let out = rt()
+            .block_on(apply(
+                &fake, &proxy, &renderer, &table, &mut state, None, None,
+            ))
+            .unwrap();
+        assert!(out.reloaded);
+        assert_eq!(out.routes, 6);
+        assert_eq!(out.quarantined.len(), 1);
+        assert_eq!(out.quarantined[0].route, "c5");
+        assert!(
+            out.quarantined[0].reason.contains("host not found"),
+            "{:?}",
+            out.quarantined
+        );
+        assert_eq!(out.confirmed, Some(true));
+        assert_eq!(out.joined, ["app"]);
+        {
+            let w = fake.world();
+            let c = &w.containers[&pid];
+            assert_eq!(c.signals, ["HUP"]);
+            let live =
+                String::from_utf8_lossy(&c.files["/etc/docker-link-proxy/nginx.conf"]).into_owned();
+            assert!(live.contains("server_name c4;") && !live.contains("bad.invalid"));
+            assert!(c.files.contains_key(STATE_FILE));
+            // Validated, swapped and reloaded in one exec of the commit script.
+            assert!(
+                w.calls.iter().any(|c| c
+                    .contains("docker-link-commit /etc/docker-link-proxy/staging/candidate.")
+                    && c.contains(".nginx.conf /etc/docker-link-proxy/nginx.conf")),
+                "{:?}",
+                w.calls
+            );
+        }
+        // Again: the same bytes, no reload.
+        let out = rt()
+            .block_on(apply(
+                &fake, &proxy, &renderer, &table, &mut state, None, None,
+            ))
+            .unwrap();
+        assert!(!out.reloaded);
+        assert_eq!(fake.world().containers[&pid].signals.len(), 1);
+        assert_eq!(state.reloads, 1);
+        assert_eq!(state.quarantined.len(), 1);
+        // Another route comes: the refused one, unchanged, stays out without bisection.
+        let mut more = cands.clone();
+        more.push(model::tests::candidate("c8", 8, &[]));
+        let table = model::build(&more, &Settings::default());
+        let before = fake.world().calls.len();
+        let out = rt()
+            .block_on(apply(
+                &fake, &proxy, &renderer, &table, &mut state, None, None,
+            ))
+            .unwrap();
+        assert!(out.reloaded);
+        assert_eq!((out.routes, out.quarantined.len()), (7, 1));
+        let execs: Vec<String> = fake.world().calls[before..]
+            .iter()
+            .filter(|c| c.starts_with("exec"))
+            .cloned()
+            .collect();
+        assert_eq!(execs.len(), 1, "{execs:?}");
+        assert!(execs[0].contains("docker-link-commit"));
+        assert_eq!(state.joined, ["app"]);
+        // Every backend gone: the route goes with a reload, then the network is left.
+        let empty = model::build(&[], &Settings::default());
+        rt().block_on(apply(
+            &fake, &proxy, &renderer, &empty, &mut state, None, None,
+        ))
+        .unwrap();
+        let (left, failed) = rt().block_on(leave_unused(&fake, &proxy, &empty, &mut state));
+        assert_eq!((left, failed), (vec!["app".to_string()], vec![]));
+        assert!(state.joined.is_empty());
+        assert!(fake.world().containers[&pid].networks.is_empty());
+    }
+
+    #[test]
+    fn a_proxy_that_is_down_is_reported() {
+        let fake = Fake::new();
+        let pid = fake.run("proxy", &[], &[]);
+        fake.stop_all();
+        let proxy = proxy_of(&fake, &pid);
+        let renderer = Renderer::new(ProxyEngine::Nginx, None).unwrap();
+        let err = rt()
+            .block_on(apply(
+                &fake,
+                &proxy,
+                &renderer,
+                &RouteTable::default(),
+                &mut ProxyState::default(),
+                None,
+                None,
+            ))
+            .unwrap_err();
+        assert!(err.to_string().contains("is not running"));
+    }
+
+    #[test]
+    fn quantiles() {
+        let mut s = ProxyState::default();
+        for ms in 1..=300 {
+            s.observe_latency(ms);
+        }
+        assert_eq!(s.latencies_ms.len(), LATENCIES_KEPT);
+        assert_eq!(s.quantile(0.5), Some(172));
+        assert_eq!(s.quantile(0.99), Some(298));
+    }
+}

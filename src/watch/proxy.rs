@@ -1,0 +1,260 @@
+//! The watcher's proxy duty: every pass reads the containers once (one listing), and for each
+//! proxy of this namespace (`docker proxy up` labels it) builds the route table and applies it
+//! with the same code `docker proxy reload` runs (`crate::proxy::apply`). A pass whose
+//! rendering is byte-identical to the last one this watcher applied to that proxy does not
+//! touch the proxy at all (no read, no reload). The time from the first event of the burst to
+//! the confirmed reload is recorded in the proxy's state (`docker proxy status`).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::Dirty;
+use crate::docker::engine::{Engine, State};
+use crate::proxy::apply::{self, Proxy, ProxyState};
+use crate::proxy::render::Renderer;
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Report {
+    /// Proxies of this namespace.
+    pub proxies: usize,
+    pub reloads: u64,
+    /// (object, kind, message), as the link duty reports them.
+    pub errors: Vec<(String, &'static str, String)>,
+    /// Routes left out of a configuration, `proxy/route: reason`.
+    pub quarantined: Vec<String>,
+}
+
+/// What the duty remembers of one proxy (by container id: a replaced proxy starts afresh).
+struct Known {
+    /// The template's label value (a changed template makes a new renderer).
+    template: Option<String>,
+    renderer: Renderer,
+    state: ProxyState,
+    /// The full rendering (every servable route) last applied: the same inputs again skip.
+    last_full: Option<String>,
+    /// The live configuration as this watcher left it (None: read it from the proxy).
+    live: Option<String>,
+}
+
+pub(crate) struct ProxyDuty<E: Engine> {
+    engine: E,
+    ns: String,
+    known: BTreeMap<String, Known>,
+}
+
+impl<E: Engine> ProxyDuty<E> {
+    pub(crate) fn new(engine: E, ns: &str) -> ProxyDuty<E> {
+        ProxyDuty {
+            engine,
+            ns: ns.to_string(),
+            known: BTreeMap::new(),
+        }
+    }
+
+    /// One pass. `since`: when the first event of this burst arrived (None for a resync).
+    pub(crate) async fn pass(
+        &mut self,
+        dirty: &Dirty,
+        since: Option<Instant>,
+    ) -> anyhow::Result<Report> {
+        let (listing, proxies) = apply::observe(&self.engine).await?;
+        let ours: Vec<Proxy> = proxies
+            .into_iter()
+            .filter(|p| {
+                p.labels.get(crate::labels::NAMESPACE).map(String::as_str) == Some(self.ns.as_str())
+            })
+            .collect();
+        self.known.retain(|id, _| ours.iter().any(|p| &p.id == id));
+        let mut report = Report {
+            proxies: ours.len(),
+            ..Default::default()
+        };
+        for proxy in &ours {
+            if proxy.state != State::Running {
+                continue;
+            }
+            // A restarted proxy loads the live (last good) file by itself; a resync checks it
+            // against the daemon again.
+            if dirty.all {
+                if let Some(k) = self.known.get_mut(&proxy.id) {
+                    k.last_full = None;
+                    k.live = None;
+                }
+            }
+            if let Err(e) = self.one(proxy, &listing, since, &mut report).await {
+                report
+                    .errors
+                    .push((proxy.container.clone(), "proxy", format!("{e:#}")));
+            }
+        }
+        Ok(report)
+    }
+
+    async fn one(
+        &mut self,
+        proxy: &Proxy,
+        listing: &[crate::docker::engine::ContainerSummary],
+        since: Option<Instant>,
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        let template = proxy.labels.get(apply::label::TEMPLATE).cloned();
+        let fresh = self
+            .known
+            .get(&proxy.id)
+            .is_none_or(|k| k.template != template);
+        if fresh {
+            let renderer = apply::renderer(&self.engine, proxy).await?;
+            let state = apply::read_state(&self.engine, proxy).await;
+            self.known.insert(
+                proxy.id.clone(),
+                Known {
+                    template,
+                    renderer,
+                    state,
+                    last_full: None,
+                    live: None,
+                },
+            );
+        }
+        let Some(known) = self.known.get_mut(&proxy.id) else {
+            return Ok(());
+        };
+        let table = apply::table(proxy, listing);
+        let servable: Vec<_> = table
+            .routes
+            .iter()
+            .filter(|r| proxy.engine.unsupported(r).is_none())
+            .cloned()
+            .collect();
+        let full = known
+            .renderer
+            .render(&proxy.name, &proxy.listen, &servable)?
+            .text;
+        if known.last_full.as_deref() == Some(full.as_str()) {
+            report.quarantined.extend(
+                known
+                    .state
+                    .quarantined
+                    .iter()
+                    .map(|q| format!("{}/{}: {}", proxy.name, q.route, q.reason)),
+            );
+            return Ok(());
+        }
+        known.state.by = "watcher".into();
+        let result = apply::apply(
+            &self.engine,
+            proxy,
+            &known.renderer,
+            &table,
+            &mut known.state,
+            since,
+            known.live.as_deref(),
+        )
+        .await;
+        match result {
+            Ok(outcome) => {
+                known.last_full = Some(full);
+                known.live = Some(outcome.live.clone());
+                if outcome.reloaded {
+                    report.reloads += 1;
+                    tracing::info!(
+                        "proxy {}: {} routes, reloaded in {} ms{}",
+                        proxy.name,
+                        outcome.routes,
+                        outcome.took.as_millis(),
+                        if outcome.confirmed == Some(false) {
+                            " (not confirmed)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                for w in outcome.warnings {
+                    report.errors.push((proxy.container.clone(), "proxy", w));
+                }
+                let (left, failed) =
+                    apply::leave_unused(&self.engine, proxy, &table, &mut known.state).await;
+                if !left.is_empty() {
+                    tracing::info!("proxy {}: left {}", proxy.name, left.join(", "));
+                }
+                for f in failed {
+                    report.errors.push((proxy.container.clone(), "proxy", f));
+                }
+                report.quarantined.extend(
+                    outcome
+                        .quarantined
+                        .iter()
+                        .map(|q| format!("{}/{}: {}", proxy.name, q.route, q.reason)),
+                );
+                Ok(())
+            }
+            Err(e) => {
+                known.live = None;
+                known.state.error = Some(e.to_string());
+                let _ = apply::write_state(&self.engine, proxy, &known.state).await;
+                Err(e.into())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::fake::Fake;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn all() -> Dirty {
+        Dirty {
+            all: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn proxies_of_the_namespace_reload_once_per_change() {
+        let fake = Fake::new();
+        crate::proxy::apply::tests::fake_engine(&fake);
+        let labels = [
+            ("docker-link.role", "proxy"),
+            ("docker-link.registry", "default"),
+            ("docker-link.proxy", "p"),
+            ("docker-link.proxy.engine", "nginx"),
+            ("docker-link.proxy.listen", "80"),
+        ];
+        let pid = fake.run("p", &["80/tcp"], &labels);
+        let mut other_ns = labels;
+        other_ns[1] = ("docker-link.registry", "other");
+        other_ns[2] = ("docker-link.proxy", "q");
+        let qid = fake.run("q", &["80/tcp"], &other_ns);
+        fake.run("web", &["80/tcp"], &[]);
+        let mut duty = ProxyDuty::new(fake.clone(), "default");
+        let r = rt().block_on(duty.pass(&all(), None)).unwrap();
+        assert_eq!(r.proxies, 1);
+        assert_eq!(r.errors, vec![]);
+        // The backend has no address in the fake: nothing routed, but a configuration with
+        // the probe and the default server is put in place.
+        assert_eq!(r.reloads, 1);
+        assert_eq!(fake.world().containers[&pid].signals, ["HUP"]);
+        assert!(fake.world().containers[&qid].signals.is_empty());
+        // Nothing changed: no read, no reload.
+        let calls = fake.world().calls.len();
+        let r = rt()
+            .block_on(duty.pass(&Dirty::default(), Some(Instant::now())))
+            .unwrap();
+        assert_eq!(r.reloads, 0);
+        let new_calls: Vec<String> = fake.world().calls[calls..].to_vec();
+        assert_eq!(new_calls, ["list_containers"]);
+        // A stopped proxy is left alone.
+        fake.stop_all();
+        let r = rt().block_on(duty.pass(&all(), None)).unwrap();
+        assert_eq!((r.reloads, r.errors.len()), (0, 0));
+    }
+}

@@ -1,0 +1,569 @@
+//! `docker proxy` against the real daemon: real nginx and haproxy images (built from Debian's
+//! packages by tests/images/build.sh) serving real requests to real backends (busybox httpd),
+//! kept in step by the watcher in the foreground. Requests are made from inside the proxy
+//! container (busybox wget to its own port 80), so the tests work the same on a daemon in a
+//! network namespace of its own (Engine 28).
+//!
+//! Each test's proxy routes only its own backends (`--only-label docker-link.test-proxy=<its
+//! name>`): other tests' containers on the shared daemon are never routed, their networks
+//! never joined.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::graph::Graph;
+use crate::support::{docker_ok, images, unique, Container, Network, TempDir};
+
+/// Polls `f` until it gives Some, or panics with `what` after `secs`.
+fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < end, "not within {secs}s: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The watcher in the foreground for the graph, stopped by SIGTERM when dropped (the
+/// directory of its status file goes with it).
+struct Watcher(Option<Child>, #[allow(dead_code)] TempDir);
+
+impl Watcher {
+    fn start(g: &Graph) -> Watcher {
+        let dir = TempDir::new("proxy-watcher");
+        let file = dir.path().join("status.json");
+        let child = g
+            .cmd(&[
+                "link",
+                "watcher",
+                "run",
+                "--foreground",
+                "--no-rules",
+                "--status-file",
+                file.to_str().unwrap(),
+            ])
+            .env("DOCKER_LINK_LOG", "info")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        eventually(30, "the watcher's first pass", || {
+            std::fs::metadata(&file).ok().map(|_| ())
+        });
+        Watcher(Some(child), dir)
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A proxy made by `docker proxy up`, removed when dropped.
+struct Proxy {
+    name: String,
+    container: Container,
+}
+
+impl Proxy {
+    fn up(g: &Graph, engine: &str, extra: &[&str]) -> Proxy {
+        let name = unique(&format!("proxy-{engine}"));
+        let only = format!("docker-link.test-proxy={name}");
+        let image = if engine == "nginx" {
+            images::nginx()
+        } else {
+            images::haproxy()
+        };
+        let mut args = vec![
+            "proxy",
+            "up",
+            "--name",
+            &name,
+            "--engine",
+            engine,
+            "--image",
+            image,
+            "--explicit",
+            "--only-label",
+            &only,
+        ];
+        args.extend_from_slice(extra);
+        g.ok(&args);
+        let container = Container::adopt(&name);
+        Proxy { name, container }
+    }
+
+    /// GET http://HOST/PATH through the proxy: Some(body) on 2xx, None otherwise.
+    fn get(&self, host: &str, path: &str) -> Option<String> {
+        let out = self.container.exec(&[
+            "timeout",
+            "8",
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            "--header",
+            &format!("Host: {host}"),
+            &format!("http://127.0.0.1{path}"),
+        ]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// The HTTP status line's code for HOST/PATH (wget -S prints the response headers).
+    fn status_of(&self, host: &str, path: &str) -> String {
+        let out = self.container.exec(&[
+            "timeout",
+            "8",
+            "wget",
+            "-S",
+            "-q",
+            "-O",
+            "/dev/null",
+            "--header",
+            &format!("Host: {host}"),
+            &format!("http://127.0.0.1{path}"),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        err.lines()
+            .find_map(|l| l.trim().strip_prefix("HTTP/1.1 "))
+            .map(|s| s[..3].to_string())
+            .unwrap_or_else(|| err.trim().to_string())
+    }
+}
+
+/// A busybox httpd of proxy `p` answering `body` on port 80, with these run flags (labels,
+/// network).
+fn backend(p: &Proxy, what: &str, body: &str, flags: &[&str]) -> Container {
+    let script =
+        format!("mkdir -p /www && echo {body} > /www/index.html && exec httpd -f -p 80 -h /www");
+    let scope = format!("docker-link.test-proxy={}", p.name);
+    let mut args: Vec<&str> = vec!["--expose", "80", "--label", &scope];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&[images::busybox(), "sh", "-c", &script]);
+    Container::run(what, &args)
+}
+
+fn routes_live(engine: &str) {
+    let g = Graph::new();
+    let net = Network::create("proxy-net", &[]);
+    let _w = Watcher::start(&g);
+    let p = Proxy::up(&g, engine, &[]);
+    let host_a = unique("a");
+    let label_a = format!("proxy.aliases={host_a}");
+    let a = backend(
+        &p,
+        "a",
+        "from-a",
+        &["--network", &net.name, "--label", &label_a],
+    );
+    assert_eq!(
+        eventually(20, "route a live", || p.get(&host_a, "/")),
+        "from-a"
+    );
+    // Unknown hosts get the default server's 404, revealing nothing.
+    assert_eq!(p.status_of("nobody.example", "/"), "404");
+    // Path routing with the prefix stripped, on a second network the proxy joins.
+    let net2 = Network::create("proxy-net2", &[]);
+    let host_b = unique("b");
+    let b = backend(
+        &p,
+        "b",
+        "from-b",
+        &[
+            "--network",
+            &net2.name,
+            "--label",
+            &format!("proxy.aliases={host_b}"),
+            "--label",
+            &format!("proxy.{host_b}.path=/api"),
+            "--label",
+            &format!("proxy.{host_b}.strip_path=true"),
+        ],
+    );
+    assert_eq!(
+        eventually(20, "route b/api live", || p.get(&host_b, "/api/index.html")),
+        "from-b"
+    );
+    assert_eq!(p.status_of(&host_b, "/other"), "404");
+    // A second replica of a's service: one upstream, both serve.
+    let compose = [
+        "--label",
+        "com.docker.compose.project=proxytest",
+        "--label",
+        "com.docker.compose.service=web",
+    ];
+    drop(a);
+    let mut flags = vec!["--network", net.name.as_str(), "--label", label_a.as_str()];
+    flags.extend_from_slice(&compose);
+    let r1 = backend(&p, "r1", "replica-1", &flags);
+    let r2 = backend(&p, "r2", "replica-2", &flags);
+    eventually(30, "both replicas serve", || {
+        let seen: std::collections::BTreeSet<String> =
+            (0..8).filter_map(|_| p.get(&host_a, "/")).collect();
+        (seen.len() == 2).then_some(())
+    });
+    // Stopped and removed backends leave the configuration.
+    drop(r1);
+    drop(r2);
+    eventually(30, "route a gone", || {
+        (p.status_of(&host_a, "/") == "404").then_some(())
+    });
+    drop(b);
+    eventually(30, "route b gone", || {
+        (p.status_of(&host_b, "/api") == "404").then_some(())
+    });
+    // The network it joined for b is left (a `docker network rm` of it is not refused).
+    eventually(30, "the proxy leaves b's network", || {
+        let nets = p
+            .container
+            .inspect("{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}");
+        (!nets.split_whitespace().any(|n| n == net2.name)).then_some(())
+    });
+    // What the watcher did is in the proxy's status.
+    let status = g.ok(&["proxy", "status", "--name", &p.name, "--format", "json"]);
+    let row: serde_json::Value = serde_json::from_str(status.lines().next().unwrap()).unwrap();
+    assert_eq!(row["Engine"], engine);
+    assert!(row["Detail"]["reloads"].as_u64().unwrap() >= 4, "{status}");
+    assert_eq!(row["Detail"]["confirmed"], true, "{status}");
+    assert!(
+        row["EventToLive"].as_str().unwrap().contains("ms"),
+        "{status}"
+    );
+}
+
+#[test]
+fn nginx_routes_real_requests_and_follows_containers() {
+    routes_live("nginx");
+}
+
+#[test]
+fn haproxy_routes_real_requests_and_follows_containers() {
+    routes_live("haproxy");
+}
+
+fn quarantine(engine: &str) {
+    let g = Graph::new();
+    let net = Network::create("proxy-net", &[]);
+    let p = Proxy::up(&g, engine, &[]);
+    let good = unique("good");
+    let bad = unique("bad");
+    let _good = backend(
+        &p,
+        "good",
+        "good",
+        &[
+            "--network",
+            &net.name,
+            "--label",
+            &format!("proxy.aliases={good}"),
+        ],
+    );
+    // An address the engine cannot resolve: it refuses the configuration with this route.
+    let _bad = backend(
+        &p,
+        "bad",
+        "bad",
+        &[
+            "--network",
+            &net.name,
+            "--label",
+            &format!("proxy.aliases={bad}"),
+            "--label",
+            &format!("proxy.{bad}.host=nothing-here.invalid"),
+        ],
+    );
+    let out = g
+        .cmd(&["proxy", "reload", "--name", &p.name])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("route {bad} quarantined")), "{err}");
+    assert!(err.contains("1 quarantined"), "{err}");
+    assert_eq!(p.get(&good, "/").as_deref(), Some("good"));
+    assert_eq!(p.status_of(&bad, "/"), "404");
+    let routes = g.ok(&["proxy", "routes", "--name", &p.name]);
+    let bad_line = routes.lines().find(|l| l.starts_with(&bad)).unwrap();
+    assert!(bad_line.contains("quarantined:"), "{routes}");
+    // The proxy restarted comes back with the last good configuration, at once.
+    docker_ok(&["restart", "-t", "1", &p.container.id]);
+    assert_eq!(
+        eventually(10, "good after a restart", || p.get(&good, "/")),
+        "good"
+    );
+    // Nothing changed: no reload.
+    let out = g
+        .cmd(&["proxy", "reload", "--name", &p.name])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unchanged"));
+}
+
+#[test]
+fn nginx_quarantines_a_breaking_route_and_restarts_with_the_last_good_config() {
+    quarantine("nginx");
+}
+
+#[test]
+fn haproxy_quarantines_a_breaking_route_and_restarts_with_the_last_good_config() {
+    quarantine("haproxy");
+}
+
+#[test]
+fn hostile_label_values_change_nothing_and_the_other_routes_stay_live() {
+    let g = Graph::new();
+    let net = Network::create("proxy-net", &[]);
+    let p = Proxy::up(&g, "nginx", &["--allow-raw-directives"]);
+    let good = unique("good");
+    let _good = backend(
+        &p,
+        "good",
+        "good",
+        &[
+            "--network",
+            &net.name,
+            "--label",
+            &format!("proxy.aliases={good}"),
+        ],
+    );
+    let values = [
+        "a.com; } server { listen 80; location / { proxy_pass http://evil; } } #",
+        "x\nlisten 81;",
+        "\"quoted\" $host",
+        "../../etc/passwd",
+        "exаmple.com",
+        "%[req.hdr(host)]",
+    ];
+    let mut hostile = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        let long = "a".repeat(10_000);
+        let labels = [
+            format!("proxy.aliases=h{i}-{}", unique("x")),
+            format!("proxy.*.path={v}"),
+            format!("proxy.*.port={v}"),
+            format!("proxy.*.host={v}"),
+            format!("interlock.hostname={v}"),
+            format!("interlock.backend_option={v}"),
+            format!("proxy.network={long}"),
+        ];
+        let mut flags = vec!["--network".to_string(), net.name.clone()];
+        for l in &labels {
+            flags.push("--label".into());
+            flags.push(l.clone());
+        }
+        let refs: Vec<&str> = flags.iter().map(String::as_str).collect();
+        hostile.push(backend(&p, "hostile", "hostile", &refs));
+    }
+    let out = g
+        .cmd(&["proxy", "reload", "--name", &p.name])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(p.get(&good, "/").as_deref(), Some("good"));
+    // The live configuration is the one the engine validated; it has exactly the good
+    // route's server block besides the two of its own.
+    let live = String::from_utf8_lossy(
+        &p.container
+            .exec(&["cat", "/etc/docker-link-proxy/nginx.conf"])
+            .stdout,
+    )
+    .into_owned();
+    assert_eq!(live.matches("server {").count(), 3, "{live}");
+    assert!(
+        !live.contains("evil") && !live.contains("listen 81"),
+        "{live}"
+    );
+    let lint = g
+        .cmd(&["proxy", "lint", "--name", &p.name])
+        .output()
+        .unwrap();
+    assert_eq!(lint.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&lint.stdout);
+    assert!(text.contains("is not allowed in a host name"), "{text}");
+    assert!(text.contains("not allowed in a port"), "{text}");
+}
+
+#[test]
+fn up_again_converges_down_removes() {
+    let g = Graph::new();
+    let p = Proxy::up(&g, "nginx", &[]);
+    let image = images::nginx();
+    let only = format!("docker-link.test-proxy={}", p.name);
+    let same = [
+        "proxy",
+        "up",
+        "--name",
+        &p.name,
+        "--engine",
+        "nginx",
+        "--image",
+        image,
+        "--explicit",
+        "--only-label",
+        &only,
+    ];
+    let again = g.cmd(&same).output().unwrap();
+    assert!(again.status.success());
+    assert_eq!(
+        Container::adopt(&p.name).id,
+        p.container.id,
+        "same options: same container"
+    );
+    let mut other = same.to_vec();
+    other.extend_from_slice(&["--domain", "example.com"]);
+    g.ok(&other);
+    let replaced = Container::adopt(&p.name);
+    assert_ne!(replaced.id, p.container.id, "other options: replaced");
+    let listed = docker_ok(&[
+        "ps",
+        "-a",
+        "-q",
+        "--filter",
+        &format!("label=docker-link.proxy={}", p.name),
+    ]);
+    assert_eq!(listed.lines().count(), 1, "never two");
+    // A backend under the domain, explained.
+    let alias = unique("w");
+    let _b = backend(
+        &p,
+        "w",
+        "w",
+        &["--label", &format!("proxy.aliases={alias}")],
+    );
+    g.ok(&["proxy", "reload", "--name", &p.name]);
+    let explained = g.ok(&[
+        "proxy",
+        "explain",
+        "--name",
+        &p.name,
+        &format!("{alias}.example.com/x"),
+    ]);
+    assert!(explained.contains("label proxy.aliases"), "{explained}");
+    assert!(explained.contains("on network bridge"), "{explained}");
+    g.ok(&["proxy", "down", "--name", &p.name]);
+    let gone = docker_ok(&[
+        "ps",
+        "-a",
+        "-q",
+        "--filter",
+        &format!("label=docker-link.proxy={}", p.name),
+    ]);
+    assert!(gone.is_empty());
+    drop(replaced);
+}
+
+#[test]
+fn a_watcher_killed_during_a_burst_leaves_a_good_config_and_the_next_one_catches_up() {
+    let g = Graph::new();
+    let net = Network::create("proxy-net", &[]);
+    let mut w = Watcher::start(&g);
+    let p = Proxy::up(&g, "nginx", &[]);
+    let first = unique("first");
+    let _first = backend(
+        &p,
+        "first",
+        "first",
+        &[
+            "--network",
+            &net.name,
+            "--label",
+            &format!("proxy.aliases={first}"),
+        ],
+    );
+    assert_eq!(eventually(20, "first live", || p.get(&first, "/")), "first");
+    // Backends start while the watcher is killed (SIGKILL: wherever it was in an apply).
+    let hosts: Vec<String> = (0..4).map(|i| unique(&format!("late{i}"))).collect();
+    let mut late = Vec::new();
+    for (i, h) in hosts.iter().enumerate() {
+        late.push(backend(
+            &p,
+            "late",
+            &format!("late{i}"),
+            &[
+                "--network",
+                &net.name,
+                "--label",
+                &format!("proxy.aliases={h}"),
+            ],
+        ));
+        if i == 1 {
+            let child = w.0.as_mut().unwrap();
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+    // The live configuration is a whole, validated one: the proxy still serves.
+    assert_eq!(p.get(&first, "/").as_deref(), Some("first"));
+    let _w2 = Watcher::start(&g);
+    for (i, h) in hosts.iter().enumerate() {
+        assert_eq!(
+            eventually(
+                30,
+                "late backends live after the new watcher's resync",
+                || p.get(h, "/")
+            ),
+            format!("late{i}")
+        );
+    }
+    drop(w);
+}
+
+#[test]
+fn a_service_scaled_one_five_one_is_one_upstream_and_a_restarted_backend_comes_back() {
+    let g = Graph::new();
+    let net = Network::create("proxy-net", &[]);
+    let _w = Watcher::start(&g);
+    let p = Proxy::up(&g, "haproxy", &[]);
+    let host = unique("svc");
+    let project = unique("proj");
+    let labels = [
+        "--network".to_string(),
+        net.name.clone(),
+        "--label".to_string(),
+        format!("com.docker.compose.project={project}"),
+        "--label".to_string(),
+        "com.docker.compose.service=web".to_string(),
+        "--label".to_string(),
+        format!("proxy.aliases={host}"),
+    ];
+    let flags: Vec<&str> = labels.iter().map(String::as_str).collect();
+    let mut replicas = vec![backend(&p, "rep", "rep0", &flags)];
+    assert_eq!(eventually(20, "one replica", || p.get(&host, "/")), "rep0");
+    for i in 1..5 {
+        replicas.push(backend(&p, "rep", &format!("rep{i}"), &flags));
+    }
+    eventually(30, "five replicas serve", || {
+        let seen: std::collections::BTreeSet<String> =
+            (0..20).filter_map(|_| p.get(&host, "/")).collect();
+        (seen.len() == 5).then_some(())
+    });
+    replicas.truncate(1);
+    eventually(30, "back to one", || {
+        let seen: std::collections::BTreeSet<String> =
+            (0..6).filter_map(|_| p.get(&host, "/")).collect();
+        (seen.len() == 1 && seen.contains("rep0")).then_some(())
+    });
+    // A restarted backend (a new address on a new start) is served again.
+    docker_ok(&["restart", "-t", "0", &replicas[0].id]);
+    assert_eq!(
+        eventually(30, "served after its restart", || p.get(&host, "/")),
+        "rep0"
+    );
+}
