@@ -9,22 +9,9 @@
 //! never joined.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::support::graph::Graph;
-use crate::support::{docker_ok, images, unique, Container, Network, TempDir};
-
-/// Polls `f` until it gives Some, or panics with `what` after `secs`.
-fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < end, "not within {secs}s: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use crate::support::{docker_ok, eventually, images, unique, Container, Network, TempDir};
 
 /// The watcher in the foreground for the graph, stopped by SIGTERM when dropped (the
 /// directory of its status file goes with it).

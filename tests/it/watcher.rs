@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::daemon::PrivateDaemon;
 use crate::support::graph::{resolves, Graph};
-use crate::support::{images, run_ok, unique, Container, TempDir};
+use crate::support::{eventually, images, run_ok, unique, Container, TempDir};
 
 /// The address of `c` on `net`, None while it is not attached (the network may be gone).
 fn ip_on(c: &Container, net: &str) -> Option<String> {
@@ -24,18 +24,6 @@ fn ip_on(c: &Container, net: &str) -> Option<String> {
     ]);
     let ip = String::from_utf8_lossy(&out.stdout).trim().to_string();
     (out.status.success() && !ip.is_empty()).then_some(ip)
-}
-
-/// Polls `f` until it gives Some, or panics with `what` after `secs`.
-fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < end, "not within {secs}s: {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// `docker link watcher run --foreground` for a graph, stopped by SIGTERM when dropped; the

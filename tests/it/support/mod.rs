@@ -26,6 +26,21 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_docker-link"))
 }
 
+/// Polls `f` every 100 ms until it gives Some, or panics with `what` after `secs`.
+pub fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "not within {secs}s: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// A name no other test (or test run) uses: `dl-test-<pid>-<n>-<what>`.
 pub fn unique(what: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
