@@ -170,5 +170,20 @@ rss=$(awk '/VmRSS/ {print $2}' "/proc/$wpid/status")
 anon=$(awk '/^Anonymous:/ {print $2}' "/proc/$wpid/smaps_rollup")
 grep -E '^(Rss|Anonymous|LazyFree|Pss_File)' "/proc/$wpid/smaps_rollup" | tr -s ' ' | paste -sd' ' >&2
 awk '/^[0-9a-f]+-/ {m=$1" "$2" "$6} /^Rss:/ {if ($2>256) print "  " $2 " kB " m}' "/proc/$wpid/smaps" >&2
+# What the largest anonymous mapping starts with (an ELF header would be a copy of the binary).
+python3 - "$wpid" >&2 <<'PY'
+import re, sys
+pid = sys.argv[1]
+best = None
+for block in open(f"/proc/{pid}/smaps").read().split("\n"):
+    m = re.match(r"([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*$", block)
+    if m:
+        size = int(m.group(2), 16) - int(m.group(1), 16)
+        if best is None or size > best[1]:
+            best = (int(m.group(1), 16), size)
+with open(f"/proc/{pid}/mem", "rb") as f:
+    f.seek(best[0])
+    print("  largest anonymous mapping: %d kB, starts %r" % (best[1] // 1024, f.read(16)))
+PY
 awk -v t=$((t1 - t0)) -v hz="$hz" -v s="$idle" -v rss="$rss" -v anon="$anon" 'BEGIN {
   printf "idle %d s: CPU %.2f%% (%d ticks), RSS %.1f MiB (%.1f MiB anonymous, the rest pages of the binary)\n", s, 100 * t / hz / s, t, rss / 1024, anon / 1024 }'
