@@ -34,9 +34,19 @@ launch() {
     >>"$dir/dockerd.log" 2>&1 &
   dpid=$!
   until dk version >/dev/null 2>&1; do
-    kill -0 "$dpid" 2>/dev/null || { tail -5 "$dir/dockerd.log" >&2; exit 1; }
+    kill -0 "$dpid" 2>/dev/null || return 1
     sleep 0.05
   done
+}
+# The old daemon's containerd may still hold its sockets for a moment: try again.
+start_daemon() {
+  local i
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    launch && return 0
+    sleep 1
+  done
+  tail -5 "$dir/dockerd.log" >&2
+  exit 1
 }
 cleanup() {
   [ -n "$wpid" ] && kill "$wpid" 2>/dev/null && wait "$wpid" 2>/dev/null || true
@@ -52,7 +62,7 @@ trap cleanup EXIT
 
 ip netns add "$ns"
 ip -n "$ns" link set lo up
-launch
+start_daemon
 image=$(tests/images/build.sh busybox)
 docker save "$image" | dk load >/dev/null
 
@@ -89,7 +99,7 @@ echo "first convergence (watcher started, $parents link networks made and filled
 resyncs=$(status Resyncs); passes=$(status Passes)
 t0=$(now_ms)
 kill "$dpid"; wait "$dpid" 2>/dev/null || true
-launch
+start_daemon
 t_up=$(now_ms)
 running() { dk ps -q | wc -l; }
 total=$((parents * (children + 1)))
