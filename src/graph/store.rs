@@ -54,6 +54,9 @@ use crate::labels;
 pub const ABANDONED_AFTER: i64 = 10;
 /// Without the daemon's clock: how long a generation must be seen created-only.
 const ABANDONED_LOCAL: Duration = Duration::from_secs(12);
+/// How long a created-only generation whose process already wrote the copy counts as a start
+/// in progress (seconds on the daemon's clock); after that it is a leftover like any other.
+const SLOW_START_LIMIT: i64 = 45;
 /// An intent older than this (daemon clock) was left by a writer that is gone (a live one gives
 /// up after [`WRITE_DEADLINE`] and removes its own): dropped, never applied.
 const INTENT_TTL: i64 = 150;
@@ -776,8 +779,13 @@ impl<'a, E: Engine> Store<'a, E> {
             }
             // A start so slow that the listing still says created (seen at 10 s and more on a
             // loaded daemon) has already run the generation's process if the copy holds its
-            // graph: a write landing, not a leftover.
-            if r.generation > snap.generation
+            // graph: a write landing, not a leftover; for a while (a start that failed after
+            // its process ran stays created for good, and must not block writers forever).
+            let young = snap
+                .server_time
+                .is_some_and(|now| now - r.created < SLOW_START_LIMIT);
+            if young
+                && r.generation > snap.generation
                 && matches!(self.read_copy().await, Ok(Some((g, _))) if g == r.generation)
             {
                 busy = true;
@@ -1446,6 +1454,15 @@ mod tests {
             assert!(busy, "a write in flight");
             assert!(warnings.is_empty(), "{warnings:?}");
             assert!(registries(&fake).iter().any(|(id, _)| *id == slow));
+            // A start that never completes does not block writers for good.
+            fake.advance(SLOW_START_LIMIT);
+            let snap = s.load().await.unwrap();
+            let busy = s
+                .in_flight(&snap, &mut HashMap::new(), &mut warnings)
+                .await
+                .unwrap();
+            assert!(!busy);
+            assert!(registries(&fake).iter().all(|(id, _)| *id != slow));
         });
     }
 
