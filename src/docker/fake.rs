@@ -376,7 +376,7 @@ impl World {
 
     /// What a container's process does as it starts: the registry's writes its copy of the
     /// graph into its volume.
-    pub(crate) fn run_process(&mut self, id: &str) {
+    fn run_process(&mut self, id: &str) {
         let Some(c) = self.containers.get(id) else {
             return;
         };

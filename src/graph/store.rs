@@ -54,9 +54,6 @@ use crate::labels;
 pub const ABANDONED_AFTER: i64 = 10;
 /// Without the daemon's clock: how long a generation must be seen created-only.
 const ABANDONED_LOCAL: Duration = Duration::from_secs(12);
-/// How long a created-only generation whose process already wrote the copy counts as a start
-/// in progress (seconds on the daemon's clock); after that it is a leftover like any other.
-const SLOW_START_LIMIT: i64 = 45;
 /// An intent older than this (daemon clock) was left by a writer that is gone (a live one gives
 /// up after [`WRITE_DEADLINE`] and removes its own): dropped, never applied.
 const INTENT_TTL: i64 = 150;
@@ -777,20 +774,6 @@ impl<'a, E: Engine> Store<'a, E> {
                 busy |= r.generation > snap.generation;
                 continue;
             }
-            // A start so slow that the listing still says created (seen at 10 s and more on a
-            // loaded daemon) has already run the generation's process if the copy holds its
-            // graph: a write landing, not a leftover; for a while (a start that failed after
-            // its process ran stays created for good, and must not block writers forever).
-            let young = snap
-                .server_time
-                .is_some_and(|now| now - r.created < SLOW_START_LIMIT);
-            if young
-                && r.generation > snap.generation
-                && matches!(self.read_copy().await, Ok(Some((g, _))) if g == r.generation)
-            {
-                busy = true;
-                continue;
-            }
             // Without force: a generation that its writer started meanwhile stays.
             match self.engine.remove_container(&r.id, false).await {
                 Ok(()) => {
@@ -1411,58 +1394,6 @@ mod tests {
                 w.warnings
             );
             assert_eq!(names(&fake).await, ["one", "three"]);
-        });
-    }
-
-    /// A start so slow that the listing still says created after [`ABANDONED_AFTER`]: its
-    /// process already wrote the copy, so it is a write landing, never removed as a leftover.
-    #[test]
-    fn a_slow_start_is_not_taken_for_a_leftover() {
-        let fake = Fake::new();
-        let c = fake.run("c", &[], &[]);
-        rt().block_on(async {
-            store(&fake).write(None, name(&c, "one")).await.unwrap();
-            // Generation 2 created; its process runs, the daemon has not said so yet.
-            let mut step = 0;
-            // Its name (the fake resolves names as the daemon does).
-            let slow = loop {
-                fake.crash_after(step);
-                let _ = store(&fake).write(None, name(&c, "two")).await;
-                fake.heal();
-                if let Some((id, _)) = registries(&fake)
-                    .into_iter()
-                    .find(|(_, s)| *s == State::Created)
-                {
-                    break id;
-                }
-                step += 1;
-                assert!(step < 20, "never stopped between create and start");
-            };
-            {
-                let mut w = fake.world();
-                let id = w.find(&slow).unwrap();
-                w.run_process(&id);
-            }
-            fake.advance(ABANDONED_AFTER + 1);
-            let s = store(&fake);
-            let snap = s.load().await.unwrap();
-            let mut warnings = Vec::new();
-            let busy = s
-                .in_flight(&snap, &mut HashMap::new(), &mut warnings)
-                .await
-                .unwrap();
-            assert!(busy, "a write in flight");
-            assert!(warnings.is_empty(), "{warnings:?}");
-            assert!(registries(&fake).iter().any(|(id, _)| *id == slow));
-            // A start that never completes does not block writers for good.
-            fake.advance(SLOW_START_LIMIT);
-            let snap = s.load().await.unwrap();
-            let busy = s
-                .in_flight(&snap, &mut HashMap::new(), &mut warnings)
-                .await
-                .unwrap();
-            assert!(!busy);
-            assert!(registries(&fake).iter().all(|(id, _)| *id != slow));
         });
     }
 
