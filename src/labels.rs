@@ -33,6 +33,9 @@ pub const EMPTY_ROLE: &str = "empty";
 pub const INIT_VOLUME_ROLE: &str = "init-volume";
 /// The helper container (never started) that fills an init volume; its name is the lock.
 pub const INIT_FILL_ROLE: &str = "init-fill";
+/// The lock (a container never started) held while the self image is imported: one import
+/// however many commands need the image at once.
+pub const IMPORT_LOCK_ROLE: &str = "import-lock";
 
 /// A volume holding a `docker net` project's desired state (`net::store`).
 pub const NET_ROLE: &str = "net";

@@ -787,12 +787,9 @@ impl Engine for Daemon {
 
     async fn self_image(&self) -> anyhow::Result<String> {
         let bin = self.static_binary().await?;
-        Ok(super::self_image::ensure_image_of(
-            &self.docker,
-            bin,
-            &super::self_image::self_image_tag(),
-        )
-        .await?)
+        let tag = super::self_image::self_image_tag();
+        super::self_image::ensure_image_of(self, bin, &tag).await?;
+        Ok(tag)
     }
 
     async fn empty_image(&self) -> anyhow::Result<String> {

@@ -8,6 +8,7 @@ pub mod endpoint;
 pub mod engine;
 #[cfg(test)]
 pub(crate) mod fake;
+pub(crate) mod lock;
 pub mod self_image;
 pub mod transport;
 

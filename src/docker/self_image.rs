@@ -15,6 +15,9 @@ use futures_util::TryStreamExt;
 use hyper::body::Bytes;
 use sha2::{Digest, Sha256};
 
+use crate::docker::engine::{ContainerSpec, Engine as _, Labels};
+use crate::docker::Daemon;
+
 pub const SELF_REPO: &str = "docker-link";
 pub const EMPTY_IMAGE: &str = "docker-link-empty:1";
 pub const HASH_LABEL: &str = crate::labels::BINARY_SHA256;
@@ -218,16 +221,54 @@ async fn import(
     Ok(())
 }
 
+/// Whether `image` holds `bin` (its hash label says so).
+async fn holds(docker: &Docker, image: &str, bin: &StaticBinary) -> bool {
+    image_label(docker, image, HASH_LABEL).await.as_deref() == Some(bin.sha256.as_str())
+}
+
 /// Makes sure `image` (`repo:tag`) holds `bin` at [`BINARY_PATH`] as its entrypoint; imports
-/// only when the image is missing or holds another binary.
+/// only when the image is missing or holds another binary, and then once for every client
+/// of the daemon: fifty commands that need the image at the same moment would otherwise each
+/// upload and unpack it (and leave all but one image dangling). The others wait under
+/// [`crate::docker::lock`] until the image is there.
 pub async fn ensure_image_of(
+    daemon: &Daemon,
+    bin: &StaticBinary,
+    image: &str,
+) -> anyhow::Result<()> {
+    let docker = daemon.client();
+    if holds(docker, image, bin).await {
+        return Ok(());
+    }
+    let spec = ContainerSpec {
+        name: format!(
+            "docker-link-import-{}-{}",
+            image.replace([':', '/'], "-"),
+            &bin.sha256[..12.min(bin.sha256.len())]
+        ),
+        image: daemon.empty_image().await?,
+        labels: Labels::from([(
+            crate::labels::ROLE.to_string(),
+            crate::labels::IMPORT_LOCK_ROLE.to_string(),
+        )]),
+        no_network: true,
+        ..Default::default()
+    };
+    let what = format!("importing {image}");
+    let done = || holds(docker, image, bin);
+    let Some(lock) = crate::docker::lock::acquire(daemon, &spec, &what, done).await? else {
+        return Ok(());
+    };
+    let imported = import_binary(docker, bin, image).await;
+    lock.release(daemon).await?;
+    Ok(imported?)
+}
+
+async fn import_binary(
     docker: &Docker,
     bin: &StaticBinary,
     image: &str,
-) -> Result<String, SelfImageError> {
-    if image_label(docker, image, HASH_LABEL).await.as_deref() == Some(bin.sha256.as_str()) {
-        return Ok(image.to_string());
-    }
+) -> Result<(), SelfImageError> {
     let bytes = bin.bytes()?;
     let tar = tar_of(&[(BINARY_PATH, 0o755, &bytes)]);
     let changes = vec![
@@ -236,8 +277,7 @@ pub async fn ensure_image_of(
         format!("ENTRYPOINT [\"{BINARY_PATH}\"]"),
     ];
     let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
-    import(docker, repo, tag, tar, changes).await?;
-    Ok(image.to_string())
+    import(docker, repo, tag, tar, changes).await
 }
 
 /// Makes sure the empty image exists (for containers that are created and never started).

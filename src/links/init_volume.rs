@@ -4,17 +4,16 @@
 //! runs the same file: one copy on disk, and its pages shared in the page cache.
 //!
 //! The volume is filled once, through the archive API (so a remote daemon works too), by a
-//! helper container that is created and never started. The helper's name is a lock: one
-//! filler at a time, the others wait for it; a marker file written after the binary (the
+//! helper container that is created and never started. The helper's name is a lock
+//! ([`crate::docker::lock`]): one filler at a time, the others wait for it; a marker file written after the binary (the
 //! binary's sha256) says the volume is complete, so an interrupted fill is done again by the
 //! next caller. A helper left behind by a crash is removed once it is older than
-//! [`STALE_LOCK_SECS`] on the daemon's clock.
+//! [`crate::docker::lock::STALE_AFTER_SECS`] on the daemon's clock.
 //!
 //! `docker link prune` removes the volumes of binaries no container mounts any more ([`plan`],
 //! [`apply`]).
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -29,10 +28,6 @@ pub const INIT_DIR: &str = "/.docker-link";
 pub const INIT_FILE: &str = "docker-link";
 /// Written after the binary: its sha256. Present and right means the volume is complete.
 const MARKER: &str = "docker-link.sha256";
-/// A fill lock older than this (a filler that died) is taken over.
-const STALE_LOCK_SECS: i64 = 120;
-/// How long a caller waits for another one's fill.
-const WAIT_FOR_FILLER: Duration = Duration::from_secs(150);
 
 /// The volume of one binary: version and hash, so two builds of one version do not share.
 pub fn volume_name(bin: &StaticBinary) -> String {
@@ -106,13 +101,7 @@ pub async fn ensure(engine: &Daemon, bin: &StaticBinary) -> anyhow::Result<Share
         .await
         .with_context(|| format!("mounting the init volume {volume}"))?;
     let shared = Shared { volume, holder };
-    let filled = async {
-        if marker_of(engine, &shared.holder).await.as_deref() != Some(bin.sha256.as_str()) {
-            fill_under_lock(engine, &shared.volume, bin).await?;
-        }
-        anyhow::Ok(())
-    }
-    .await;
+    let filled = async { fill_under_lock(engine, &shared.volume, &shared.holder, bin).await }.await;
     match filled {
         Ok(()) => Ok(shared),
         Err(e) => {
@@ -122,56 +111,27 @@ pub async fn ensure(engine: &Daemon, bin: &StaticBinary) -> anyhow::Result<Share
     }
 }
 
-/// Fills the volume, one filler at a time: the lock is the name of the filler's helper.
-async fn fill_under_lock(engine: &Daemon, volume: &str, bin: &StaticBinary) -> anyhow::Result<()> {
-    let lock = format!("{volume}-fill");
-    let spec = helper_spec(engine, lock.clone(), volume).await?;
-    let started = std::time::Instant::now();
-    let helper = loop {
-        match engine.create_container(&spec).await {
-            Ok(id) => break id,
-            Err(e) if e.is_conflict() => {
-                take_over_if_stale(engine, &lock).await?;
-                if started.elapsed() > WAIT_FOR_FILLER {
-                    anyhow::bail!("another command has been filling {volume} for too long");
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => return Err(e.into()),
-        }
+/// Fills the volume, one filler at a time: the lock is the name of the filler's helper. A
+/// caller that waited reads the marker its filler wrote through its own `holder`.
+async fn fill_under_lock(
+    engine: &Daemon,
+    volume: &str,
+    holder: &str,
+    bin: &StaticBinary,
+) -> anyhow::Result<()> {
+    let spec = helper_spec(engine, format!("{volume}-fill"), volume).await?;
+    let what = format!("filling {volume}");
+    let done = || async { marker_of(engine, holder).await.as_deref() == Some(bin.sha256.as_str()) };
+    let Some(helper) = crate::docker::lock::acquire(engine, &spec, &what, done).await? else {
+        return Ok(());
     };
-    let filled = fill(engine, &helper, bin).await;
-    crate::docker::engine::remove_if_present(engine, &helper, true).await?;
+    let filled = fill(engine, &helper.id, bin).await;
+    helper.release(engine).await?;
     filled
 }
 
-/// Removes a fill lock whose filler is gone (older than [`STALE_LOCK_SECS`]).
-async fn take_over_if_stale(engine: &Daemon, lock: &str) -> anyhow::Result<()> {
-    let listing = engine
-        .list_containers(&ListFilter {
-            labels: vec![labels::role(labels::INIT_FILL_ROLE)],
-            ..Default::default()
-        })
-        .await?;
-    let now = listing
-        .server_time
-        .unwrap_or_else(crate::docker::clock::now);
-    for c in &listing.containers {
-        if c.names.iter().any(|n| n == lock) && now - c.created > STALE_LOCK_SECS {
-            crate::output::warn(&format!(
-                "removing {lock}, left by a fill of the init volume that did not finish"
-            ));
-            crate::docker::engine::remove_if_present(engine, &c.id, true).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Writes the binary, then the marker, unless the marker says it is there already.
+/// Writes the binary, then the marker.
 async fn fill(engine: &Daemon, helper: &str, bin: &StaticBinary) -> anyhow::Result<()> {
-    if marker_of(engine, helper).await.as_deref() == Some(bin.sha256.as_str()) {
-        return Ok(());
-    }
     // One archive, extracted in order: the marker lands only after the whole binary.
     let bytes = bin.bytes()?;
     let tar = tar_of(&[
@@ -232,16 +192,18 @@ pub struct Removals {
     pub volumes: Vec<String>,
 }
 
-/// Helpers left behind (older than [`STALE_LOCK_SECS`], and than `until`) go, and the init
+/// Helpers left behind (older than [`crate::docker::lock::STALE_AFTER_SECS`], and than `until`) go, and the init
 /// volumes that no other container mounts, old enough: a young one may be one that a
 /// `docker link run --init` has just made and is about to mount. A live helper keeps its
 /// volume whatever `until` says: its command is about to mount it.
 pub fn plan(input: &PruneInput) -> Removals {
     let older = |created: i64, age: i64| input.now - created >= age;
-    let (stale, live): (Vec<_>, Vec<_>) = input
-        .helpers
-        .iter()
-        .partition(|(_, created, _)| older(*created, STALE_LOCK_SECS.max(input.until)));
+    let (stale, live): (Vec<_>, Vec<_>) = input.helpers.iter().partition(|(_, created, _)| {
+        older(
+            *created,
+            crate::docker::lock::STALE_AFTER_SECS.max(input.until),
+        )
+    });
     let held: BTreeSet<&String> = live.iter().map(|(_, _, v)| v).collect();
     let volumes = input
         .volumes
@@ -275,7 +237,11 @@ pub async fn prune_input<E: Engine>(engine: &E, until: i64) -> anyhow::Result<Pr
         .server_time
         .unwrap_or_else(crate::docker::clock::now);
     let is_helper = |c: &crate::docker::engine::ContainerSummary| {
-        c.labels.get(labels::ROLE).map(String::as_str) == Some(labels::INIT_FILL_ROLE)
+        // The self image's import lock is such a helper too (it mounts nothing).
+        matches!(
+            c.labels.get(labels::ROLE).map(String::as_str),
+            Some(labels::INIT_FILL_ROLE | labels::IMPORT_LOCK_ROLE)
+        )
     };
     let (helpers, others): (Vec<_>, Vec<_>) = listing.containers.iter().partition(|c| is_helper(c));
     let helpers = helpers

@@ -36,12 +36,8 @@ fn own_binary_is_imported_once_and_runs_in_a_container() {
         ))
         .unwrap();
 
-    rt.block_on(self_image::ensure_image_of(
-        docker_api.client(),
-        &bin,
-        &image.0,
-    ))
-    .unwrap();
+    rt.block_on(self_image::ensure_image_of(&docker_api, &bin, &image.0))
+        .unwrap();
     let first = docker_ok(&["image", "inspect", "-f", "{{.Id}}", &image.0]);
     let label = docker_ok(&[
         "image",
@@ -53,12 +49,8 @@ fn own_binary_is_imported_once_and_runs_in_a_container() {
     assert_eq!(label, bin.sha256);
 
     // Unchanged binary: nothing is imported again.
-    rt.block_on(self_image::ensure_image_of(
-        docker_api.client(),
-        &bin,
-        &image.0,
-    ))
-    .unwrap();
+    rt.block_on(self_image::ensure_image_of(&docker_api, &bin, &image.0))
+        .unwrap();
     assert_eq!(
         docker_ok(&["image", "inspect", "-f", "{{.Id}}", &image.0]),
         first
@@ -87,16 +79,35 @@ fn own_binary_is_imported_once_and_runs_in_a_container() {
     );
     let changed = StaticBinary::load(&changed).unwrap();
     assert_ne!(changed.sha256, bin.sha256);
-    rt.block_on(self_image::ensure_image_of(
-        docker_api.client(),
-        &changed,
-        &image.0,
-    ))
-    .unwrap();
+    // Eight commands that need it at once: one imports, the others wait for its image.
+    let all = (0..8).map(|_| self_image::ensure_image_of(&docker_api, &changed, &image.0));
+    for r in rt.block_on(futures_util::future::join_all(all)) {
+        r.unwrap();
+    }
     assert_ne!(
         docker_ok(&["image", "inspect", "-f", "{{.Id}}", &image.0]),
         first
     );
+    let images = docker_ok(&[
+        "images",
+        "-a",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        &format!("label=docker-link.binary-sha256={}", changed.sha256),
+    ]);
+    let images: std::collections::BTreeSet<&str> = images.lines().collect();
+    assert_eq!(images.len(), 1, "imported more than once: {images:?}");
+    // No lock is left behind.
+    let locks = docker_ok(&[
+        "ps",
+        "-aq",
+        "--filter",
+        "label=docker-link.role=import-lock",
+        "--filter",
+        &format!("name={}", changed.sha256.get(..12).unwrap()),
+    ]);
+    assert_eq!(locks, "");
 }
 
 #[test]
