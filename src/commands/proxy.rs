@@ -17,7 +17,7 @@ use crate::output::{self, Column, Format, Record};
 use crate::proxy::apply::{self, label, Proxy, ProxyState};
 use crate::proxy::labels::Severity;
 use crate::proxy::model::{self, Backend};
-use crate::proxy::render::{ProxyEngine, Renderer};
+use crate::proxy::render::{Listeners, ProxyEngine, Renderer};
 use crate::proxy::value::Host;
 use crate::Ctx;
 
@@ -76,6 +76,15 @@ pub struct UpArgs {
     /// (default 80).
     #[arg(short = 'p', long = "publish", value_name = "[IP:]HOST:CONTAINER")]
     pub publish: Vec<String>,
+    /// Terminate TLS with the certificates in DIR, `HOST.crt` with `HOST.key` (a file named
+    /// after a parent domain, `example.com.crt`, serves its subdomains and `*.example.com`):
+    /// a directory on the daemon's host, or a volume, mounted read-only. After renewing a
+    /// certificate, `docker proxy reload`.
+    #[arg(long, value_name = "DIR|VOLUME")]
+    pub certs: Option<String>,
+    /// A container port that terminates TLS (default 443 with --certs); publish it with -p.
+    #[arg(long = "tls-port", value_name = "PORT", requires = "certs")]
+    pub tls_ports: Vec<u16>,
     /// Connect the proxy to this network at start (it also joins its backends' networks).
     #[arg(long = "network", value_name = "NET")]
     pub networks: Vec<String>,
@@ -229,6 +238,58 @@ fn listen_ports(publish: &[String]) -> Result<Vec<u16>, Usage> {
     Ok(ports.into_iter().collect())
 }
 
+fn joined(ports: &[u16]) -> String {
+    ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The container ports split into plain and TLS ones, and what `--certs` mounts: a host
+/// directory made absolute (a relative one is this machine's, as with `docker run -v`), or
+/// a volume's name.
+fn tls_split(
+    ports: &[u16],
+    certs: Option<&str>,
+    tls_ports: &[u16],
+) -> Result<(Listeners, Option<String>), Usage> {
+    let Some(certs) = certs else {
+        return Ok((Listeners::http(ports), None));
+    };
+    let tls: Vec<u16> = if tls_ports.is_empty() {
+        vec![443]
+    } else {
+        tls_ports.to_vec()
+    };
+    if let Some(p) = tls.iter().find(|p| !ports.contains(p)) {
+        return Err(Usage(format!(
+            "--certs: the proxy listens on no port {p} (publish it: -p 443:{p})"
+        )));
+    }
+    let source = if certs.contains('/') || certs.starts_with('.') {
+        let path = std::path::Path::new(certs);
+        if !path.is_dir() {
+            return Err(Usage(format!("--certs {certs}: not a directory")));
+        }
+        std::fs::canonicalize(path)
+            .map_err(|e| Usage(format!("--certs {certs}: {e}")))?
+            .display()
+            .to_string()
+    } else if crate::proxy::value::network_name(certs) {
+        certs.to_string()
+    } else {
+        return Err(Usage(format!(
+            "--certs {certs:?}: a directory (with a `/`) or a volume name"
+        )));
+    };
+    let listeners = Listeners {
+        plain: ports.iter().copied().filter(|p| !tls.contains(p)).collect(),
+        tls,
+    };
+    Ok((listeners, Some(source)))
+}
+
 /// The replacement template of `--template-dir`, checked (parsed, escaping on).
 fn custom_template(dir: &std::path::Path, engine: ProxyEngine) -> anyhow::Result<String> {
     let names = [
@@ -276,7 +337,8 @@ fn up(args: UpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             .into());
         }
     }
-    let listen = listen_ports(&args.publish)?;
+    let ports = listen_ports(&args.publish)?;
+    let (listen, certs) = tls_split(&ports, args.certs.as_deref(), &args.tls_ports)?;
     let template = match &args.template_dir {
         Some(dir) => Some(custom_template(dir, engine)?),
         None => None,
@@ -303,15 +365,12 @@ fn up(args: UpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             label::ALLOW_RAW.to_string(),
             args.allow_raw_directives.to_string(),
         ),
-        (
-            label::LISTEN.to_string(),
-            listen
-                .iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
-        ),
+        (label::LISTEN.to_string(), joined(&listen.plain)),
+        (label::TLS_LISTEN.to_string(), joined(&listen.tls)),
     ]);
+    if let Some(c) = &certs {
+        labels.insert(label::CERTS.into(), c.clone());
+    }
     if let Some(t) = &template {
         labels.insert(label::TEMPLATE.into(), hex(&Sha256::digest(t.as_bytes())));
     }
@@ -376,6 +435,10 @@ fn up(args: UpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                     labels: labels.clone(),
                     keep_running: true,
                     publish: args.publish.clone(),
+                    binds: certs
+                        .iter()
+                        .map(|c| format!("{c}:{}:ro", apply::CERTS_DIR))
+                        .collect(),
                     ..Default::default()
                 };
                 let id = daemon.create_container(&spec).await.map_err(|e| {
@@ -628,6 +691,9 @@ struct RouteRow {
     address: String,
     #[serde(rename = "Source")]
     source: String,
+    /// The certificate it is served with over TLS (`, redirect`: plain HTTP is redirected).
+    #[serde(rename = "Tls")]
+    tls: String,
     #[serde(rename = "Status")]
     status: String,
 }
@@ -641,6 +707,7 @@ impl Record for RouteRow {
             Column::new("Network", "NETWORK"),
             Column::new("Address", "ADDRESS:PORT"),
             Column::new("Source", "SOURCE LABEL"),
+            Column::new("Tls", "TLS"),
             Column::new("Status", "STATUS"),
         ];
         C
@@ -688,6 +755,11 @@ fn routes(args: RoutesArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                     } else {
                         r.source.clone()
                     },
+                    tls: match &r.tls {
+                        Some(c) if r.https_redirect => format!("{}, redirect", c.name),
+                        Some(c) => c.name.clone(),
+                        None => String::new(),
+                    },
                     status: match (quarantined, proxy.engine.unsupported(r), s.down) {
                         (Some(q), _, _) => format!("quarantined: {}", q.reason),
                         (None, Some(why), _) => format!("not served: {why}"),
@@ -713,7 +785,7 @@ fn render(args: RenderArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             .filter(|r| proxy.engine.unsupported(r).is_none())
             .cloned()
             .collect();
-        let rendered = renderer.render(&proxy.name, &proxy.listen, &routes)?;
+        let rendered = renderer.render(&proxy.name, &proxy.listeners(), &routes)?;
         anyhow::Ok((proxy, rendered))
     })?;
     if args.stdout {
@@ -806,7 +878,7 @@ fn diff(args: NameArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             .filter(|r| !state.quarantined.iter().any(|q| q.route == r.key()))
             .cloned()
             .collect();
-        let candidate = renderer.render(&proxy.name, &proxy.listen, &routes)?;
+        let candidate = renderer.render(&proxy.name, &proxy.listeners(), &routes)?;
         let live = apply::read_file(&daemon, &proxy.id, &proxy.config_path())
             .await?
             .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -1001,6 +1073,25 @@ fn logs(args: LogsArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_ports_are_split_from_the_plain_ones() {
+        let (l, c) = tls_split(&[80, 443], None, &[]).unwrap();
+        assert_eq!((l.plain, l.tls, c), (vec![80, 443], vec![], None));
+        let (l, c) = tls_split(&[80, 443], Some("certs-volume"), &[]).unwrap();
+        assert_eq!((l.plain, l.tls), (vec![80], vec![443]));
+        assert_eq!(c.as_deref(), Some("certs-volume"));
+        let (l, _) = tls_split(&[80, 8443], Some("v"), &[8443]).unwrap();
+        assert_eq!((l.plain, l.tls), (vec![80], vec![8443]));
+        // A relative directory is made absolute; a missing one, or a port not listened on,
+        // is refused.
+        let (_, c) = tls_split(&[443], Some("./src"), &[]).unwrap();
+        assert!(c.unwrap().ends_with("/src"));
+        assert!(tls_split(&[443], Some("./no-such-dir"), &[]).is_err());
+        let e = tls_split(&[80], Some("v"), &[]).unwrap_err();
+        assert!(e.0.contains("-p 443:443"), "{}", e.0);
+        assert!(tls_split(&[443], Some("a b"), &[]).is_err());
+    }
 
     #[test]
     fn listen_ports_from_publish() {

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use super::model::{self, Candidate, Health, Route, RouteTable, Settings};
-use super::render::{ProxyEngine, RenderError, Renderer, PROBE_PATH, PROBE_PORT};
+use super::render::{Listeners, ProxyEngine, RenderError, Renderer, PROBE_PATH, PROBE_PORT};
 use super::value::Host;
 use crate::docker::engine::{
     Attach, ContainerSummary, Engine, EngineError, ExecOutput, ListFilter, State,
@@ -28,6 +28,8 @@ pub(crate) const DIR: &str = "/etc/docker-link-proxy";
 pub(crate) const STATE_FILE: &str = "/etc/docker-link-proxy/state.json";
 /// A replacement template (`up --template-dir`), copied into the proxy.
 pub(crate) const TEMPLATE_FILE: &str = "/etc/docker-link-proxy/template.tera";
+/// Where `up --certs` mounts the certificates (read-only).
+pub(crate) const CERTS_DIR: &str = "/etc/docker-link-proxy/certs";
 /// The candidate being validated.
 const STAGING_FILE: &str = "/etc/docker-link-proxy/staging/candidate";
 /// Latencies kept in the state (the last ones).
@@ -43,8 +45,12 @@ pub(crate) mod label {
     /// `--only-label` values, comma-separated.
     pub(crate) const ONLY: &str = "docker-link.proxy.only-label";
     pub(crate) const ALLOW_RAW: &str = "docker-link.proxy.allow-raw-directives";
-    /// The ports it listens on inside its container.
+    /// The ports it listens on inside its container (plain HTTP).
     pub(crate) const LISTEN: &str = "docker-link.proxy.listen";
+    /// The ports it terminates TLS on inside its container.
+    pub(crate) const TLS_LISTEN: &str = "docker-link.proxy.tls-listen";
+    /// `--certs`: the directory or volume mounted at [`super::CERTS_DIR`].
+    pub(crate) const CERTS: &str = "docker-link.proxy.certs";
     /// The sha256 of its replacement template, when it has one.
     pub(crate) const TEMPLATE: &str = "docker-link.proxy.template";
     /// A digest of every option (image, ports, networks included): `up` with other options
@@ -66,6 +72,9 @@ pub(crate) struct Proxy {
     pub only: Vec<(String, Option<String>)>,
     pub allow_raw: bool,
     pub listen: Vec<u16>,
+    pub tls_listen: Vec<u16>,
+    /// The certificates in its `--certs` directory (read by [`observe`]): name → digest.
+    pub certs: BTreeMap<String, String>,
     pub custom_template: bool,
     /// The networks it is on now.
     pub networks: BTreeSet<String>,
@@ -100,14 +109,21 @@ impl Proxy {
                 })
                 .collect(),
             allow_raw: get(label::ALLOW_RAW) == "true",
-            listen: get(label::LISTEN)
-                .split(',')
-                .filter_map(|p| p.parse().ok())
-                .collect(),
+            listen: ports(get(label::LISTEN)),
+            tls_listen: ports(get(label::TLS_LISTEN)),
+            certs: BTreeMap::new(),
             custom_template: c.labels.contains_key(label::TEMPLATE),
             networks: c.networks.keys().cloned().collect(),
             labels: c.labels.clone(),
         })
+    }
+
+    /// Where it listens, plain and TLS.
+    pub(crate) fn listeners(&self) -> Listeners {
+        Listeners {
+            plain: self.listen.clone(),
+            tls: self.tls_listen.clone(),
+        }
     }
 
     /// The live configuration file inside the container.
@@ -147,6 +163,7 @@ impl Proxy {
             allow_raw: self.allow_raw,
             proxy_networks: self.networks.clone(),
             own,
+            certs: self.certs.clone(),
         }
     }
 }
@@ -170,13 +187,72 @@ pub(crate) fn candidates(listing: &[ContainerSummary]) -> Vec<Candidate> {
         .collect()
 }
 
-/// Every container (one listing) and the proxies among them.
+fn ports(list: &str) -> Vec<u16> {
+    list.split(',').filter_map(|p| p.parse().ok()).collect()
+}
+
+/// Every container (one listing) and the proxies among them, with the certificates of
+/// those that terminate TLS (read from the running proxy: its mount is on the daemon's
+/// host, which may not be this one).
 pub(crate) async fn observe<E: Engine>(
     engine: &E,
 ) -> Result<(Vec<ContainerSummary>, Vec<Proxy>), EngineError> {
     let listing = engine.list_containers(&ListFilter::default()).await?;
-    let proxies = listing.containers.iter().filter_map(Proxy::of).collect();
+    let mut proxies: Vec<Proxy> = listing.containers.iter().filter_map(Proxy::of).collect();
+    for p in &mut proxies {
+        if !p.tls_listen.is_empty() && p.state == State::Running {
+            p.certs = match engine.get_archive(&p.id, CERTS_DIR).await {
+                Ok(tar) => certs_in_tar(&tar),
+                Err(e) if e.is_not_found() => BTreeMap::new(),
+                Err(e) => return Err(e),
+            };
+        }
+    }
     Ok((listing.containers, proxies))
+}
+
+/// The certificates in an archive of the certificates directory: each `NAME.crt` with a
+/// `NAME.key` beside it, by name, with a digest of both.
+pub(crate) fn certs_in_tar(tar: &[u8]) -> BTreeMap<String, String> {
+    use sha2::{Digest, Sha256};
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut archive = tar::Archive::new(tar);
+    if let Ok(entries) = archive.entries() {
+        for mut e in entries.flatten() {
+            // Links (a Let's Encrypt live/ directory) are not followed: files only.
+            if e.header().entry_type() != tar::EntryType::Regular {
+                continue;
+            }
+            let Some(name) = e
+                .path()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            else {
+                continue;
+            };
+            let mut data = Vec::new();
+            if std::io::Read::read_to_end(&mut e, &mut data).is_ok() {
+                files.insert(name, data);
+            }
+        }
+    }
+    files
+        .iter()
+        .filter_map(|(name, crt)| {
+            let stem = name.strip_suffix(".crt")?;
+            let key = files.get(&format!("{stem}.key"))?;
+            let mut d = Sha256::new();
+            d.update(crt);
+            d.update(key);
+            let digest: String = d
+                .finalize()
+                .iter()
+                .take(8)
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            Some((stem.to_string(), digest))
+        })
+        .collect()
 }
 
 /// The route table of one proxy.
@@ -200,10 +276,14 @@ pub(crate) struct Quarantined {
     pub fingerprint: String,
 }
 
-/// A route's digest, for [`Quarantined::fingerprint`].
-fn fingerprint(route: &Route) -> String {
+/// A route's digest under a template (its [`Renderer::template_digest`]), for
+/// [`Quarantined::fingerprint`].
+fn fingerprint(template: &str, route: &Route) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(serde_json::to_vec(route).unwrap_or_default())
+    let mut d = Sha256::new();
+    d.update(template.as_bytes());
+    d.update(serde_json::to_vec(route).unwrap_or_default());
+    d.finalize()
         .iter()
         .take(8)
         .map(|b| format!("{b:02x}"))
@@ -356,7 +436,11 @@ pub(crate) async fn write_files<E: Engine>(
 }
 
 /// The routes the engine can serve, and the others quarantined.
-fn servable(engine: ProxyEngine, routes: &[Route]) -> (Vec<Route>, Vec<Quarantined>) {
+fn servable(
+    engine: ProxyEngine,
+    template: &str,
+    routes: &[Route],
+) -> (Vec<Route>, Vec<Quarantined>) {
     let mut ok = Vec::new();
     let mut out = Vec::new();
     for r in routes {
@@ -364,7 +448,7 @@ fn servable(engine: ProxyEngine, routes: &[Route]) -> (Vec<Route>, Vec<Quarantin
             Some(reason) => out.push(Quarantined {
                 route: r.key(),
                 reason,
-                fingerprint: fingerprint(r),
+                fingerprint: fingerprint(template, r),
             }),
             None => ok.push(r.clone()),
         }
@@ -479,10 +563,11 @@ pub(crate) async fn apply<E: Engine>(
             Err(e) => outcome.warnings.push(format!("joining network {net}: {e}")),
         }
     }
-    let (mut routes, mut quarantined) = servable(proxy.engine, &table.routes);
+    let template = renderer.template_digest();
+    let (mut routes, mut quarantined) = servable(proxy.engine, &template, &table.routes);
     // Routes refused before, unchanged since: still refused (no bisection on every event).
     routes.retain(|r| {
-        let fp = fingerprint(r);
+        let fp = fingerprint(&template, r);
         match state
             .quarantined
             .iter()
@@ -497,7 +582,7 @@ pub(crate) async fn apply<E: Engine>(
     });
     let render = |routes: &[Route]| {
         renderer
-            .render(&proxy.name, &proxy.listen, routes)
+            .render(&proxy.name, &proxy.listeners(), routes)
             .map_err(|source| ApplyError::Render {
                 proxy: proxy.name.clone(),
                 source,
@@ -582,7 +667,10 @@ pub(crate) async fn apply<E: Engine>(
                 continue;
             }
             if set.len() == 1 {
-                bad.insert(set[0].key(), (out.message(), fingerprint(&set[0])));
+                bad.insert(
+                    set[0].key(),
+                    (out.message(), fingerprint(&template, &set[0])),
+                );
                 continue;
             }
             let (a, b) = set.split_at(set.len() / 2);
@@ -718,6 +806,25 @@ pub(crate) mod tests {
     use crate::docker::engine::ExecOutput;
     use crate::docker::fake::{ExecHandler, Fake, FakeContainer};
 
+    #[test]
+    fn certificates_are_the_crt_files_with_a_key() {
+        let tar = crate::docker::self_image::tar_of(&[
+            ("certs/a.example.com.crt", 0o644, b"A"),
+            ("certs/a.example.com.key", 0o600, b"KA"),
+            ("certs/b.example.com.crt", 0o644, b"B"),
+            ("certs/readme.txt", 0o644, b"x"),
+        ]);
+        let certs = certs_in_tar(&tar);
+        assert_eq!(certs.keys().collect::<Vec<_>>(), ["a.example.com"]);
+        // The digest follows either file.
+        let renewed = crate::docker::self_image::tar_of(&[
+            ("certs/a.example.com.crt", 0o644, b"A2"),
+            ("certs/a.example.com.key", 0o600, b"KA"),
+        ]);
+        assert_ne!(certs_in_tar(&renewed), certs);
+        assert!(certs_in_tar(b"not a tar").is_empty());
+    }
+
     /// A fake nginx: a file is valid unless it holds `bad.invalid`; the commit script
     /// validates, moves, "signals" and is confirmed.
     pub(crate) fn fake_engine(fake: &Fake) {
@@ -768,6 +875,8 @@ pub(crate) mod tests {
             only: vec![],
             allow_raw: false,
             listen: vec![80],
+            tls_listen: vec![],
+            certs: BTreeMap::new(),
             custom_template: false,
             networks: BTreeSet::new(),
             labels: c.spec.labels.clone(),

@@ -137,6 +137,9 @@ pub(crate) struct RouteSpec {
     pub no_tls_verify: bool,
     pub response_header_timeout: Option<Duration>,
     pub https_redirect: bool,
+    /// The certificate to serve it with, by name in the proxy's `--certs` directory
+    /// (Interlock's `ssl_cert`); default: the one named after the host.
+    pub cert: Option<String>,
     pub health: HealthCheck,
     pub balance: Option<Balance>,
     /// Raw directives (Interlock's `backend_option`, with `--allow-raw-directives` only).
@@ -155,6 +158,19 @@ pub(crate) struct HealthCheck {
     pub path: Option<PathPrefix>,
     pub interval: Option<Duration>,
     pub timeout: Option<Duration>,
+}
+
+/// A certificate's name from a file path: its last component without the extension, of
+/// the characters of a host name (`/certs/shop.example.com.pem` → `shop.example.com`).
+fn cert_name(path: &str) -> Option<String> {
+    let file = path.rsplit('/').next()?;
+    let stem = file.rsplit_once('.').map_or(file, |(stem, _)| stem);
+    let ok = !stem.is_empty()
+        && !stem.starts_with('.')
+        && stem
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+    ok.then(|| stem.to_string())
 }
 
 /// Everything a container's labels declare.
@@ -275,15 +291,7 @@ fn set_field(spec: &mut RouteSpec, field: &str, value: &str) -> Result<Option<St
         "strip_path" => spec.strip_path = value::boolean(value)?,
         "no_tls_verify" => spec.no_tls_verify = value::boolean(value)?,
         "response_header_timeout" => spec.response_header_timeout = Some(value::duration(value)?),
-        "https_redirect" => {
-            spec.https_redirect = value::boolean(value)?;
-            if spec.https_redirect {
-                return Ok(Some(
-                    "TLS termination is not built in this version: https_redirect is ignored"
-                        .into(),
-                ));
-            }
-        }
+        "https_redirect" => spec.https_redirect = value::boolean(value)?,
         "healthcheck.disable" => spec.health.disable = value::boolean(value)?,
         "healthcheck.path" => spec.health.path = Some(PathPrefix::parse(value)?),
         "healthcheck.interval" => spec.health.interval = Some(value::duration(value)?),
@@ -516,18 +524,22 @@ fn parse_interlock(labels: &Labels, allow_raw: bool, d: &mut Declared) {
             "websocket_endpoint" => PathPrefix::parse(val).map(|_| ()),
             "context_root" => PathPrefix::parse(val).map(|p| spec.path = Some(p)),
             "context_root_rewrite" => value::boolean(val).map(|b| spec.strip_path = b),
-            "ssl" | "ssl_only" | "ssl_cert" | "ssl_cert_key" => {
-                // A boolean read as a boolean (Interlock enabled SSL on `ssl=false`).
-                let on = value::boolean(val).unwrap_or(true);
-                if on {
-                    d.findings.push(Finding::new(
-                        Severity::Warning,
-                        key,
-                        "TLS termination is not built in this version: ignored",
-                    ));
+            // A boolean read as a boolean (Interlock enabled SSL on `ssl=false`). TLS is
+            // served wherever the proxy has the host's certificate: `ssl` asks for nothing
+            // more.
+            "ssl" => value::boolean(val).map(|_| ()),
+            "ssl_only" => value::boolean(val).map(|b| spec.https_redirect = b),
+            // Interlock's paths inside its proxy: the file's name, without its extension,
+            // names the certificate in `--certs` (`NAME.crt` and `NAME.key`).
+            "ssl_cert" | "ssl_cert_key" => match cert_name(val) {
+                Some(name) => {
+                    if key.ends_with("ssl_cert") {
+                        spec.cert = Some(name);
+                    }
+                    Ok(())
                 }
-                Ok(())
-            }
+                None => Err(Invalid("not a certificate file name".into())),
+            },
             "ssl_backend" => value::boolean(val).map(|b| {
                 if b {
                     spec.scheme = Some(Scheme::Https);
@@ -777,6 +789,46 @@ mod tests {
         );
         assert!(d.routes.iter().all(|r| r.alias == "app" || r.refused));
         assert!(errors(&d)[0].contains("not allowed in a host name"));
+    }
+
+    #[test]
+    fn tls_labels() {
+        let d = parse(
+            "app",
+            &labels(&[
+                ("proxy.aliases", "shop"),
+                ("proxy.shop.https_redirect", "true"),
+            ]),
+            false,
+        );
+        assert!(d.routes[0].https_redirect);
+        assert!(d.findings.is_empty(), "{:?}", d.findings);
+        let d = parse(
+            "app",
+            &labels(&[
+                ("interlock.hostname", "www"),
+                ("interlock.ssl", "true"),
+                ("interlock.ssl_only", "true"),
+                ("interlock.ssl_cert", "/certs/www.example.com.pem"),
+                ("interlock.ssl_cert_key", "/certs/www.example.com.key"),
+            ]),
+            false,
+        );
+        assert!(d.routes[0].https_redirect);
+        assert_eq!(d.routes[0].cert.as_deref(), Some("www.example.com"));
+        assert!(errors(&d).is_empty(), "{:?}", d.findings);
+        let d = parse(
+            "app",
+            &labels(&[
+                ("interlock.hostname", "www"),
+                ("interlock.ssl_cert", "/x/.."),
+            ]),
+            false,
+        );
+        assert!(!errors(&d).is_empty());
+        assert_eq!(cert_name("a/b/c.d.pem").as_deref(), Some("c.d"));
+        assert_eq!(cert_name("/certs/.hidden"), None);
+        assert_eq!(cert_name("x y.pem"), None);
     }
 
     #[test]

@@ -110,6 +110,9 @@ pub(crate) struct Settings {
     pub proxy_networks: BTreeSet<String>,
     /// Container ids never routed (the proxies themselves, the watcher).
     pub own: BTreeSet<String>,
+    /// The certificates in the proxy's `--certs` directory (`NAME.crt` with `NAME.key`):
+    /// name → digest of both files. Empty: the proxy terminates no TLS.
+    pub certs: BTreeMap<String, String>,
 }
 
 /// Where a server is.
@@ -152,6 +155,49 @@ pub(crate) struct Route {
     pub service: String,
     /// The label that made it; empty: routed by default (an exposed port).
     pub source: String,
+    /// Plain HTTP requests are redirected to HTTPS (when the host has a certificate).
+    pub https_redirect: bool,
+    /// The certificate that serves this host over TLS, if one does.
+    pub tls: Option<Cert>,
+}
+
+/// A certificate of the proxy's `--certs` directory: `NAME.crt` and `NAME.key`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct Cert {
+    pub name: String,
+    /// Of both files: a renewed certificate makes a new configuration (and a route
+    /// quarantined for a broken one is tried again).
+    pub digest: String,
+}
+
+/// The certificate for `host`: the one named after it; for a wildcard host `*.d`, or a host
+/// `x.d` without its own, the one named after the parent domain `d` (a wildcard
+/// certificate, named as nginx-proxy names them). `wanted` (Interlock's `ssl_cert`) names
+/// one explicitly.
+pub(crate) fn cert_for(
+    host: &Host,
+    wanted: Option<&str>,
+    certs: &BTreeMap<String, String>,
+) -> Option<Cert> {
+    let found = |name: &str| {
+        certs.get(name).map(|digest| Cert {
+            name: name.to_string(),
+            digest: digest.clone(),
+        })
+    };
+    if let Some(name) = wanted {
+        return found(name);
+    }
+    let h = host.as_str();
+    if let Some(parent) = h.strip_prefix("*.") {
+        return found(parent);
+    }
+    found(h).or_else(|| {
+        h.split_once('.')
+            .map(|(_, parent)| parent)
+            .filter(|p| p.contains('.'))
+            .and_then(found)
+    })
 }
 
 impl Route {
@@ -474,6 +520,14 @@ fn decide(
                 }
                 continue;
             }
+            let tls = cert_for(&host, spec.cert.as_deref(), &settings.certs);
+            if tls.is_none() && (spec.https_redirect || spec.cert.is_some()) {
+                reasons.push(format!(
+                    "route {}: no certificate for {host} in the proxy's --certs directory: \
+                     served over HTTP only",
+                    spec.alias
+                ));
+            }
             claimed.insert(key, table.routes.len());
             table.routes.push(Route {
                 host,
@@ -493,6 +547,8 @@ fn decide(
                 servers: vec![server.clone()],
                 service,
                 source: spec.source.clone(),
+                https_redirect: spec.https_redirect,
+                tls,
             });
             routed += 1;
         }
@@ -789,6 +845,88 @@ pub(crate) mod tests {
         let e = explain(&t, "web", "/other");
         assert_eq!(e.route.map(|r| r.service), Some("root".into()));
         assert!(explain(&t, "nothing", "/").route.is_none());
+    }
+
+    #[test]
+    fn each_host_gets_its_certificate() {
+        let certs: BTreeMap<String, String> = ["shop.example.com", "example.com", "other.org"]
+            .iter()
+            .map(|n| (n.to_string(), format!("d-{n}")))
+            .collect();
+        let host = |h: &str| Host::parse(h).unwrap();
+        let name =
+            |h: &str, wanted: Option<&str>| cert_for(&host(h), wanted, &certs).map(|c| c.name);
+        let table = [
+            // Its own first.
+            (
+                "shop.example.com",
+                None,
+                Some("example.com")
+                    .filter(|_| false)
+                    .or(Some("shop.example.com")),
+            ),
+            // A subdomain without its own: the parent domain's (a wildcard certificate).
+            ("api.example.com", None, Some("example.com")),
+            ("*.example.com", None, Some("example.com")),
+            // Never a top-level domain's.
+            ("other.org", None, Some("other.org")),
+            ("x.other.org", None, Some("other.org")),
+            ("nothing.net", None, None),
+            ("web", None, None),
+            // Named by a label: that one or none.
+            ("shop.example.com", Some("other.org"), Some("other.org")),
+            ("shop.example.com", Some("missing"), None),
+        ];
+        for (h, wanted, want) in table {
+            assert_eq!(name(h, wanted).as_deref(), want, "{h} {wanted:?}");
+        }
+        let settings = Settings {
+            certs: certs.clone(),
+            ..Default::default()
+        };
+        let t = build(
+            &[
+                candidate(
+                    "shop",
+                    1,
+                    &[
+                        ("proxy.aliases", "shop.example.com"),
+                        ("proxy.shop.example.com.https_redirect", "true"),
+                    ],
+                ),
+                candidate(
+                    "plain",
+                    2,
+                    &[
+                        ("proxy.aliases", "plain.net"),
+                        ("proxy.plain.net.https_redirect", "true"),
+                    ],
+                ),
+            ],
+            &settings,
+        );
+        let shop = t
+            .routes
+            .iter()
+            .find(|r| r.host.as_str() == "shop.example.com")
+            .unwrap();
+        assert_eq!(
+            shop.tls.as_ref().map(|c| c.digest.as_str()),
+            Some("d-shop.example.com")
+        );
+        assert!(shop.https_redirect);
+        // A redirect asked for without a certificate is said, and the route stays plain.
+        let plain = t
+            .routes
+            .iter()
+            .find(|r| r.host.as_str() == "plain.net")
+            .unwrap();
+        assert!(plain.tls.is_none());
+        assert!(
+            reason(&t, "plain").contains("no certificate for plain.net"),
+            "{}",
+            reason(&t, "plain")
+        );
     }
 
     #[test]

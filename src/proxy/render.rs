@@ -23,6 +23,24 @@ pub(crate) const PROBE_PATH: &str = "/docker-link/config";
 /// Old workers (nginx) or processes (haproxy) end this long after a reload at the latest.
 pub(crate) const SHUTDOWN_TIMEOUT_S: u64 = 30;
 
+/// Where a proxy listens inside its container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Listeners {
+    /// Plain HTTP (default 80).
+    pub plain: Vec<u16>,
+    /// TLS, terminated with the certificates of `--certs`.
+    pub tls: Vec<u16>,
+}
+
+impl Listeners {
+    pub(crate) fn http(ports: &[u16]) -> Listeners {
+        Listeners {
+            plain: ports.to_vec(),
+            tls: Vec::new(),
+        }
+    }
+}
+
 /// Which data plane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -150,12 +168,22 @@ impl Renderer {
         })
     }
 
+    /// A digest of the template: a route refused under one template is tried again under
+    /// another (a new version of the plugin, a new `--template-dir`).
+    pub(crate) fn template_digest(&self) -> String {
+        Sha256::digest(self.source.as_bytes())
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// Renders `routes` (already sorted). `listen`: the ports the proxy listens on inside its
     /// container.
     pub(crate) fn render(
         &self,
         name: &str,
-        listen: &[u16],
+        listen: &Listeners,
         routes: &[Route],
     ) -> Result<Rendered, RenderError> {
         let mut ctx = context(self.engine, name, listen, routes)?;
@@ -205,6 +233,9 @@ struct Context {
     probe_port: u16,
     shutdown_timeout: u64,
     listen: Vec<u16>,
+    tls_listen: Vec<u16>,
+    /// haproxy: the certificates routes use (path without the `.crt`), for the TLS binds.
+    certs: Vec<String>,
     upstreams: Vec<Upstream>,
     /// nginx: server blocks by host.
     hosts: Vec<HostBlock>,
@@ -239,6 +270,8 @@ struct ServerCtx {
 #[derive(Debug, serde::Serialize)]
 struct HostBlock {
     host: String,
+    /// The certificate's path without `.crt`/`.key`, when the host is served over TLS.
+    cert: Option<String>,
     locations: Vec<Location>,
 }
 
@@ -252,6 +285,8 @@ struct Location {
     tls_verify: bool,
     read_timeout: Option<u64>,
     raw: Vec<Vec<String>>,
+    /// Plain HTTP is redirected to HTTPS.
+    redirect: bool,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -262,6 +297,15 @@ struct Rule {
     host: String,
     root: bool,
     path: String,
+    /// Plain HTTP is redirected to HTTPS.
+    redirect: bool,
+}
+
+fn cert_path(route: &Route) -> Option<String> {
+    route
+        .tls
+        .as_ref()
+        .map(|c| format!("{}/{}", super::apply::CERTS_DIR, c.name))
 }
 
 /// An upstream's name: the host with `.`/`*` spelt out, plus the path's digest when it has
@@ -288,12 +332,15 @@ fn upstream_name(route: &Route) -> String {
 fn context(
     engine: ProxyEngine,
     name: &str,
-    listen: &[u16],
+    listen: &Listeners,
     routes: &[Route],
 ) -> Result<Context, RenderError> {
     let mut upstreams = Vec::new();
-    let mut hosts: BTreeMap<(bool, String), Vec<Location>> = BTreeMap::new();
+    let mut hosts: BTreeMap<(bool, String), (Option<String>, Vec<Location>)> = BTreeMap::new();
     let mut rules = Vec::new();
+    let mut certs = std::collections::BTreeSet::new();
+    // Where no TLS is listened on, no route has a certificate or a redirect.
+    let tls_on = !listen.tls.is_empty();
     for r in routes {
         if let Some(why) = engine.unsupported(r) {
             return Err(RenderError::Route {
@@ -348,9 +395,16 @@ fn context(
                 })
                 .collect(),
         });
-        let block = hosts
+        let cert = cert_path(r).filter(|_| tls_on);
+        let redirect = r.https_redirect && cert.is_some();
+        certs.extend(cert.clone());
+        let (host_cert, block) = hosts
             .entry((r.host.is_wildcard(), r.host.to_string()))
             .or_default();
+        // One certificate per host: the first route's (sorted) that has one.
+        if host_cert.is_none() {
+            *host_cert = cert;
+        }
         let location = |exact: bool, location: String| Location {
             exact,
             location,
@@ -364,6 +418,7 @@ fn context(
             tls_verify: !r.no_tls_verify,
             read_timeout,
             raw: raw.clone(),
+            redirect,
         };
         if r.path.is_root() {
             block.push(location(false, "/".into()));
@@ -381,6 +436,7 @@ fn context(
             host,
             root: r.path.is_root(),
             path: r.path.to_string(),
+            redirect,
         });
     }
     // haproxy takes the first matching rule: longer paths first, root routes last.
@@ -390,15 +446,21 @@ fn context(
         hash: String::new(),
         probe_port: PROBE_PORT,
         shutdown_timeout: SHUTDOWN_TIMEOUT_S,
-        listen: if listen.is_empty() {
+        listen: if listen.plain.is_empty() && listen.tls.is_empty() {
             vec![80]
         } else {
-            listen.to_vec()
+            listen.plain.clone()
         },
+        tls_listen: listen.tls.clone(),
+        certs: certs.into_iter().collect(),
         upstreams,
         hosts: hosts
             .into_iter()
-            .map(|((_, host), locations)| HostBlock { host, locations })
+            .map(|((_, host), (cert, locations))| HostBlock {
+                host,
+                cert,
+                locations,
+            })
             .collect(),
         routes: rules,
     })
@@ -406,6 +468,7 @@ fn context(
 
 #[cfg(test)]
 mod tests {
+    use super::super::model::Route;
     use super::super::model::{build, tests::candidate, Settings};
     use super::*;
 
@@ -442,7 +505,10 @@ mod tests {
         ));
         // A custom template's values are escaped too.
         let r = Renderer::new(ProxyEngine::Nginx, Some("{{ name }}")).unwrap();
-        assert_eq!(r.render("a;b", &[], &[]).unwrap().text, "a%3Bb");
+        assert_eq!(
+            r.render("a;b", &Listeners::http(&[]), &[]).unwrap().text,
+            "a%3Bb"
+        );
     }
 
     #[test]
@@ -460,10 +526,14 @@ mod tests {
         api.ports = vec![8080];
         let cands = vec![candidate("web", 1, &[]), api];
         let r = Renderer::new(ProxyEngine::Nginx, None).unwrap();
-        let a = r.render("p", &[80], &routes(&cands)).unwrap();
+        let a = r
+            .render("p", &Listeners::http(&[80]), &routes(&cands))
+            .unwrap();
         let mut rev = cands.clone();
         rev.reverse();
-        let b = r.render("p", &[80], &routes(&rev)).unwrap();
+        let b = r
+            .render("p", &Listeners::http(&[80]), &routes(&rev))
+            .unwrap();
         assert_eq!(a, b);
         let t = &a.text;
         assert!(t.contains("worker_shutdown_timeout 30s;"), "{t}");
@@ -476,7 +546,9 @@ mod tests {
         assert!(t.contains("listen 80 default_server;"));
         assert_eq!(a.routes, ["web/api", "web"]);
         // Another route changes the hash.
-        let c = r.render("p", &[80], &routes(&cands[..1])).unwrap();
+        let c = r
+            .render("p", &Listeners::http(&[80]), &routes(&cands[..1]))
+            .unwrap();
         assert_ne!(a.hash, c.hash);
     }
 
@@ -490,7 +562,11 @@ mod tests {
         w.health = crate::proxy::model::Health::Unhealthy;
         let r = Renderer::new(ProxyEngine::Haproxy, None).unwrap();
         let out = r
-            .render("p", &[80, 8080], &routes(&[w, candidate("zz", 2, &[])]))
+            .render(
+                "p",
+                &Listeners::http(&[80, 8080]),
+                &routes(&[w, candidate("zz", 2, &[])]),
+            )
             .unwrap();
         let t = &out.text;
         assert!(t.contains("hard-stop-after 30s"), "{t}");
@@ -504,16 +580,88 @@ mod tests {
         assert!(app < zz);
     }
 
+    /// Two routes over TLS (one redirecting plain HTTP), one without a certificate.
+    fn tls_routes() -> Vec<Route> {
+        let settings = Settings {
+            certs: [("a.example.com".to_string(), "d1".to_string())].into(),
+            ..Default::default()
+        };
+        build(
+            &[
+                candidate(
+                    "a",
+                    1,
+                    &[
+                        ("proxy.aliases", "a.example.com"),
+                        ("proxy.*.https_redirect", "true"),
+                    ],
+                ),
+                candidate("b", 2, &[("proxy.aliases", "b.example.org")]),
+            ],
+            &settings,
+        )
+        .routes
+    }
+
+    #[test]
+    fn nginx_terminates_tls_where_a_host_has_a_certificate() {
+        let r = Renderer::new(ProxyEngine::Nginx, None).unwrap();
+        let listeners = Listeners {
+            plain: vec![80],
+            tls: vec![443],
+        };
+        let t = r.render("p", &listeners, &tls_routes()).unwrap().text;
+        // SNI misses get no certificate at all.
+        assert!(
+            t.contains("listen 443 ssl default_server;\n    ssl_reject_handshake on;"),
+            "{t}"
+        );
+        assert!(t.contains(
+            "listen 80;\n    listen 443 ssl;\n    ssl_certificate /etc/docker-link-proxy/certs/a.example.com.crt;\n    ssl_certificate_key /etc/docker-link-proxy/certs/a.example.com.key;\n    server_name a.example.com;"
+        ));
+        assert!(t.contains("if ($scheme = http) { return 301 https://$host$request_uri; }"));
+        // The host without a certificate is plain HTTP only, and never redirected.
+        let b = &t[t.find("server_name b.example.org").unwrap() - 40..];
+        assert!(!b[..40].contains("ssl"), "{b}");
+        assert_eq!(t.matches("return 301").count(), 1);
+        // Without TLS listeners, nothing of it.
+        let plain = r
+            .render("p", &Listeners::http(&[80]), &tls_routes())
+            .unwrap()
+            .text;
+        assert!(!plain.contains("ssl") && !plain.contains("301"), "{plain}");
+    }
+
+    #[test]
+    fn haproxy_terminates_tls_for_known_names_only() {
+        let r = Renderer::new(ProxyEngine::Haproxy, None).unwrap();
+        let listeners = Listeners {
+            plain: vec![80],
+            tls: vec![443, 8443],
+        };
+        let t = r.render("p", &listeners, &tls_routes()).unwrap().text;
+        assert!(t.contains(
+            "bind :443 ssl strict-sni crt /etc/docker-link-proxy/certs/a.example.com.crt\n  bind :8443 ssl"
+        ), "{t}");
+        assert!(t.contains(
+            "http-request redirect scheme https code 301 if !{ ssl_fc } { var(txn.host) -m str a.example.com }"
+        ));
+        assert!(t.contains("http-request set-header X-Forwarded-Proto https if { ssl_fc }"));
+        // No certificate used: no TLS bind (haproxy refuses one without a certificate).
+        let none = r.render("p", &listeners, &tls_routes()[1..]).unwrap().text;
+        assert!(!none.contains("ssl strict-sni"), "{none}");
+    }
+
     #[test]
     fn h2c_needs_haproxy() {
         let rs = routes(&[candidate("g", 1, &[("proxy.g.scheme", "h2c")])]);
         assert!(Renderer::new(ProxyEngine::Nginx, None)
             .unwrap()
-            .render("p", &[], &rs)
+            .render("p", &Listeners::http(&[]), &rs)
             .is_err());
         let out = Renderer::new(ProxyEngine::Haproxy, None)
             .unwrap()
-            .render("p", &[], &rs)
+            .render("p", &Listeners::http(&[]), &rs)
             .unwrap();
         assert!(out.text.contains("proto h2"));
     }
@@ -598,7 +746,7 @@ mod injection {
             let base = r
                 .render(
                     "p",
-                    &[80],
+                    &Listeners::http(&[80]),
                     &build(std::slice::from_ref(&good), &settings).routes,
                 )
                 .unwrap();
@@ -608,7 +756,9 @@ mod injection {
                     let mut hostile = candidate("web", 2, &[]);
                     hostile.labels.insert((*key).to_string(), value.clone());
                     let table = build(&[good.clone(), hostile], &settings);
-                    let out = r.render("p", &[80], &table.routes).unwrap();
+                    let out = r
+                        .render("p", &Listeners::http(&[80]), &table.routes)
+                        .unwrap();
                     // The good route renders exactly as it did alone.
                     let lines: Vec<&str> =
                         out.text.lines().filter(|l| l.contains("good")).collect();
@@ -618,8 +768,11 @@ mod injection {
                     let routes_added = table.routes.len() - 1;
                     let benign = {
                         let table = build(&[good.clone(), candidate("web", 2, &[])], &settings);
-                        structure(&r.render("p", &[80], &table.routes).unwrap().text)
-                            - structure(&base.text)
+                        structure(
+                            &r.render("p", &Listeners::http(&[80]), &table.routes)
+                                .unwrap()
+                                .text,
+                        ) - structure(&base.text)
                     };
                     let grew = structure(&out.text) - structure(&base.text);
                     let raw = usize::from(*key == "interlock.backend_option" && routes_added > 0);

@@ -8,8 +8,10 @@
 # binaries that go in, so a change rebuilds and an unchanged image is reused.
 #   busybox  static busybox (Debian busybox-static) with every applet linked; CMD sh
 #   redis    busybox that EXPOSEs 6379/tcp and serves it (httpd), with PASSWORD in its env
-#   nginx    Debian's nginx and the libraries ldd lists, plus busybox; CMD nginx -g 'daemon off;'
-#   haproxy  Debian's haproxy and its libraries, plus busybox; CMD haproxy -f /etc/haproxy/haproxy.cfg
+#   nginx    Debian's nginx and the libraries ldd lists, plus busybox and the openssl client
+#            (the TLS tests' client); CMD nginx -g 'daemon off;'
+#   haproxy  Debian's haproxy and its libraries, plus busybox and the openssl client;
+#            CMD haproxy -f /etc/haproxy/haproxy.cfg
 set -euo pipefail
 
 BUSYBOX=${BUSYBOX:-/bin/busybox}
@@ -51,6 +53,15 @@ copy_with_libs() {
   done
 }
 
+# The openssl command (TLS requests from inside a proxy container) and its configuration.
+add_openssl() {
+  local root=$1
+  need /usr/bin/openssl openssl
+  copy_with_libs "$root" /usr/bin/openssl
+  mkdir -p "$root/usr/lib/ssl"
+  cp -L /usr/lib/ssl/openssl.cnf "$root/usr/lib/ssl/"
+}
+
 import() {
   local root=$1 tag=$2; shift 2
   tar -C "$root" -c . | docker import "$@" --change "LABEL $LABEL" - "$tag" >/dev/null
@@ -80,11 +91,12 @@ build_redis() {
 
 build_nginx() {
   need /usr/sbin/nginx "nginx-light (or nginx)"
-  local tag="docker-link-test/nginx:$(hash_of "$BUSYBOX" /usr/sbin/nginx)"
+  local tag="docker-link-test/nginx:$(hash_of "$BUSYBOX" /usr/sbin/nginx /usr/bin/openssl)"
   if ! exists "$tag"; then
     local root; root=$(mktemp -d); trap 'rm -rf "$root"' RETURN
     base_rootfs "$root"
     copy_with_libs "$root" /usr/sbin/nginx
+    add_openssl "$root"
     mkdir -p "$root/etc/nginx/conf.d" "$root/var/log/nginx" "$root/var/lib/nginx" "$root/usr/share/nginx/html"
     cp /etc/nginx/mime.types "$root/etc/nginx/"
     cat > "$root/etc/nginx/nginx.conf" <<'CONF'
@@ -110,11 +122,12 @@ CONF
 
 build_haproxy() {
   need /usr/sbin/haproxy haproxy
-  local tag="docker-link-test/haproxy:$(hash_of "$BUSYBOX" /usr/sbin/haproxy)"
+  local tag="docker-link-test/haproxy:$(hash_of "$BUSYBOX" /usr/sbin/haproxy /usr/bin/openssl)"
   if ! exists "$tag"; then
     local root; root=$(mktemp -d); trap 'rm -rf "$root"' RETURN
     base_rootfs "$root"
     copy_with_libs "$root" /usr/sbin/haproxy
+    add_openssl "$root"
     mkdir -p "$root/etc/haproxy" "$root/var/lib/haproxy"
     cat > "$root/etc/haproxy/haproxy.cfg" <<'CONF'
 global

@@ -237,6 +237,163 @@ fn haproxy_routes_real_requests_and_follows_containers() {
     routes_live("haproxy");
 }
 
+/// A self-signed certificate `NAME.crt`/`NAME.key` in `dir` for these DNS names.
+fn certificate(dir: &std::path::Path, name: &str, dns: &[&str]) {
+    let san: Vec<String> = dns.iter().map(|d| format!("DNS:{d}")).collect();
+    crate::support::run_ok(Command::new("openssl").args([
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        &format!("/CN={}", dns[0]),
+        "-addext",
+        &format!("subjectAltName={}", san.join(",")),
+        "-keyout",
+        dir.join(format!("{name}.key")).to_str().unwrap(),
+        "-out",
+        dir.join(format!("{name}.crt")).to_str().unwrap(),
+    ]));
+}
+
+impl Proxy {
+    /// GET https://HOST/ through the proxy's port 443 with SNI HOST, the certificate checked
+    /// against `ca` (a certificate of the `--certs` directory) and HOST: Some(body) on 200.
+    fn get_tls(&self, host: &str, ca: &str) -> Option<String> {
+        let script = format!(
+            "printf 'GET / HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n' | timeout 8 openssl s_client \
+             -quiet -connect 127.0.0.1:443 -servername {host} -verify_hostname {host} \
+             -verify_return_error -CAfile /etc/docker-link-proxy/certs/{ca}.crt"
+        );
+        let out = self.container.exec(&["sh", "-c", &script]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        (out.status.success() && head.starts_with("HTTP/1.1 200")).then(|| body.trim().to_string())
+    }
+
+    /// Whether a TLS handshake with SNI HOST on port 443 completes at all.
+    fn handshake(&self, host: &str) -> bool {
+        let script = format!(
+            "timeout 8 openssl s_client -connect 127.0.0.1:443 -servername {host} </dev/null"
+        );
+        self.container.exec(&["sh", "-c", &script]).status.success()
+    }
+}
+
+/// TLS termination: a host with its own certificate, a subdomain served by its parent
+/// domain's wildcard certificate, a host without one (plain HTTP only), SNI misses refused
+/// without a certificate, and plain HTTP redirected where a route asks.
+fn tls(engine: &str) {
+    let g = Graph::new();
+    let dir = TempDir::new("certs");
+    let zone = format!("{}.test", unique("tls"));
+    let shop = format!("shop.{zone}");
+    let api = format!("api.{zone}");
+    let plain = unique("plain");
+    certificate(dir.path(), &shop, &[&shop]);
+    certificate(dir.path(), &zone, &[&format!("*.{zone}"), &zone]);
+    let net = Network::create("tls-net", &[]);
+    let _w = Watcher::start(&g);
+    let p = Proxy::up(
+        &g,
+        engine,
+        &[
+            "-p",
+            "80",
+            "-p",
+            "443",
+            "--certs",
+            dir.path().to_str().unwrap(),
+        ],
+    );
+    let on_net = |what: &str, body: &str, labels: &[String]| {
+        let mut flags = vec!["--network", net.name.as_str()];
+        for l in labels {
+            flags.extend_from_slice(&["--label", l]);
+        }
+        backend(&p, what, body, &flags)
+    };
+    let _shop = on_net(
+        "shop",
+        "from-shop",
+        &[
+            format!("proxy.aliases={shop}"),
+            "proxy.*.https_redirect=true".into(),
+        ],
+    );
+    let _api = on_net("api", "from-api", &[format!("proxy.aliases={api}")]);
+    let _plain = on_net("plain", "from-plain", &[format!("proxy.aliases={plain}")]);
+    assert_eq!(
+        eventually(30, "shop over TLS", || p.get_tls(&shop, &shop)),
+        "from-shop"
+    );
+    assert_eq!(
+        eventually(10, "api over TLS", || p.get_tls(&api, &zone)),
+        "from-api"
+    );
+    // Plain HTTP: the redirect where asked, the route elsewhere.
+    assert_eq!(p.status_of(&shop, "/"), "301");
+    let out = p.container.exec(&[
+        "timeout",
+        "8",
+        "wget",
+        "-S",
+        "-q",
+        "-O",
+        "/dev/null",
+        "--header",
+        &format!("Host: {shop}"),
+        "http://127.0.0.1/x?y=1",
+    ]);
+    // Header names in any case (haproxy writes them in lower case).
+    let headers = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(
+        headers.contains(&format!("location: https://{shop}/x?y=1")),
+        "{headers}"
+    );
+    assert_eq!(p.get(&api, "/").as_deref(), Some("from-api"));
+    assert_eq!(p.get(&plain, "/").as_deref(), Some("from-plain"));
+    // A host without a certificate, and a name nobody claims: no handshake, no certificate
+    // shown.
+    assert!(p.handshake(&shop), "the control handshake failed");
+    assert!(!p.handshake(&plain), "{plain} got a TLS handshake");
+    assert!(
+        !p.handshake("nobody.example"),
+        "an SNI miss got a handshake"
+    );
+    // `docker proxy lint` names the certificate each host is served with... and `routes`
+    // says which routes are TLS.
+    let routes = g.ok(&["proxy", "routes", "--name", &p.name, "--format", "json"]);
+    let tls_of = |host: &str| {
+        routes
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|r| r["Host"] == host)
+            .map(|r| r["Tls"].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(
+        tls_of(&shop).as_deref(),
+        Some(format!("{shop}, redirect").as_str())
+    );
+    assert_eq!(tls_of(&api).as_deref(), Some(zone.as_str()));
+    assert_eq!(tls_of(&plain).as_deref(), Some(""));
+}
+
+#[test]
+fn nginx_terminates_tls_per_host() {
+    tls("nginx");
+}
+
+#[test]
+fn haproxy_terminates_tls_per_host() {
+    tls("haproxy");
+}
+
 fn quarantine(engine: &str) {
     let g = Graph::new();
     let net = Network::create("proxy-net", &[]);
