@@ -1138,7 +1138,7 @@ _docker__link() {
             return 0
             ;;
         docker__link__subcmd__proxy__subcmd__up)
-            opts="-p -h --engine --image --publish --certs --tls-port --network --domain --explicit --only-label --template-dir --allow-raw-directives --name --help"
+            opts="-p -h --engine --image --publish --certs --tls-port --stream --network --domain --explicit --only-label --template-dir --allow-raw-directives --name --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1165,6 +1165,10 @@ _docker__link() {
                     return 0
                     ;;
                 --tls-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stream)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

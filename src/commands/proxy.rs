@@ -16,7 +16,7 @@ use crate::docker::engine::{remove_if_present, ContainerSpec, Engine, Labels, St
 use crate::output::{self, Column, Format, Record};
 use crate::proxy::apply::{self, label, Proxy, ProxyState};
 use crate::proxy::labels::Severity;
-use crate::proxy::model::{self, Backend};
+use crate::proxy::model::{self, Backend, StreamPort};
 use crate::proxy::render::{Listeners, ProxyEngine, Renderer};
 use crate::proxy::value::Host;
 use crate::Ctx;
@@ -85,6 +85,11 @@ pub struct UpArgs {
     /// A container port that terminates TLS (default 443 with --certs); publish it with -p.
     #[arg(long = "tls-port", value_name = "PORT", requires = "certs")]
     pub tls_ports: Vec<u16>,
+    /// Forward a port as a stream (tcp, or udp with nginx) to the containers that claim it
+    /// (`proxy.<alias>.scheme=tcp|udp`, `proxy.<alias>.port=PORT:TARGET`); publish it with
+    /// -p too.
+    #[arg(long = "stream", value_name = "PORT[/udp]")]
+    pub streams: Vec<String>,
     /// Connect the proxy to this network at start (it also joins its backends' networks).
     #[arg(long = "network", value_name = "NET")]
     pub networks: Vec<String>,
@@ -217,20 +222,41 @@ fn select(proxies: &[Proxy], name: Option<&str>) -> anyhow::Result<Proxy> {
     }
 }
 
-/// The listening ports inside the container: the CONTAINER part of each `-p`.
-fn listen_ports(publish: &[String]) -> Result<Vec<u16>, Usage> {
+/// The HTTP ports inside the container: the CONTAINER part of each `-p` that is not a
+/// `--stream` port (every stream port must be published).
+fn listen_ports(publish: &[String], streams: &BTreeSet<StreamPort>) -> Result<Vec<u16>, Usage> {
     let mut ports = BTreeSet::new();
+    let mut published = BTreeSet::new();
     for p in publish {
-        let spec = p
-            .split_once('/')
-            .map_or(p.as_str(), |(s, proto)| if proto == "tcp" { s } else { "" });
+        let (spec, proto) = p.split_once('/').unwrap_or((p.as_str(), "tcp"));
         let container = spec.rsplit(':').next().unwrap_or_default();
-        let port = crate::proxy::value::port(container).map_err(|e| {
+        let bad = |e: String| {
             Usage(format!(
-                "invalid -p {p:?}: {e} (a TCP port: [IP:]HOST:CONTAINER)"
+                "invalid -p {p:?}: {e} ([IP:]HOST:CONTAINER[/udp]; udp for --stream ports only)"
             ))
-        })?;
+        };
+        let port = crate::proxy::value::port(container).map_err(|e| bad(e.to_string()))?;
+        let udp = match proto {
+            "tcp" => false,
+            "udp" => true,
+            other => return Err(bad(format!("unknown protocol {other}"))),
+        };
+        let sp = StreamPort { port, udp };
+        published.insert(sp);
+        if streams.contains(&sp) {
+            continue;
+        }
+        if udp {
+            return Err(bad(format!("{sp} is not a --stream port")));
+        }
         ports.insert(port);
+    }
+    if let Some(sp) = streams.iter().find(|sp| !published.contains(sp)) {
+        let udp = if sp.udp { "/udp" } else { "" };
+        return Err(Usage(format!(
+            "--stream {sp}: publish it (-p {port}:{port}{udp})",
+            port = sp.port
+        )));
     }
     if ports.is_empty() {
         ports.insert(80);
@@ -337,7 +363,15 @@ fn up(args: UpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             .into());
         }
     }
-    let ports = listen_ports(&args.publish)?;
+    let mut streams = BTreeSet::new();
+    for st in &args.streams {
+        streams.insert(StreamPort::parse(st).ok_or_else(|| {
+            Usage(format!(
+                "invalid --stream {st:?}: PORT, PORT/tcp or PORT/udp"
+            ))
+        })?);
+    }
+    let ports = listen_ports(&args.publish, &streams)?;
     let (listen, certs) = tls_split(&ports, args.certs.as_deref(), &args.tls_ports)?;
     let template = match &args.template_dir {
         Some(dir) => Some(custom_template(dir, engine)?),
@@ -367,6 +401,14 @@ fn up(args: UpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         ),
         (label::LISTEN.to_string(), joined(&listen.plain)),
         (label::TLS_LISTEN.to_string(), joined(&listen.tls)),
+        (
+            label::STREAMS.to_string(),
+            streams
+                .iter()
+                .map(StreamPort::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
     ]);
     if let Some(c) = &certs {
         labels.insert(label::CERTS.into(), c.clone());
@@ -382,7 +424,7 @@ fn up(args: UpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         // configuration comes from the template too.
         d.update(
             Renderer::new(engine, template.as_deref())?
-                .render(&args.name, &listen, &[])?
+                .render(&args.name, &listen, &[], &[])?
                 .text
                 .as_bytes(),
         );
@@ -455,7 +497,7 @@ fn up(args: UpArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 // A configuration without routes first, so the engine starts; the routes
                 // follow through the same validated path as every later change.
                 let bootstrap =
-                    Renderer::new(engine, template.as_deref())?.render(&name, &listen, &[])?;
+                    Renderer::new(engine, template.as_deref())?.render(&name, &listen, &[], &[])?;
                 let config = format!("{}/{}", apply::DIR, engine.template());
                 let mut files: Vec<(&str, &[u8])> =
                     vec![(config.as_str(), bootstrap.text.as_bytes())];
@@ -769,6 +811,30 @@ fn routes(args: RoutesArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 });
             }
         }
+        for st in &table.streams {
+            for s in &st.servers {
+                let Backend::Container {
+                    network,
+                    address,
+                    port,
+                } = &s.backend;
+                rows.push(RouteRow {
+                    // A stream has a port, not a host.
+                    host: st.listen.to_string(),
+                    path: String::new(),
+                    container: s.container.clone(),
+                    network: network.clone(),
+                    address: format!("{address}:{port}"),
+                    source: st.source.clone(),
+                    tls: String::new(),
+                    status: match (proxy.engine.unsupported_stream(st), s.down) {
+                        (Some(why), _) => format!("not served: {why}"),
+                        (None, true) => "down (unhealthy)".into(),
+                        _ => "ok".into(),
+                    },
+                });
+            }
+        }
         anyhow::Ok(rows)
     })?;
     output::print(&args.format, &rows)?;
@@ -785,7 +851,7 @@ fn render(args: RenderArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             .filter(|r| proxy.engine.unsupported(r).is_none())
             .cloned()
             .collect();
-        let rendered = renderer.render(&proxy.name, &proxy.listeners(), &routes)?;
+        let rendered = renderer.render(&proxy.name, &proxy.listeners(), &routes, &table.streams)?;
         anyhow::Ok((proxy, rendered))
     })?;
     if args.stdout {
@@ -878,7 +944,8 @@ fn diff(args: NameArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             .filter(|r| !state.quarantined.iter().any(|q| q.route == r.key()))
             .cloned()
             .collect();
-        let candidate = renderer.render(&proxy.name, &proxy.listeners(), &routes)?;
+        let candidate =
+            renderer.render(&proxy.name, &proxy.listeners(), &routes, &table.streams)?;
         let live = apply::read_file(&daemon, &proxy.id, &proxy.config_path())
             .await?
             .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -1095,13 +1162,31 @@ mod tests {
 
     #[test]
     fn listen_ports_from_publish() {
-        assert_eq!(listen_ports(&[]).unwrap(), [80]);
+        let none = BTreeSet::new();
+        assert_eq!(listen_ports(&[], &none).unwrap(), [80]);
         assert_eq!(
-            listen_ports(&["8080:80".into(), "127.0.0.1:8443:443".into(), "81".into()]).unwrap(),
+            listen_ports(
+                &["8080:80".into(), "127.0.0.1:8443:443".into(), "81".into()],
+                &none
+            )
+            .unwrap(),
             [80, 81, 443]
         );
-        assert!(listen_ports(&["80:http".into()]).is_err());
-        assert!(listen_ports(&["53:53/udp".into()]).is_err());
+        assert!(listen_ports(&["80:http".into()], &none).is_err());
+        assert!(listen_ports(&["53:53/udp".into()], &none).is_err());
+        // Stream ports are not HTTP ports, and must be published.
+        let streams: BTreeSet<StreamPort> = ["5432", "53/udp"]
+            .iter()
+            .filter_map(|s| StreamPort::parse(s))
+            .collect();
+        let publish = ["80".to_string(), "5432:5432".into(), "53:53/udp".into()];
+        assert_eq!(listen_ports(&publish, &streams).unwrap(), [80]);
+        let e = listen_ports(&publish[..2], &streams).unwrap_err();
+        assert!(
+            e.0.contains("--stream 53/udp: publish it (-p 53:53/udp)"),
+            "{}",
+            e.0
+        );
     }
 
     #[test]

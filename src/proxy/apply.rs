@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use super::model::{self, Candidate, Health, Route, RouteTable, Settings};
+use super::model::{self, Candidate, Health, Route, RouteTable, Settings, StreamPort};
 use super::render::{Listeners, ProxyEngine, RenderError, Renderer, PROBE_PATH, PROBE_PORT};
 use super::value::Host;
 use crate::docker::engine::{
@@ -49,6 +49,8 @@ pub(crate) mod label {
     pub(crate) const LISTEN: &str = "docker-link.proxy.listen";
     /// The ports it terminates TLS on inside its container.
     pub(crate) const TLS_LISTEN: &str = "docker-link.proxy.tls-listen";
+    /// `--stream` ports, comma-separated (`5432/tcp,53/udp`).
+    pub(crate) const STREAMS: &str = "docker-link.proxy.streams";
     /// `--certs`: the directory or volume mounted at [`super::CERTS_DIR`].
     pub(crate) const CERTS: &str = "docker-link.proxy.certs";
     /// The sha256 of its replacement template, when it has one.
@@ -73,6 +75,8 @@ pub(crate) struct Proxy {
     pub allow_raw: bool,
     pub listen: Vec<u16>,
     pub tls_listen: Vec<u16>,
+    /// The ports it forwards streams on.
+    pub streams: BTreeSet<StreamPort>,
     /// The certificates in its `--certs` directory (read by [`observe`]): name → digest.
     pub certs: BTreeMap<String, String>,
     pub custom_template: bool,
@@ -111,6 +115,10 @@ impl Proxy {
             allow_raw: get(label::ALLOW_RAW) == "true",
             listen: ports(get(label::LISTEN)),
             tls_listen: ports(get(label::TLS_LISTEN)),
+            streams: get(label::STREAMS)
+                .split(',')
+                .filter_map(StreamPort::parse)
+                .collect(),
             certs: BTreeMap::new(),
             custom_template: c.labels.contains_key(label::TEMPLATE),
             networks: c.networks.keys().cloned().collect(),
@@ -164,6 +172,7 @@ impl Proxy {
             proxy_networks: self.networks.clone(),
             own,
             certs: self.certs.clone(),
+            stream_ports: self.streams.clone(),
         }
     }
 }
@@ -565,6 +574,15 @@ pub(crate) async fn apply<E: Engine>(
     }
     let template = renderer.template_digest();
     let (mut routes, mut quarantined) = servable(proxy.engine, &template, &table.routes);
+    // Streams the engine cannot forward are left out of every render: said here.
+    quarantined.extend(table.streams.iter().filter_map(|st| {
+        let reason = proxy.engine.unsupported_stream(st)?;
+        Some(Quarantined {
+            route: st.listen.to_string(),
+            reason,
+            fingerprint: String::new(),
+        })
+    }));
     // Routes refused before, unchanged since: still refused (no bisection on every event).
     routes.retain(|r| {
         let fp = fingerprint(&template, r);
@@ -582,7 +600,7 @@ pub(crate) async fn apply<E: Engine>(
     });
     let render = |routes: &[Route]| {
         renderer
-            .render(&proxy.name, &proxy.listeners(), routes)
+            .render(&proxy.name, &proxy.listeners(), routes, &table.streams)
             .map_err(|source| ApplyError::Render {
                 proxy: proxy.name.clone(),
                 source,
@@ -876,6 +894,7 @@ pub(crate) mod tests {
             allow_raw: false,
             listen: vec![80],
             tls_listen: vec![],
+            streams: BTreeSet::new(),
             certs: BTreeMap::new(),
             custom_template: false,
             networks: BTreeSet::new(),

@@ -132,6 +132,8 @@ pub(crate) struct RouteSpec {
     /// Backend host override.
     pub backend_host: Option<String>,
     pub port: Option<u16>,
+    /// A stream's port on the proxy (`port: LISTEN:TARGET`); default: the target's.
+    pub listen: Option<u16>,
     pub path: Option<PathPrefix>,
     pub strip_path: bool,
     pub no_tls_verify: bool,
@@ -283,9 +285,15 @@ fn set_field(spec: &mut RouteSpec, field: &str, value: &str) -> Result<Option<St
         "scheme" => spec.scheme = Some(Scheme::parse(value)?),
         "host" => spec.backend_host = Some(value::backend_host(value)?),
         "port" => {
-            // GoDoxy's `listen:target` for streams: the target is the backend's port.
-            let target = value.rsplit_once(':').map_or(value, |(_, t)| t);
-            spec.port = Some(value::port(target)?);
+            // GoDoxy's `listen:target` for streams: the proxy listens on `listen`, the
+            // backend's port is `target`.
+            match value.split_once(':') {
+                Some((listen, target)) => {
+                    spec.listen = Some(value::port(listen)?);
+                    spec.port = Some(value::port(target)?);
+                }
+                None => spec.port = Some(value::port(value)?),
+            }
         }
         "path" => spec.path = Some(PathPrefix::parse(value)?),
         "strip_path" => spec.strip_path = value::boolean(value)?,

@@ -113,6 +113,45 @@ pub(crate) struct Settings {
     /// The certificates in the proxy's `--certs` directory (`NAME.crt` with `NAME.key`):
     /// name → digest of both files. Empty: the proxy terminates no TLS.
     pub certs: BTreeMap<String, String>,
+    /// The ports the proxy listens on for streams (`up --stream`): tcp and udp ones.
+    pub stream_ports: BTreeSet<StreamPort>,
+}
+
+/// A port the proxy forwards as a stream: its number and protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub(crate) struct StreamPort {
+    pub port: u16,
+    pub udp: bool,
+}
+
+impl StreamPort {
+    /// `5432`, `5432/tcp` or `53/udp`.
+    pub(crate) fn parse(s: &str) -> Option<StreamPort> {
+        let (port, proto) = s.split_once('/').unwrap_or((s, "tcp"));
+        let udp = match proto {
+            "tcp" => false,
+            "udp" => true,
+            _ => return None,
+        };
+        let port = super::value::port(port).ok()?;
+        Some(StreamPort { port, udp })
+    }
+}
+
+impl std::fmt::Display for StreamPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.port, if self.udp { "udp" } else { "tcp" })
+    }
+}
+
+/// A stream: what the proxy receives on one of its stream ports goes to these servers
+/// (tcp or udp, no HTTP: GoDoxy's `scheme: tcp|udp`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct Stream {
+    pub listen: StreamPort,
+    pub servers: Vec<Server>,
+    pub service: String,
+    pub source: String,
 }
 
 /// Where a server is.
@@ -234,6 +273,8 @@ pub(crate) struct Decision {
 pub(crate) struct RouteTable {
     /// Sorted by host, then longest path first.
     pub routes: Vec<Route>,
+    /// Sorted by port.
+    pub streams: Vec<Stream>,
     pub conflicts: Vec<Conflict>,
     /// One per container looked at, sorted by name.
     pub decisions: Vec<Decision>,
@@ -339,6 +380,65 @@ fn hosts_of(spec: &RouteSpec, settings: &Settings) -> Result<Vec<Host>, String> 
         .collect()
 }
 
+/// Adds a container's stream to the table, or says why not.
+fn stream(
+    spec: &RouteSpec,
+    c: &Candidate,
+    settings: &Settings,
+    network: &str,
+    address: &str,
+    table: &mut RouteTable,
+) -> Result<(), String> {
+    let target = choose_port(spec, c)?;
+    let listen = StreamPort {
+        port: spec.listen.unwrap_or(target),
+        udp: spec.scheme == Some(Scheme::Udp),
+    };
+    if !settings.stream_ports.contains(&listen) {
+        return Err(format!(
+            "the proxy forwards no stream on {listen} (docker proxy up --stream {listen} -p …:{})",
+            listen.port
+        ));
+    }
+    let server = Server {
+        container: c.name.clone(),
+        id: c.id.clone(),
+        backend: Backend::Container {
+            network: network.to_string(),
+            address: spec
+                .backend_host
+                .clone()
+                .unwrap_or_else(|| address.to_string()),
+            port: target,
+        },
+        down: c.health == Health::Unhealthy,
+    };
+    let service = c.service();
+    match table.streams.iter_mut().find(|st| st.listen == listen) {
+        Some(st) if st.service == service => st.servers.push(server),
+        Some(st) => {
+            let conflict = Conflict {
+                route: listen.to_string(),
+                kept: st.service.clone(),
+                refused: service,
+            };
+            let why = format!(
+                "{} is claimed by {} (first claimer keeps it)",
+                conflict.route, conflict.kept
+            );
+            table.conflicts.push(conflict);
+            return Err(why);
+        }
+        None => table.streams.push(Stream {
+            listen,
+            servers: vec![server],
+            service,
+            source: spec.source.clone(),
+        }),
+    }
+    Ok(())
+}
+
 /// Builds the route table.
 pub(crate) fn build(candidates: &[Candidate], settings: &Settings) -> RouteTable {
     let mut table = RouteTable::default();
@@ -373,10 +473,15 @@ pub(crate) fn build(candidates: &[Candidate], settings: &Settings) -> RouteTable
                 &b.path,
             ))
     });
+    for st in &mut table.streams {
+        st.servers.sort();
+    }
+    table.streams.sort_by_key(|st| st.listen);
     table.networks = table
         .routes
         .iter()
         .flat_map(|r| r.servers.iter())
+        .chain(table.streams.iter().flat_map(|st| st.servers.iter()))
         .map(|s| match &s.backend {
             Backend::Container { network, .. } => network.clone(),
         })
@@ -466,11 +571,10 @@ fn decide(
         }
         let scheme = spec.scheme.unwrap_or_default();
         if matches!(scheme, Scheme::Tcp | Scheme::Udp) {
-            reasons.push(format!(
-                "route {}: {} streams are not built in this version",
-                spec.alias,
-                scheme.as_str()
-            ));
+            match stream(spec, c, settings, &network, &address, table) {
+                Ok(()) => routed += 1,
+                Err(why) => reasons.push(format!("stream {}: {why}", spec.alias)),
+            }
             continue;
         }
         let port = match choose_port(spec, c) {
@@ -927,6 +1031,93 @@ pub(crate) mod tests {
             "{}",
             reason(&t, "plain")
         );
+    }
+
+    #[test]
+    fn streams_claim_declared_ports_first_come_first_kept() {
+        let settings = Settings {
+            stream_ports: ["5432", "53/udp"]
+                .iter()
+                .filter_map(|s| StreamPort::parse(s))
+                .collect(),
+            ..Default::default()
+        };
+        let db = |name: &str, created: i64, service: &str, labels: &[(&str, &str)]| {
+            let mut c = candidate(name, created, labels);
+            c.ports = vec![5432];
+            c.labels
+                .insert("com.docker.compose.project".into(), "p".into());
+            c.labels
+                .insert("com.docker.compose.service".into(), service.into());
+            c
+        };
+        let tcp = [("proxy.aliases", "db"), ("proxy.db.scheme", "tcp")];
+        let t = build(
+            &[
+                db("db1", 1, "db", &tcp),
+                db("db2", 2, "db", &tcp),
+                db("other", 3, "other", &tcp),
+                db(
+                    "dns",
+                    4,
+                    "dns",
+                    &[
+                        ("proxy.aliases", "dns"),
+                        ("proxy.dns.scheme", "udp"),
+                        ("proxy.dns.port", "53:5353"),
+                    ],
+                ),
+                db(
+                    "nope",
+                    5,
+                    "nope",
+                    &[
+                        ("proxy.aliases", "x"),
+                        ("proxy.x.scheme", "tcp"),
+                        ("proxy.x.port", "6000:5432"),
+                    ],
+                ),
+            ],
+            &settings,
+        );
+        let shape: Vec<(String, Vec<String>)> = t
+            .streams
+            .iter()
+            .map(|st| {
+                (
+                    st.listen.to_string(),
+                    st.servers
+                        .iter()
+                        .map(|s| match &s.backend {
+                            Backend::Container { address, port, .. } => format!("{address}:{port}"),
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("53/udp".to_string(), vec!["10.0.0.4:5353".to_string()]),
+                (
+                    "5432/tcp".to_string(),
+                    vec!["10.0.0.1:5432".to_string(), "10.0.0.2:5432".to_string()]
+                ),
+            ]
+        );
+        // Streams are not HTTP routes, and a database port is fine for them (labelled).
+        assert!(t.routes.is_empty());
+        assert!(
+            reason(&t, "other").contains("5432/tcp is claimed by p/db"),
+            "{}",
+            reason(&t, "other")
+        );
+        assert!(
+            reason(&t, "nope").contains("docker proxy up --stream 6000/tcp"),
+            "{}",
+            reason(&t, "nope")
+        );
+        assert_eq!(t.conflicts.len(), 1);
     }
 
     #[test]

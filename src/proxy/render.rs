@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-use super::model::{Backend, Route};
+use super::model::{Backend, Route, Server, Stream};
 use super::value::{Balance, Scheme};
 
 /// The loopback port inside the proxy container where the configuration's hash is served.
@@ -78,6 +78,16 @@ impl ProxyEngine {
         match self {
             ProxyEngine::Nginx => include_str!("templates/nginx.conf"),
             ProxyEngine::Haproxy => include_str!("templates/haproxy.cfg"),
+        }
+    }
+
+    /// Why a stream cannot be served by this engine, if it cannot.
+    pub(crate) fn unsupported_stream(self, stream: &Stream) -> Option<String> {
+        match self {
+            ProxyEngine::Haproxy if stream.listen.udp => {
+                Some("udp streams need nginx (haproxy forwards tcp only)".into())
+            }
+            _ => None,
         }
     }
 
@@ -185,8 +195,14 @@ impl Renderer {
         name: &str,
         listen: &Listeners,
         routes: &[Route],
+        streams: &[Stream],
     ) -> Result<Rendered, RenderError> {
         let mut ctx = context(self.engine, name, listen, routes)?;
+        ctx.streams = streams
+            .iter()
+            .filter(|st| self.engine.unsupported_stream(st).is_none())
+            .map(stream_context)
+            .collect();
         let mut digest = Sha256::new();
         digest.update(self.source.as_bytes());
         digest.update(serde_json::to_vec(&ctx).unwrap_or_default());
@@ -237,6 +253,7 @@ struct Context {
     /// haproxy: the certificates routes use (path without the `.crt`), for the TLS binds.
     certs: Vec<String>,
     upstreams: Vec<Upstream>,
+    streams: Vec<StreamCtx>,
     /// nginx: server blocks by host.
     hosts: Vec<HostBlock>,
     /// haproxy: frontend rules in match order.
@@ -258,6 +275,34 @@ struct Upstream {
     health_interval_ms: u64,
     raw: Vec<Vec<String>>,
     servers: Vec<ServerCtx>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct StreamCtx {
+    name: String,
+    listen: u16,
+    udp: bool,
+    servers: Vec<ServerCtx>,
+}
+
+fn server_context(s: &Server) -> ServerCtx {
+    match &s.backend {
+        Backend::Container { address, port, .. } => ServerCtx {
+            name: s.container.clone(),
+            address: format!("{address}:{port}"),
+            down: s.down,
+        },
+    }
+}
+
+fn stream_context(st: &Stream) -> StreamCtx {
+    let proto = if st.listen.udp { "udp" } else { "tcp" };
+    StreamCtx {
+        name: format!("dl_stream_{proto}_{}", st.listen.port),
+        listen: st.listen.port,
+        udp: st.listen.udp,
+        servers: st.servers.iter().map(server_context).collect(),
+    }
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -383,17 +428,7 @@ fn context(
                 .health_interval
                 .map_or(5000, |d| d.as_millis().max(100) as u64),
             raw: raw.clone(),
-            servers: r
-                .servers
-                .iter()
-                .map(|s| match &s.backend {
-                    Backend::Container { address, port, .. } => ServerCtx {
-                        name: s.container.clone(),
-                        address: format!("{address}:{port}"),
-                        down: s.down,
-                    },
-                })
-                .collect(),
+            servers: r.servers.iter().map(server_context).collect(),
         });
         let cert = cert_path(r).filter(|_| tls_on);
         let redirect = r.https_redirect && cert.is_some();
@@ -454,6 +489,7 @@ fn context(
         tls_listen: listen.tls.clone(),
         certs: certs.into_iter().collect(),
         upstreams,
+        streams: Vec::new(),
         hosts: hosts
             .into_iter()
             .map(|((_, host), (cert, locations))| HostBlock {
@@ -506,7 +542,9 @@ mod tests {
         // A custom template's values are escaped too.
         let r = Renderer::new(ProxyEngine::Nginx, Some("{{ name }}")).unwrap();
         assert_eq!(
-            r.render("a;b", &Listeners::http(&[]), &[]).unwrap().text,
+            r.render("a;b", &Listeners::http(&[]), &[], &[])
+                .unwrap()
+                .text,
             "a%3Bb"
         );
     }
@@ -527,12 +565,12 @@ mod tests {
         let cands = vec![candidate("web", 1, &[]), api];
         let r = Renderer::new(ProxyEngine::Nginx, None).unwrap();
         let a = r
-            .render("p", &Listeners::http(&[80]), &routes(&cands))
+            .render("p", &Listeners::http(&[80]), &routes(&cands), &[])
             .unwrap();
         let mut rev = cands.clone();
         rev.reverse();
         let b = r
-            .render("p", &Listeners::http(&[80]), &routes(&rev))
+            .render("p", &Listeners::http(&[80]), &routes(&rev), &[])
             .unwrap();
         assert_eq!(a, b);
         let t = &a.text;
@@ -547,7 +585,7 @@ mod tests {
         assert_eq!(a.routes, ["web/api", "web"]);
         // Another route changes the hash.
         let c = r
-            .render("p", &Listeners::http(&[80]), &routes(&cands[..1]))
+            .render("p", &Listeners::http(&[80]), &routes(&cands[..1]), &[])
             .unwrap();
         assert_ne!(a.hash, c.hash);
     }
@@ -566,6 +604,7 @@ mod tests {
                 "p",
                 &Listeners::http(&[80, 8080]),
                 &routes(&[w, candidate("zz", 2, &[])]),
+                &[],
             )
             .unwrap();
         let t = &out.text;
@@ -610,7 +649,7 @@ mod tests {
             plain: vec![80],
             tls: vec![443],
         };
-        let t = r.render("p", &listeners, &tls_routes()).unwrap().text;
+        let t = r.render("p", &listeners, &tls_routes(), &[]).unwrap().text;
         // SNI misses get no certificate at all.
         assert!(
             t.contains("listen 443 ssl default_server;\n    ssl_reject_handshake on;"),
@@ -626,7 +665,7 @@ mod tests {
         assert_eq!(t.matches("return 301").count(), 1);
         // Without TLS listeners, nothing of it.
         let plain = r
-            .render("p", &Listeners::http(&[80]), &tls_routes())
+            .render("p", &Listeners::http(&[80]), &tls_routes(), &[])
             .unwrap()
             .text;
         assert!(!plain.contains("ssl") && !plain.contains("301"), "{plain}");
@@ -639,7 +678,7 @@ mod tests {
             plain: vec![80],
             tls: vec![443, 8443],
         };
-        let t = r.render("p", &listeners, &tls_routes()).unwrap().text;
+        let t = r.render("p", &listeners, &tls_routes(), &[]).unwrap().text;
         assert!(t.contains(
             "bind :443 ssl strict-sni crt /etc/docker-link-proxy/certs/a.example.com.crt\n  bind :8443 ssl"
         ), "{t}");
@@ -648,8 +687,78 @@ mod tests {
         ));
         assert!(t.contains("http-request set-header X-Forwarded-Proto https if { ssl_fc }"));
         // No certificate used: no TLS bind (haproxy refuses one without a certificate).
-        let none = r.render("p", &listeners, &tls_routes()[1..]).unwrap().text;
+        let none = r
+            .render("p", &listeners, &tls_routes()[1..], &[])
+            .unwrap()
+            .text;
         assert!(!none.contains("ssl strict-sni"), "{none}");
+    }
+
+    #[test]
+    fn streams_render_for_each_engine() {
+        let settings = Settings {
+            stream_ports: ["5432", "53/udp"]
+                .iter()
+                .filter_map(|s| crate::proxy::model::StreamPort::parse(s))
+                .collect(),
+            ..Default::default()
+        };
+        let table = build(
+            &[
+                candidate(
+                    "db",
+                    1,
+                    &[
+                        ("proxy.aliases", "db"),
+                        ("proxy.db.scheme", "tcp"),
+                        ("proxy.db.port", "5432"),
+                    ],
+                ),
+                candidate(
+                    "dns",
+                    2,
+                    &[
+                        ("proxy.aliases", "dns"),
+                        ("proxy.dns.scheme", "udp"),
+                        ("proxy.dns.port", "53"),
+                    ],
+                ),
+            ],
+            &settings,
+        );
+        assert_eq!(table.streams.len(), 2, "{:?}", table.decisions);
+        let http = Listeners::http(&[80]);
+        let n = Renderer::new(ProxyEngine::Nginx, None)
+            .unwrap()
+            .render("p", &http, &[], &table.streams)
+            .unwrap()
+            .text;
+        assert!(
+            n.contains("include /etc/nginx/modules-enabled/*.conf;"),
+            "{n}"
+        );
+        assert!(n.contains("stream {\n  upstream dl_stream_udp_53 {\n    server 10.0.0.2:53;\n  }\n  server {\n    listen 53 udp;\n    proxy_pass dl_stream_udp_53;"), "{n}");
+        assert!(n.contains("listen 5432;\n    proxy_pass dl_stream_tcp_5432;"));
+        let h = Renderer::new(ProxyEngine::Haproxy, None)
+            .unwrap()
+            .render("p", &http, &[], &table.streams)
+            .unwrap()
+            .text;
+        assert!(h.contains("defaults\n  mode tcp"), "{h}");
+        assert!(h.contains("bind :5432\n  default_backend dl_stream_tcp_5432"));
+        assert!(h.contains("server db 10.0.0.1:5432"));
+        // haproxy forwards no udp.
+        assert!(!h.contains("udp"), "{h}");
+        // No streams, no stream module.
+        let plain = Renderer::new(ProxyEngine::Nginx, None)
+            .unwrap()
+            .render("p", &http, &[], &[])
+            .unwrap()
+            .text;
+        assert!(
+            !plain.contains("stream {") && !plain.contains("modules-enabled"),
+            "{plain}"
+        );
     }
 
     #[test]
@@ -657,11 +766,11 @@ mod tests {
         let rs = routes(&[candidate("g", 1, &[("proxy.g.scheme", "h2c")])]);
         assert!(Renderer::new(ProxyEngine::Nginx, None)
             .unwrap()
-            .render("p", &Listeners::http(&[]), &rs)
+            .render("p", &Listeners::http(&[]), &rs, &[])
             .is_err());
         let out = Renderer::new(ProxyEngine::Haproxy, None)
             .unwrap()
-            .render("p", &Listeners::http(&[]), &rs)
+            .render("p", &Listeners::http(&[]), &rs, &[])
             .unwrap();
         assert!(out.text.contains("proto h2"));
     }
@@ -748,6 +857,7 @@ mod injection {
                     "p",
                     &Listeners::http(&[80]),
                     &build(std::slice::from_ref(&good), &settings).routes,
+                    &[],
                 )
                 .unwrap();
             let base_lines: Vec<&str> = base.text.lines().filter(|l| l.contains("good")).collect();
@@ -757,7 +867,7 @@ mod injection {
                     hostile.labels.insert((*key).to_string(), value.clone());
                     let table = build(&[good.clone(), hostile], &settings);
                     let out = r
-                        .render("p", &Listeners::http(&[80]), &table.routes)
+                        .render("p", &Listeners::http(&[80]), &table.routes, &[])
                         .unwrap();
                     // The good route renders exactly as it did alone.
                     let lines: Vec<&str> =
@@ -769,7 +879,7 @@ mod injection {
                     let benign = {
                         let table = build(&[good.clone(), candidate("web", 2, &[])], &settings);
                         structure(
-                            &r.render("p", &Listeners::http(&[80]), &table.routes)
+                            &r.render("p", &Listeners::http(&[80]), &table.routes, &[])
                                 .unwrap()
                                 .text,
                         ) - structure(&base.text)

@@ -129,7 +129,7 @@ impl<E: Engine> ProxyDuty<E> {
             .collect();
         let full = known
             .renderer
-            .render(&proxy.name, &proxy.listeners(), &servable)?
+            .render(&proxy.name, &proxy.listeners(), &servable, &table.streams)?
             .text;
         if known.last_full.as_deref() == Some(full.as_str()) {
             report.quarantined.extend(

@@ -8,8 +8,8 @@
 # binaries that go in, so a change rebuilds and an unchanged image is reused.
 #   busybox  static busybox (Debian busybox-static) with every applet linked; CMD sh
 #   redis    busybox that EXPOSEs 6379/tcp and serves it (httpd), with PASSWORD in its env
-#   nginx    Debian's nginx and the libraries ldd lists, plus busybox and the openssl client
-#            (the TLS tests' client); CMD nginx -g 'daemon off;'
+#   nginx    Debian's nginx and the libraries ldd lists, its stream module, plus busybox and
+#            the openssl client (the TLS tests' client); CMD nginx -g 'daemon off;'
 #   haproxy  Debian's haproxy and its libraries, plus busybox and the openssl client;
 #            CMD haproxy -f /etc/haproxy/haproxy.cfg
 set -euo pipefail
@@ -91,12 +91,18 @@ build_redis() {
 
 build_nginx() {
   need /usr/sbin/nginx "nginx-light (or nginx)"
-  local tag="docker-link-test/nginx:$(hash_of "$BUSYBOX" /usr/sbin/nginx /usr/bin/openssl)"
+  [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || die "nginx's stream module is missing (install Debian package libnginx-mod-stream)"
+  local tag="docker-link-test/nginx:$(hash_of "$BUSYBOX" /usr/sbin/nginx /usr/bin/openssl /usr/lib/nginx/modules/ngx_stream_module.so)"
   if ! exists "$tag"; then
     local root; root=$(mktemp -d); trap 'rm -rf "$root"' RETURN
     base_rootfs "$root"
     copy_with_libs "$root" /usr/sbin/nginx
     add_openssl "$root"
+    # The stream module as Debian loads it (modules-enabled/, modules/ under the prefix).
+    copy_with_libs "$root" /usr/lib/nginx/modules/ngx_stream_module.so
+    mkdir -p "$root/etc/nginx/modules-enabled" "$root/usr/share/nginx"
+    cp -L /etc/nginx/modules-enabled/50-mod-stream.conf "$root/etc/nginx/modules-enabled/"
+    ln -s ../../lib/nginx/modules "$root/usr/share/nginx/modules"
     mkdir -p "$root/etc/nginx/conf.d" "$root/var/log/nginx" "$root/var/lib/nginx" "$root/usr/share/nginx/html"
     cp /etc/nginx/mime.types "$root/etc/nginx/"
     cat > "$root/etc/nginx/nginx.conf" <<'CONF'

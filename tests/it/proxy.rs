@@ -394,6 +394,115 @@ fn haproxy_terminates_tls_per_host() {
     tls("haproxy");
 }
 
+/// Streams: a tcp port forwarded to a backend's port (GoDoxy's `port: LISTEN:TARGET`),
+/// gone with the backend; a udp port loaded by nginx and refused by haproxy, which forwards
+/// tcp only.
+fn streams(engine: &str) {
+    let g = Graph::new();
+    let net = Network::create("stream-net", &[]);
+    let _w = Watcher::start(&g);
+    let p = Proxy::up(
+        &g,
+        engine,
+        &[
+            "-p", "80", "-p", "7000", "-p", "5353/udp", "--stream", "7000", "--stream", "5353/udp",
+        ],
+    );
+    let scope = format!("docker-link.test-proxy={}", p.name);
+    let tcp = Container::run(
+        "stream-tcp",
+        &[
+            "--network",
+            &net.name,
+            "--label",
+            &scope,
+            "--label",
+            "proxy.aliases=db",
+            "--label",
+            "proxy.db.scheme=tcp",
+            "--label",
+            "proxy.db.port=7000:6000",
+            images::busybox(),
+            "nc",
+            "-ll",
+            "-p",
+            "6000",
+            "-e",
+            "echo",
+            "from-stream",
+        ],
+    );
+    let _udp = Container::run(
+        "stream-udp",
+        &[
+            "--network",
+            &net.name,
+            "--label",
+            &scope,
+            "--label",
+            "proxy.aliases=dns",
+            "--label",
+            "proxy.dns.scheme=udp",
+            "--label",
+            "proxy.dns.port=5353:53",
+            images::busybox(),
+            "sleep",
+            "600",
+        ],
+    );
+    let through = || {
+        let out = p
+            .container
+            .exec(&["timeout", "5", "nc", "127.0.0.1", "7000"]);
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (!text.is_empty()).then_some(text)
+    };
+    assert_eq!(eventually(30, "the tcp stream", through), "from-stream");
+    let routes = g.ok(&[
+        "proxy",
+        "routes",
+        "--name",
+        &p.name,
+        "--format",
+        "{{.Host}} {{.Address}} {{.Status}}",
+    ]);
+    let udp = routes
+        .lines()
+        .find(|l| l.starts_with("5353/udp"))
+        .unwrap_or_default()
+        .to_string();
+    if engine == "nginx" {
+        assert!(udp.ends_with(":53 ok"), "{routes}");
+        // nginx validated and loaded it: its live configuration listens on it.
+        let out = p
+            .container
+            .exec(&["cat", "/etc/docker-link-proxy/nginx.conf"]);
+        let live = String::from_utf8_lossy(&out.stdout);
+        assert!(live.contains("listen 5353 udp;"), "{live}");
+    } else {
+        assert!(
+            udp.contains("not served: udp streams need nginx"),
+            "{routes}"
+        );
+    }
+    assert!(routes.contains("7000/tcp"), "{routes}");
+    // The backend goes: so does its stream.
+    drop(tcp);
+    eventually(30, "the tcp stream gone", || {
+        through().is_none().then_some(())
+    });
+}
+
+#[test]
+fn nginx_forwards_streams() {
+    streams("nginx");
+}
+
+#[test]
+fn haproxy_forwards_tcp_streams() {
+    streams("haproxy");
+}
+
 fn quarantine(engine: &str) {
     let g = Graph::new();
     let net = Network::create("proxy-net", &[]);
