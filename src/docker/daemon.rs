@@ -786,7 +786,12 @@ impl Engine for Daemon {
     }
 
     async fn self_image(&self) -> anyhow::Result<String> {
+        let t0 = std::time::Instant::now();
         let bin = self.static_binary().await?;
+        tracing::debug!(
+            "hashed the static binary in {} ms",
+            t0.elapsed().as_millis()
+        );
         let tag = super::self_image::self_image_tag();
         super::self_image::ensure_image_of(self, bin, &tag).await?;
         Ok(tag)

@@ -92,6 +92,22 @@ fn read(path: &Path) -> Result<Vec<u8>, SelfImageError> {
     Ok(buf)
 }
 
+/// The start of a file, enough for the ELF header and program headers of our builds.
+fn read_head(path: &Path) -> Result<Vec<u8>, SelfImageError> {
+    let f = std::fs::File::open(path).map_err(|e| SelfImageError::Read {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let mut buf = Vec::new();
+    f.take(64 * 1024)
+        .read_to_end(&mut buf)
+        .map_err(|e| SelfImageError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    Ok(buf)
+}
+
 /// A static docker-link executable: where it is and the sha256 of its bytes. The bytes are
 /// read again when an image or a volume needs them: a long-running watcher that held its own
 /// binary (several MB) would pay for it in memory all its life.
@@ -112,6 +128,13 @@ impl StaticBinary {
     }
 
     fn load_from(path: &Path, source: &Path) -> Result<StaticBinary, SelfImageError> {
+        // The headers first: a dynamic executable (a debug build is 250 MB) is refused
+        // without being read whole.
+        if !is_static_elf(&read_head(source)?) {
+            return Err(SelfImageError::NotStatic {
+                path: path.display().to_string(),
+            });
+        }
         let bytes = read(source)?;
         if !is_static_elf(&bytes) {
             return Err(SelfImageError::NotStatic {

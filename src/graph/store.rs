@@ -574,6 +574,10 @@ impl<'a, E: Engine> Store<'a, E> {
         // Registry starts and removals, which end a wait: subscribed when the first wait begins.
         let mut events = Wake::Unsubscribed;
         let result = loop {
+            tracing::debug!(
+                "write round: {attempt} pause(s), {} ms, intent {intent:?}",
+                started.elapsed().as_millis()
+            );
             if self.cancel.is_cancelled() {
                 break Err(Interrupted("nothing was written".into()).into());
             }
@@ -900,7 +904,12 @@ impl<'a, E: Engine> Store<'a, E> {
         // flight under that number (not yet committed) makes this one lose, never skip it.
         let generation = snap.generation + 1;
         let t0 = Instant::now();
-        let id = match self.create(snap, generation, &payload).await? {
+        let created = self.create(snap, generation, &payload).await;
+        tracing::debug!(
+            "creating generation {generation}: {} ms",
+            t0.elapsed().as_millis()
+        );
+        let id = match created? {
             Some(id) => id,
             None => return Ok(Lead::Lost),
         };
@@ -1055,6 +1064,7 @@ impl<'a, E: Engine> Store<'a, E> {
             // Without events: poll, growing with the attempts.
             _ => Duration::from_millis(30 * u64::from((*attempt).min(6)) + jitter / 2),
         };
+        let t0 = Instant::now();
         let ended = match wake {
             Wake::Events(stream) => tokio::select! {
                 next = stream.next() => matches!(next, None | Some(Err(_))),
@@ -1066,6 +1076,7 @@ impl<'a, E: Engine> Store<'a, E> {
                 false
             }
         };
+        tracing::debug!("paused {} ms", t0.elapsed().as_millis());
         if ended {
             // The stream ended (a daemon that closes it): poll from now on.
             *wake = Wake::Polling;
