@@ -346,6 +346,11 @@ impl<'a, E: Engine> Store<'a, E> {
                 {
                     (generation, payload, Origin::Committed)
                 }
+                // Listed before a concurrent write made that generation (the first write of
+                // a graph, while this read made its reader): it is there now, committed.
+                Some((generation, payload)) if self.listed_now(generation).await? => {
+                    (generation, payload, Origin::Committed)
+                }
                 Some((generation, payload)) => {
                     // The first write of a graph in flight is no loss.
                     let in_flight = registries.iter().any(|r| {
@@ -510,6 +515,22 @@ impl<'a, E: Engine> Store<'a, E> {
         snap.light = false;
         snap.scoped = true;
         Ok(snap)
+    }
+
+    /// Whether a registry generation `generation` or newer is listed now.
+    async fn listed_now(&self, generation: u64) -> anyhow::Result<bool> {
+        let listing = self
+            .engine
+            .list_containers(&ListFilter {
+                labels: self.filter(labels::REGISTRY_ROLE),
+                ..Default::default()
+            })
+            .await?;
+        Ok(listing
+            .containers
+            .iter()
+            .filter_map(|c| c.labels.get(labels::GENERATION)?.parse::<u64>().ok())
+            .any(|g| g >= generation))
     }
 
     /// The newest graph in the copy's volume, read through a container that is never started.
