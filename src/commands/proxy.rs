@@ -773,6 +773,16 @@ async fn snapshot(
     Ok((daemon, proxy, listing, table))
 }
 
+/// A server's network and `address:port`, as `routes` shows them.
+fn where_is(s: &model::Server) -> (String, String) {
+    let Backend::Container {
+        network,
+        address,
+        port,
+    } = &s.backend;
+    (network.clone(), format!("{address}:{port}"))
+}
+
 fn routes(args: RoutesArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let rows = ctx.block_on(async {
         let (daemon, proxy, _, table) = snapshot(ctx, args.which.name.as_deref()).await?;
@@ -781,17 +791,13 @@ fn routes(args: RoutesArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         for r in &table.routes {
             let quarantined = state.quarantined.iter().find(|q| q.route == r.key());
             for s in &r.servers {
-                let Backend::Container {
-                    network,
-                    address,
-                    port,
-                } = &s.backend;
+                let (network, address) = where_is(s);
                 rows.push(RouteRow {
                     host: r.host.to_string(),
                     path: r.path.to_string(),
                     container: s.container.clone(),
-                    network: network.clone(),
-                    address: format!("{address}:{port}"),
+                    network,
+                    address,
                     source: if r.source.is_empty() {
                         "(exposed port)".into()
                     } else {
@@ -813,18 +819,14 @@ fn routes(args: RoutesArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         }
         for st in &table.streams {
             for s in &st.servers {
-                let Backend::Container {
-                    network,
-                    address,
-                    port,
-                } = &s.backend;
+                let (network, address) = where_is(s);
                 rows.push(RouteRow {
                     // A stream has a port, not a host.
                     host: st.listen.to_string(),
                     path: String::new(),
                     container: s.container.clone(),
-                    network: network.clone(),
-                    address: format!("{address}:{port}"),
+                    network,
+                    address,
                     source: st.source.clone(),
                     tls: String::new(),
                     status: match (proxy.engine.unsupported_stream(st), s.down) {

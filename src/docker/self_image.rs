@@ -136,11 +136,6 @@ impl StaticBinary {
             });
         }
         let bytes = read(source)?;
-        if !is_static_elf(&bytes) {
-            return Err(SelfImageError::NotStatic {
-                path: path.display().to_string(),
-            });
-        }
         Ok(StaticBinary {
             path: path.to_path_buf(),
             source: source.to_path_buf(),

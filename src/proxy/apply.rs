@@ -253,12 +253,7 @@ pub(crate) fn certs_in_tar(tar: &[u8]) -> BTreeMap<String, String> {
             let mut d = Sha256::new();
             d.update(crt);
             d.update(key);
-            let digest: String = d
-                .finalize()
-                .iter()
-                .take(8)
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let digest = super::render::short_hex(&d.finalize());
             Some((stem.to_string(), digest))
         })
         .collect()
@@ -292,11 +287,7 @@ fn fingerprint(template: &str, route: &Route) -> String {
     let mut d = Sha256::new();
     d.update(template.as_bytes());
     d.update(serde_json::to_vec(route).unwrap_or_default());
-    d.finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    super::render::short_hex(&d.finalize())
 }
 
 /// What the proxy's last applies did; kept in the proxy container.

@@ -117,6 +117,11 @@ pub(crate) fn escape(value: &str) -> String {
     out
 }
 
+/// The first 8 bytes of a digest in hex: the proxy's hashes and fingerprints.
+pub(crate) fn short_hex(digest: &[u8]) -> String {
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
 /// A template refused.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RenderError {
@@ -181,11 +186,7 @@ impl Renderer {
     /// A digest of the template: a route refused under one template is tried again under
     /// another (a new version of the plugin, a new `--template-dir`).
     pub(crate) fn template_digest(&self) -> String {
-        Sha256::digest(self.source.as_bytes())
-            .iter()
-            .take(8)
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        short_hex(&Sha256::digest(self.source.as_bytes()))
     }
 
     /// Renders `routes` (already sorted). `listen`: the ports the proxy listens on inside its
@@ -206,12 +207,7 @@ impl Renderer {
         let mut digest = Sha256::new();
         digest.update(self.source.as_bytes());
         digest.update(serde_json::to_vec(&ctx).unwrap_or_default());
-        let hash: String = digest
-            .finalize()
-            .iter()
-            .take(8)
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash = short_hex(&digest.finalize());
         ctx.hash = hash.clone();
         let tctx = tera::Context::from_serialize(&ctx).map_err(|e| RenderError::Template {
             name: self.engine.template().into(),
