@@ -184,6 +184,14 @@ for block in open(f"/proc/{pid}/smaps").read().split("\n"):
 with open(f"/proc/{pid}/mem", "rb") as f:
     f.seek(best[0])
     print("  largest anonymous mapping: %d kB, starts %r" % (best[1] // 1024, f.read(16)))
+    # What it holds: its most frequent printable strings, and how much of it is zero.
+    f.seek(best[0])
+    data = f.read(best[1])
+    print("  of it zero pages: %d of %d" % (sum(1 for i in range(0, len(data), 4096) if not data[i:i + 4096].strip(b"\0")), len(data) // 4096))
+    from collections import Counter
+    words = Counter(w[:60] for w in re.findall(rb"[ -~]{12,}", data))
+    for w, n in words.most_common(8):
+        print("   %6d x %r" % (n, w))
 PY
 awk -v t=$((t1 - t0)) -v hz="$hz" -v s="$idle" -v rss="$rss" -v anon="$anon" 'BEGIN {
   printf "idle %d s: CPU %.2f%% (%d ticks), RSS %.1f MiB (%.1f MiB anonymous, the rest pages of the binary)\n", s, 100 * t / hz / s, t, rss / 1024, anon / 1024 }'

@@ -7,6 +7,8 @@
 #
 #   benches/writers.sh [STATIC_BINARY] [CONTAINERS=300] [NAMES=0] [WRITERS=50] [ROUNDS=3]
 #
+# WRITERS_LOGS=DIR keeps each writer's debug log there.
+#
 # Everything it creates carries the label docker-link.bench=<pid> and its own registry
 # namespace, and is removed at exit.
 set -euo pipefail
@@ -28,6 +30,7 @@ cleanup() {
   docker ps -aq --filter "label=docker-link.bench=$tag" | xargs -r docker rm -f >/dev/null 2>&1 || true
   docker ps -aq --filter "label=docker-link.registry=$DOCKER_LINK_REGISTRY" | xargs -r docker rm -f >/dev/null 2>&1 || true
   docker volume ls -q --filter "label=docker-link.registry=$DOCKER_LINK_REGISTRY" | xargs -r docker volume rm >/dev/null 2>&1 || true
+  if [ -n "${WRITERS_LOGS:-}" ]; then mkdir -p "$WRITERS_LOGS" && cp -r "$logs"/. "$WRITERS_LOGS"/; fi
   rm -rf "$logs"
 }
 trap cleanup EXIT
