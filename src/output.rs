@@ -218,8 +218,7 @@ pub fn render<R: Record>(
             text.push_str(&headers.join("\t"));
             text.push('\n');
             for r in records {
-                let json = serde_json::to_string(r)?;
-                let value: Value = serde_json::from_str(&json)?;
+                let value = serde_json::to_value(r)?;
                 for (i, c) in columns.iter().enumerate() {
                     if i > 0 {
                         text.push('\t');
@@ -229,7 +228,7 @@ pub fn render<R: Record>(
                         None => {
                             return Err(RenderError::UnknownField {
                                 field: c.field.to_string(),
-                                known: template::field_names(&json),
+                                known: template::field_names(&value.to_string()),
                             })
                         }
                     };

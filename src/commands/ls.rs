@@ -120,7 +120,10 @@ impl Entry {
 /// Sorts by depth, then name (the proposal's order), and applies the filters.
 pub fn arrange(mut entries: Vec<Entry>, filters: &[Filter]) -> Vec<Entry> {
     entries.retain(|e| filters.iter().all(|f| e.matches(f)));
-    entries.sort_by(|a, b| (a.depth(), &a.name).cmp(&(b.depth(), &b.name)));
+    // Each entry's depth counted once, not twice per comparison.
+    let mut keyed: Vec<(usize, Entry)> = entries.into_iter().map(|e| (e.depth(), e)).collect();
+    keyed.sort_unstable_by(|(da, a), (db, b)| (da, &a.name, &a.id).cmp(&(db, &b.name, &b.id)));
+    let mut entries: Vec<Entry> = keyed.into_iter().map(|(_, e)| e).collect();
     entries.dedup();
     entries
 }
