@@ -248,7 +248,11 @@ fn up(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let run = ctx.block_on(async {
         let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
         crate::net::store::save(&daemon, &ctx.config.registry, &project, &r.config).await?;
-        Ok(realize::running(&daemon, &project, &r.config).await?)
+        let run = realize::running(&daemon, &project, &r.config).await?;
+        // The watcher wires containers that start later: started, or made again with the net
+        // duty's privileges, which it has only while a project is up.
+        crate::commands::link::watcher::start_if_needed(&daemon, ctx).await;
+        anyhow::Ok(run)
     })?;
     let outcome = realize::reconcile(&project, &r.config, run)?;
     if outcome.made_switch {

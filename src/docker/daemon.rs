@@ -485,6 +485,7 @@ impl Engine for Daemon {
                 },
                 binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
                 cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
+                pid_mode: spec.pid_host.then(|| "host".to_string()),
                 port_bindings: publish_bindings(&spec.publish),
                 mounts: spec.volume.as_ref().map(|(name, target)| {
                     vec![Mount {

@@ -238,6 +238,9 @@ pub struct ContainerSpec {
     pub host_network: bool,
     /// Capabilities added (`NET_ADMIN` for the watcher's nf_tables rules).
     pub cap_add: Vec<String>,
+    /// `--pid host`: the host's processes, so their network namespaces (the watcher's net
+    /// duty opens containers' namespaces by `/proc/<pid>/ns/net`).
+    pub pid_host: bool,
     /// Published ports, `[IP:]HOST:CONTAINER[/tcp]` as `docker run -p` writes them.
     pub publish: Vec<String>,
 }

@@ -49,6 +49,9 @@ pub(crate) struct Options {
     pub metrics: Option<std::net::SocketAddr>,
     /// Keep the keeper container alive (the watcher runs in a container that has one).
     pub keeper: bool,
+    /// Why the net duty cannot run in this process although it is root (a watcher container
+    /// made without the net duty's privileges), when so.
+    pub no_net: Option<String>,
 }
 
 impl Default for Options {
@@ -61,6 +64,7 @@ impl Default for Options {
             status_file: None,
             metrics: None,
             keeper: false,
+            no_net: None,
         }
     }
 }
@@ -223,7 +227,7 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
     status.daemon_id = daemon_id.clone();
     let mut duty = links::LinkDuty::new(engine.clone(), ns, pool, cancel.clone());
     let mut proxy_duty = proxy::ProxyDuty::new(engine.clone(), ns);
-    let mut net_duty = net::NetDuty::new(engine.clone(), ns);
+    let mut net_duty = net::NetDuty::new(engine.clone(), ns, opts.no_net.clone());
     status.duties.push(match &net_duty.unavailable {
         None => "net".to_string(),
         Some(why) => format!("net (unavailable: {why})"),

@@ -29,11 +29,11 @@ pub(crate) struct NetDuty<E: Engine> {
 }
 
 impl<E: Engine + Clone> NetDuty<E> {
-    pub(crate) fn new(engine: E, ns: &str) -> NetDuty<E> {
+    pub(crate) fn new(engine: E, ns: &str, no_net: Option<String>) -> NetDuty<E> {
         NetDuty {
             engine,
             ns: ns.to_string(),
-            unavailable: probe(),
+            unavailable: probe().or(no_net),
         }
     }
 

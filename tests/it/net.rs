@@ -17,7 +17,9 @@ fn net(dir: &Path, args: &[&str]) -> Output {
             .args(args)
             .current_dir(dir)
             .env_remove("COMPOSE_FILE")
-            .env_remove("COMPOSE_PROJECT_NAME"),
+            .env_remove("COMPOSE_PROJECT_NAME")
+            // A watcher container only in the test that asks for one.
+            .env("DOCKER_LINK_WATCHER", "off"),
     )
 }
 
@@ -350,6 +352,7 @@ fn the_watcher_wires_containers_as_they_start_and_restart() {
         Command::new(support::bin())
             .args(["net", "up"])
             .current_dir(dir.path())
+            .env("DOCKER_LINK_WATCHER", "off")
             .env("DOCKER_LINK_REGISTRY", &registry),
     );
     assert!(out.status.success(), "{:?}", text(&out));
@@ -390,6 +393,78 @@ fn the_watcher_wires_containers_as_they_start_and_restart() {
     until("a reaches b after its restart", || ping(&a, "10.0.9.2"));
     assert_eq!(mac(&b), before, "the same MAC after a restart");
     drop(watcher);
+}
+
+/// `docker net up` starts the watcher's container with the net duty's privileges (the host's
+/// PID namespace, CAP_SYS_ADMIN, /run/netns), which it has only while a project is up; that
+/// container wires a replica that starts later, and again after its restart.
+#[test]
+fn net_up_gives_the_watcher_container_the_net_duty() {
+    let g = support::graph::Graph::new();
+    let dir = TempDir::new("net-duty");
+    let project = support::unique("netd").replace("dl-test-", "dlt");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        format!(
+            "name: {project}\nservices:\n  a:\n    image: busybox\n    x-network:\n      links:\n        - {{bridge: s, ip: 10.0.10.1/24}}\n  b:\n    image: busybox\n    x-network:\n      links:\n        - {{bridge: s, ip: 10.0.10.2/24}}\n"
+        ),
+    )
+    .unwrap();
+    let _down = Down(dir.path().to_path_buf(), project.clone());
+    let watcher = format!("docker-link-watcher-{}", g.ns);
+    // Without a project the watcher has none of them.
+    g.ok(&["link", "watcher", "start", "--metrics", "127.0.0.1:0"]);
+    let privileges = || {
+        g.docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.PidMode}} {{.HostConfig.CapAdd}} {{index .Config.Labels \"docker-link.watcher.net\"}}",
+            &watcher,
+        ])
+    };
+    assert_eq!(
+        privileges(),
+        "[NET_ADMIN] false",
+        "no PID mode: the container's own"
+    );
+    let out = support::run(
+        g.cmd(&["net", "up"])
+            .current_dir(dir.path())
+            .env("DOCKER_LINK_WATCHER", "on")
+            .env_remove("COMPOSE_FILE")
+            .env_remove("COMPOSE_PROJECT_NAME"),
+    );
+    let (_, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("started the watcher {watcher}")),
+        "{err}"
+    );
+    assert_eq!(privileges(), "host [NET_ADMIN SYS_ADMIN SYS_PTRACE] true");
+    let status = support::eventually(60, "the net duty in the watcher's status", || {
+        let out = g
+            .cmd(&["link", "watcher", "status", "--format", "json"])
+            .output()
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let v = if v.is_array() { v[0].clone() } else { v };
+        (v["Passes"].as_u64() >= Some(1)).then_some(v)
+    });
+    let duties: Vec<&str> = status["Duties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d.as_str())
+        .collect();
+    assert!(duties.contains(&"net"), "{duties:?}");
+    // Replicas that start now are the watcher's to wire.
+    let a = replica(&project, "a", 1);
+    let b = replica(&project, "b", 1);
+    until("a reaches b, wired by the watcher's container", || {
+        ping(&a, "10.0.10.2")
+    });
+    support::docker_ok(&["restart", "-t", "0", &b.id]);
+    until("a reaches b after its restart", || ping(&a, "10.0.10.2"));
 }
 
 /// `docker init --wait-net DEV` as a container's entrypoint: the command starts only once

@@ -18,6 +18,8 @@ use crate::Ctx;
 const STATUS_FILE: &str = "/run/docker-link/status.json";
 /// On the watcher's container: its `--icc` setting.
 const ICC_LABEL: &str = "docker-link.icc";
+/// Whether the watcher's container has the net duty's privileges (`true`/`false`).
+const NET_LABEL: &str = "docker-link.watcher.net";
 /// The daemon's socket inside the watcher's container.
 const SOCKET_IN: &str = "/var/run/docker.sock";
 
@@ -97,6 +99,9 @@ pub struct RunArgs {
     /// Keep the keeper container alive (set by `start`, whose watcher has one).
     #[arg(long, hide = true)]
     pub keeper: bool,
+    /// Leave the net duty off: set by `start` for a container made without its privileges.
+    #[arg(long, hide = true)]
+    pub no_net: bool,
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
@@ -156,6 +161,11 @@ fn run_here(args: RunArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         None
     } else {
         let netns = match &crate::docker::resolve(&ctx.globals)?.host {
+            // In the container `start` made (the one with a keeper), the network is the
+            // daemon's own (`--network host` of that daemon): nothing to find. With the host's
+            // PID namespace (the net duty's), the daemon's process is visible but its
+            // namespace is not ours to open (it has every capability; we have a few).
+            _ if args.keeper => None,
             Host::Unix(path) => {
                 crate::sys::netns::NetNs::of_socket_peer(path).with_context(|| {
                     format!("finding the namespace of the daemon at {}", path.display())
@@ -174,6 +184,11 @@ fn run_here(args: RunArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             status_file: args.status_file,
             metrics: args.metrics,
             keeper: args.keeper,
+            no_net: args.no_net.then(|| {
+                "the watcher's container has no net privileges (no project was up when it was \
+                 made): `docker net up` makes it again with them"
+                    .to_string()
+            }),
             ..Default::default()
         };
         crate::watch::run(
@@ -288,10 +303,16 @@ pub(crate) async fn ensure_running(
     let ns = &ctx.config.registry;
     let name = container_name(ns);
     let bin = daemon.static_binary().await?;
+    // The net duty's privileges only while a project is up (`docker net up` stored it).
+    let net = !crate::net::store::load_all(daemon, Some(ns))
+        .await
+        .context("listing the projects docker net keeps")?
+        .is_empty();
     if let Some(c) = find(daemon, ns).await? {
         // The same binary with the same settings; anything else is replaced.
         let same = c.labels.get(crate::labels::BINARY_SHA256) == Some(&bin.sha256)
-            && c.labels.get(ICC_LABEL).map(String::as_str) == Some(icc.to_string().as_str());
+            && c.labels.get(ICC_LABEL).map(String::as_str) == Some(icc.to_string().as_str())
+            && c.labels.get(NET_LABEL).map(String::as_str) == Some(net.to_string().as_str());
         if same && c.state == crate::docker::engine::State::Running {
             ensure_keeper(daemon, ctx, socket).await?;
             return Ok(Ensured {
@@ -318,6 +339,7 @@ pub(crate) async fn ensure_running(
     ]);
     labels.insert("docker-link.metrics".into(), metrics.to_string());
     labels.insert(ICC_LABEL.into(), icc.to_string());
+    labels.insert(NET_LABEL.into(), net.to_string());
     let mut env = vec![
         format!("DOCKER_HOST=unix://{SOCKET_IN}"),
         format!("DOCKER_LINK_REGISTRY={ns}"),
@@ -326,6 +348,21 @@ pub(crate) async fn ensure_running(
     ];
     if let Some(pool) = &ctx.config.pool {
         env.push(format!("DOCKER_LINK_POOL={pool}"));
+    }
+    let mut binds = vec![format!("{}:{SOCKET_IN}", socket.display())];
+    // nf_tables rules in the daemon host's namespace: the one capability the link duty needs
+    // besides the socket. The net duty enters containers' namespaces (the host's PID
+    // namespace, setns: CAP_SYS_ADMIN) and the projects' switch namespaces pinned under
+    // /run/netns; `docker net up` made that a shared mount, so namespaces pinned after the
+    // watcher started reach it too.
+    let mut cap_add = vec!["NET_ADMIN".to_string()];
+    if net {
+        // setns into containers' namespaces; SYS_PTRACE to open `/proc/<pid>/ns/net` of a
+        // container whose capabilities are not a subset of ours (the kernel's ptrace check).
+        cap_add.push("SYS_ADMIN".to_string());
+        cap_add.push("SYS_PTRACE".to_string());
+        let dir = crate::sys::netns::NAMED_DIR;
+        binds.push(format!("{dir}:{dir}:rslave"));
     }
     let spec = ContainerSpec {
         name: name.clone(),
@@ -344,15 +381,15 @@ pub(crate) async fn ensure_running(
         ]
         .iter()
         .map(|s| s.to_string())
+        .chain((!net).then(|| "--no-net".to_string()))
         .collect(),
         env,
         labels,
         keep_running: true,
-        binds: vec![format!("{}:{SOCKET_IN}", socket.display())],
+        binds,
         host_network: true,
-        // nf_tables rules in the daemon host's namespace: the one capability the link duty
-        // needs besides the socket.
-        cap_add: vec!["NET_ADMIN".to_string()],
+        cap_add,
+        pid_host: net,
         ..Default::default()
     };
     let id = match daemon.create_container(&spec).await {
