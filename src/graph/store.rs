@@ -1297,6 +1297,21 @@ mod tests {
         });
     }
 
+    /// A graph holding "before", then a write of `during` whose daemon stops answering after
+    /// `step` calls (and answers again after it): what that write returned.
+    async fn crashed_write(
+        fake: &Fake,
+        c: &str,
+        step: usize,
+        during: &str,
+    ) -> anyhow::Result<Written> {
+        store(fake).write(None, name(c, "before")).await.unwrap();
+        fake.crash_after(step);
+        let result = store(fake).write(None, name(c, during)).await;
+        fake.heal();
+        result
+    }
+
     /// The plugin killed at every step of a write: afterwards the change is there or it is
     /// not, nothing else moved, and neither `docker container prune` nor the next write loses
     /// anything.
@@ -1306,10 +1321,7 @@ mod tests {
             let fake = Fake::new();
             let c = fake.run("c", &[], &[]);
             rt().block_on(async {
-                store(&fake).write(None, name(&c, "before")).await.unwrap();
-                fake.crash_after(step);
-                let result = store(&fake).write(None, name(&c, "during")).await;
-                fake.heal();
+                let result = crashed_write(&fake, &c, step, "during").await;
                 let seen = names(&fake).await;
                 match &result {
                     Ok(_) => assert_eq!(seen, ["before", "during"], "step {step}"),
@@ -1698,10 +1710,7 @@ mod tests {
             let fake = Fake::new();
             let c = fake.run("c", &[], &[]);
             rt().block_on(async {
-                store(&fake).write(None, name(&c, "before")).await.unwrap();
-                fake.crash_after(step);
-                let _ = store(&fake).write(None, name(&c, "lost")).await;
-                fake.heal();
+                let _ = crashed_write(&fake, &c, step, "lost").await;
                 if !registries(&fake).iter().any(|(_, s)| *s == State::Created) {
                     return;
                 }

@@ -450,12 +450,7 @@ fn net_up_gives_the_watcher_container_the_net_duty() {
         let v = if v.is_array() { v[0].clone() } else { v };
         (v["Passes"].as_u64() >= Some(1)).then_some(v)
     });
-    let duties: Vec<&str> = status["Duties"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|d| d.as_str())
-        .collect();
+    let duties = support::duties(&status);
     assert!(duties.contains(&"net"), "{duties:?}");
     // Replicas that start now are the watcher's to wire.
     let a = replica(&project, "a", 1);

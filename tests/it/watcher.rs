@@ -317,12 +317,7 @@ fn the_watcher_container_starts_once_reports_and_stops_cleanly() {
     });
     assert_eq!(status["Name"], name.as_str());
     assert_eq!(status["State"], "running");
-    let duties: Vec<&str> = status["Duties"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|d| d.as_str())
-        .collect();
+    let duties = crate::support::duties(&status);
     assert_eq!(duties.first(), Some(&"links"), "{duties:?}");
     assert!(duties.contains(&"proxy"), "{duties:?}");
     assert!(duties.iter().any(|d| d.starts_with("net")), "{duties:?}");

@@ -51,6 +51,14 @@ pub fn unique(what: &str) -> String {
     )
 }
 
+/// The duties a watcher's `docker link watcher status --format json` lists.
+pub fn duties(status: &serde_json::Value) -> Vec<&str> {
+    status["Duties"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|d| d.as_str()).collect())
+        .unwrap_or_default()
+}
+
 /// Runs a command and returns its output; panics only when it cannot be started.
 pub fn run(cmd: &mut Command) -> Output {
     cmd.output()
