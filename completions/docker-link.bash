@@ -1327,7 +1327,7 @@ _docker__link() {
             return 0
             ;;
         docker__link__subcmd__watcher__subcmd__run)
-            opts="-h --foreground --status-file --metrics --no-rules --icc --keeper --help"
+            opts="-h --foreground --status-file --metrics --no-rules --icc --keeper --no-net --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

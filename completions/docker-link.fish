@@ -80,6 +80,7 @@ false\t''"
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from run" -l foreground -d 'Run in this process, in the foreground (the only mode; `start` runs it in a container)'
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from run" -l no-rules -d 'Do not enforce reachability with nf_tables rules (links still resolve and connect)'
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from run" -l keeper -d 'Keep the keeper container alive (set by `start`, whose watcher has one)'
+complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from run" -l no-net -d 'Leave the net duty off: set by `start` for a container made without its privileges'
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from run" -s h -l help -d 'Print help'
 complete -c docker-link -n "__fish_docker_link_using_subcommand watcher; and __fish_seen_subcommand_from keep" -s h -l help -d 'Print help'
 complete -c docker-link -n "__fish_docker_link_using_subcommand doctor" -l format -d 'Format output: table, json, or a Go template (\'{{.Check}}: {{.Status}}\')' -r
