@@ -237,11 +237,15 @@ pub(crate) fn apply(
             if let Action::CreateBridge { want, mark } = a {
                 let msg = LinkBridge::new(&want.name).up().build();
                 let r = async {
-                    h.link()
-                        .add(msg)
-                        .execute()
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    match h.link().add(msg).execute().await {
+                        Ok(()) => {}
+                        // Made meanwhile by another applier of the same plan (`docker net up`
+                        // and the watcher's pass over the project it just stored): the
+                        // switch namespace is ours, so the bridge is too; mark it as well.
+                        Err(rtnetlink::Error::NetlinkError(e))
+                            if e.raw_code() == -(nix::errno::Errno::EEXIST as i32) => {}
+                        Err(e) => return Err(e.to_string()),
+                    }
                     set_alias(&h, &want.name, mark).await
                 }
                 .await;
