@@ -618,7 +618,7 @@ impl<'a, E: Engine> Store<'a, E> {
             if self.cancel.is_cancelled() {
                 break match &intent {
                     None => Err(Interrupted("nothing was written".into()).into()),
-                    Some(name) => self.withdraw(name, &containers).await,
+                    Some(name) => self.withdraw(name, &op, &containers).await,
                 };
             }
             if started.elapsed() > WRITE_DEADLINE {
@@ -639,27 +639,10 @@ impl<'a, E: Engine> Store<'a, E> {
                 containers = Some(snap.view.clone());
             }
             if let Some(name) = &intent {
-                if let Some(o) = snap.payload.outcome(name) {
-                    if let Some(e) = o.error.clone() {
-                        break Err(anyhow::anyhow!("{e}"));
-                    }
-                    // The graph as written, over the containers of this writer's last full
-                    // read (fresh enough for the links it touched): no full listing per waiter.
-                    let mut written = self.written(&snap, true, std::mem::take(&mut warnings));
-                    match &containers {
-                        Some(v) => written.view = v.with(&snap.payload.stored),
-                        None => {
-                            let read = match Scope::of_ops([&op]) {
-                                Some(scope) => self.load_scoped(&scope).await,
-                                None => self.load().await,
-                            };
-                            match read {
-                                Ok(r) => written.view = r.view.with(&snap.payload.stored),
-                                Err(e) => break Err(e),
-                            }
-                        }
-                    }
-                    break Ok(written);
+                if snap.payload.outcome(name).is_some() {
+                    break self
+                        .landed(&snap, name, &op, &containers, std::mem::take(&mut warnings))
+                        .await;
                 }
             }
             if snap.generation != progress.0 {
@@ -792,34 +775,59 @@ impl<'a, E: Engine> Store<'a, E> {
         };
         if let Some(name) = &intent {
             // Applied (its outcome is committed) or not, it is done with.
-            if let Err(e) = self.engine.remove_volume(name).await {
-                if !e.is_not_found() {
-                    tracing::debug!("removing the intent {name}: {e}");
-                }
-            }
+            self.drop_intent(name).await;
         }
         result
+    }
+
+    /// Removes an intent; one already gone is fine.
+    async fn drop_intent(&self, name: &str) {
+        match self.engine.remove_volume(name).await {
+            Err(e) if !e.is_not_found() => tracing::debug!("removing the intent {name}: {e}"),
+            _ => {}
+        }
+    }
+
+    /// What the committed outcome of the intent `name` (in `snap`) gives its writer: its error,
+    /// or the graph as written over the containers of the writer's last full read (fresh
+    /// enough for the links it touched: no full listing per waiter), else a read of what
+    /// `op` touches.
+    async fn landed(
+        &self,
+        snap: &Snapshot,
+        name: &str,
+        op: &Op,
+        containers: &Option<View>,
+        warnings: Vec<String>,
+    ) -> anyhow::Result<Written> {
+        if let Some(e) = snap.payload.outcome(name).and_then(|o| o.error.clone()) {
+            anyhow::bail!("{e}");
+        }
+        let mut written = self.written(snap, true, warnings);
+        let view = match containers {
+            Some(v) => v.clone(),
+            None => match Scope::of_ops([op]) {
+                Some(scope) => self.load_scoped(&scope).await?.view,
+                None => self.load().await?.view,
+            },
+        };
+        written.view = view.with(&snap.payload.stored);
+        Ok(written)
     }
 
     /// An interrupted writer's intent: taken back, so no later leader applies it. A leader may
     /// have carried it already: then the outcome it committed is the answer, and a generation
     /// still in flight may carry it.
-    async fn withdraw(&self, name: &str, containers: &Option<View>) -> anyhow::Result<Written> {
-        if let Err(e) = self.engine.remove_volume(name).await {
-            if !e.is_not_found() {
-                tracing::debug!("removing the intent {name}: {e}");
-            }
-        }
+    async fn withdraw(
+        &self,
+        name: &str,
+        op: &Op,
+        containers: &Option<View>,
+    ) -> anyhow::Result<Written> {
+        self.drop_intent(name).await;
         let snap = self.read(true).await?;
-        if let Some(o) = snap.payload.outcome(name) {
-            if let Some(e) = &o.error {
-                anyhow::bail!("{e}");
-            }
-            let mut written = self.written(&snap, true, Vec::new());
-            if let Some(v) = containers {
-                written.view = v.with(&snap.payload.stored);
-            }
-            return Ok(written);
+        if snap.payload.outcome(name).is_some() {
+            return self.landed(&snap, name, op, containers, Vec::new()).await;
         }
         let in_flight = snap
             .registries
@@ -927,11 +935,7 @@ impl<'a, E: Engine> Store<'a, E> {
                         op,
                     });
                 }
-                _ => {
-                    if let Err(e) = self.engine.remove_volume(&v.name).await {
-                        tracing::debug!("removing the intent {}: {e}", v.name);
-                    }
-                }
+                _ => self.drop_intent(&v.name).await,
             }
         }
         out.sort_by(|a, b| (a.created, &a.name).cmp(&(b.created, &b.name)));
@@ -1055,14 +1059,7 @@ impl<'a, E: Engine> Store<'a, E> {
         );
         // Their outcomes are committed: the intents are done with (their writers remove them
         // too, once they have read their outcome; whoever is first).
-        let removals = intents.iter().map(|i| async move {
-            match self.engine.remove_volume(&i.name).await {
-                Err(e) if !e.is_not_found() => {
-                    tracing::debug!("removing the intent {}: {e}", i.name)
-                }
-                _ => {}
-            }
-        });
+        let removals = intents.iter().map(|i| self.drop_intent(&i.name));
         futures_util::future::join_all(removals).await;
         let written = Written {
             generation,
