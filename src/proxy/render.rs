@@ -735,6 +735,8 @@ mod tests {
         );
         assert!(n.contains("stream {\n  upstream dl_stream_udp_53 {\n    server 10.0.0.2:53;\n  }\n  server {\n    listen 53 udp;\n    proxy_pass dl_stream_udp_53;"), "{n}");
         assert!(n.contains("listen 5432;\n    proxy_pass dl_stream_tcp_5432;"));
+        // A tcp client's half-close keeps the session (the answer still comes); udp has none.
+        assert_eq!(n.matches("proxy_half_close on;").count(), 1, "{n}");
         let h = Renderer::new(ProxyEngine::Haproxy, None)
             .unwrap()
             .render("p", &http, &[], &table.streams)

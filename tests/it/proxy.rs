@@ -473,12 +473,16 @@ fn streams(engine: &str) {
         .to_string();
     if engine == "nginx" {
         assert!(udp.ends_with(":53 ok"), "{routes}");
-        // nginx validated and loaded it: its live configuration listens on it.
-        let out = p
-            .container
-            .exec(&["cat", "/etc/docker-link-proxy/nginx.conf"]);
-        let live = String::from_utf8_lossy(&out.stdout);
-        assert!(live.contains("listen 5353 udp;"), "{live}");
+        // nginx validated and loaded it: its live configuration listens on it. `routes` says
+        // what the route table holds; the reload that carries the udp backend (started after
+        // the tcp one) may still be on its way.
+        eventually(30, "the udp stream in the live configuration", || {
+            let out = p
+                .container
+                .exec(&["cat", "/etc/docker-link-proxy/nginx.conf"]);
+            let live = String::from_utf8_lossy(&out.stdout).into_owned();
+            live.contains("listen 5353 udp;").then_some(())
+        });
     } else {
         assert!(
             udp.contains("not served: udp streams need nginx"),

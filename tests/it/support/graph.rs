@@ -15,9 +15,19 @@ pub fn ip_on(c: &Container, net: &str) -> String {
 }
 
 /// What the parent resolves `name` to (busybox nslookup against Docker's resolver), None when
-/// it does not resolve. By DNS alone: whether it may connect is another question.
+/// it does not resolve. By DNS alone: whether it may connect is another question. A lookup
+/// that timed out (Docker's resolver is slow to answer when the machine is loaded: seen in a
+/// full CI run) is asked again; an answer that the name does not exist is final.
 pub fn resolves(parent: &Container, name: &str) -> Option<String> {
-    let out = parent.exec(&["nslookup", name]);
+    let mut out = parent.exec(&["nslookup", name]);
+    for _ in 0..4 {
+        let said = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        if out.status.success() || !said.contains("timed out") {
+            break;
+        }
+        out = parent.exec(&["nslookup", name]);
+    }
     if !out.status.success() {
         return None;
     }
