@@ -10,7 +10,7 @@
 use std::process::{Command, Output};
 
 use crate::support::graph::{ip_on, resolves, Graph, Linked};
-use crate::support::{self, docker, docker_ok, images, run, unique, Container};
+use crate::support::{self, docker, docker_ok, eventually, images, run, unique, Container};
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -86,15 +86,11 @@ fn the_issue_workflow_end_to_end_through_the_cli() {
         assert!(env.contains(&want), "{want} missing from {env:#?}");
     }
     assert_eq!(resolves(&web_c.0, "redis").as_deref(), Some(ip.as_str()));
-    // The child's server may still be starting: give it a few seconds.
-    let reached = (0..20).any(|_| {
+    // The child's server may still be starting (slowly, on a loaded machine).
+    eventually(20, "the parent reaches the child's port", || {
         let got = web_c.0.exec(&["wget", "-qO-", "http://redis:6379/"]);
-        got.status.success() || {
-            std::thread::sleep(std::time::Duration::from_millis(250));
-            false
-        }
+        got.status.success().then_some(())
     });
-    assert!(reached, "the parent reaches the child's port");
 
     // A second name for the parent; its link shows under both names.
     support::run_ok(&mut g.cli(&["link", &web, &frontend]));
