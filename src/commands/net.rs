@@ -229,9 +229,6 @@ fn unsupported(config: &config::NetConfig) -> Vec<String> {
             ));
         }
     }
-    if !config.commands.is_empty() {
-        out.push("commands are not supported by this version yet".to_string());
-    }
     out
 }
 
@@ -245,16 +242,27 @@ fn up(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         );
     }
     let project = r.project.name.clone();
-    let run = ctx.block_on(async {
+    let (daemon, run) = ctx.block_on(async {
         let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
         crate::net::store::save(&daemon, &ctx.config.registry, &project, &r.config).await?;
         let run = realize::running(&daemon, &project, &r.config).await?;
         // The watcher wires containers that start later: started, or made again with the net
         // duty's privileges, which it has only while a project is up.
         crate::commands::link::watcher::start_if_needed(&daemon, ctx).await;
-        anyhow::Ok(run)
+        anyhow::Ok((daemon, run))
     })?;
-    let outcome = realize::reconcile(&project, &r.config, run)?;
+    let mut outcome = realize::reconcile(&project, &r.config, run)?;
+    // The containers this run wired: their commands, now that their links are up.
+    let (ran, failed) = ctx.block_on(async {
+        anyhow::Ok(realize::run_commands(&daemon, &r.config, &outcome.made).await)
+    })?;
+    outcome.errors.extend(failed);
+    if ran > 0 {
+        crate::output::info(&format!(
+            "project {project}: {ran} command{} run",
+            plural(ran)
+        ));
+    }
     if outcome.made_switch {
         crate::output::info(&format!(
             "made the switch namespace {}",

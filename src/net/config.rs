@@ -569,6 +569,24 @@ pub(crate) fn load(
     }
     for item in sections.remove("commands").unwrap_or_default() {
         if let Some(c) = validate_command(&item, &mut errs) {
+            // A command runs once its container's links are made, at every start: a
+            // container with none would never run it.
+            let linked = config
+                .links
+                .iter()
+                .any(|l| l.service == c.service && l.container == c.container);
+            if !linked {
+                let who = match (&c.service, &c.container) {
+                    (Some(s), _) => format!("service {s}"),
+                    (None, Some(n)) => format!("container {n}"),
+                    (None, None) => "its target".to_string(),
+                };
+                errs.at(
+                    &item.path,
+                    format!("{who} has no links: a command runs after its container's links are made, at every start"),
+                );
+                continue;
+            }
             config.commands.push(c);
         }
     }

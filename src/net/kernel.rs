@@ -169,6 +169,9 @@ pub(crate) struct Applied {
     pub done: usize,
     /// One line per failed action, naming its object.
     pub errors: Vec<String>,
+    /// Containers whose links this apply made, every one of them without an error (a start
+    /// or a restart: their `commands` are due).
+    pub made: std::collections::BTreeSet<String>,
 }
 
 /// Carries out `actions`, going on past errors. `underlay`: where tunnels have their UDP
@@ -228,6 +231,8 @@ pub(crate) fn apply(
         .collect();
     let results = netns::run_in(switch, |h| async move {
         let mut results: Vec<Result<(), String>> = Vec::new();
+        // Containers one of whose veths could not be made.
+        let mut failed: Vec<String> = Vec::new();
         for a in &switch_actions {
             if let Action::DeleteSwitch { name } = a {
                 results.push(delete(&h, name).await);
@@ -260,14 +265,23 @@ pub(crate) fn apply(
             let h = h.clone();
             let fd = fds.get(&want.container).copied();
             async move {
-                let fd = fd.ok_or_else(|| {
-                    format!("container {} is not running", super::short(&want.container))
-                })?;
-                create_veth(&h, want, mark, fd).await
+                let r = match fd {
+                    None => Err(format!(
+                        "container {} is not running",
+                        super::short(&want.container)
+                    )),
+                    Some(fd) => create_veth(&h, want, mark, fd).await,
+                };
+                r.map_err(|e| (want.container.clone(), e))
             }
         }))
         .await;
-        results.extend(made);
+        for r in made {
+            results.push(r.map_err(|(container, e)| {
+                failed.push(container);
+                e
+            }));
+        }
         for a in &switch_actions {
             if let Action::CreateTunnel { want, mark } = a {
                 let r = async {
@@ -286,11 +300,18 @@ pub(crate) fn apply(
                 results.push(r.map_err(|e| format!("tunnel {}: {e}", want.name)));
             }
         }
-        results
+        (results, failed)
     });
+    let mut failed: std::collections::BTreeSet<String> = Default::default();
     match results {
-        Ok(rs) => rs.into_iter().for_each(&mut record),
-        Err(e) => record(Err(format!("the switch namespace: {e}"))),
+        Ok((rs, f)) => {
+            rs.into_iter().for_each(&mut record);
+            failed.extend(f);
+        }
+        Err(e) => {
+            record(Err(format!("the switch namespace: {e}")));
+            failed.extend(containers.keys().cloned());
+        }
     }
     // 4. The containers' ends: addresses, up, routes; one thread per container.
     let mut per_container: BTreeMap<&str, Vec<(&VethWant, &String)>> = BTreeMap::new();
@@ -302,12 +323,12 @@ pub(crate) fn apply(
                 .push((want, mark));
         }
     }
-    let results: Vec<Result<(), String>> = std::thread::scope(|s| {
+    let results: Vec<(&str, Vec<Result<(), String>>)> = std::thread::scope(|s| {
         let handles: Vec<_> = per_container
             .iter()
             .filter_map(|(id, wants)| Some((containers.get(*id)?, id, wants)))
             .map(|(ns, id, wants)| {
-                s.spawn(move || {
+                let handle = s.spawn(move || {
                     let wants: Vec<(VethWant, String)> = wants
                         .iter()
                         .map(|(w, m)| ((*w).clone(), (*m).clone()))
@@ -322,15 +343,31 @@ pub(crate) fn apply(
                         rs
                     })
                     .unwrap_or_else(|e| vec![Err(e.to_string())])
-                })
+                });
+                (*id, handle)
             })
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
+            .map(|(id, h)| {
+                let rs = h.join().unwrap_or_else(|_| {
+                    vec![Err(format!("container {}: panicked", super::short(id)))]
+                });
+                (id, rs)
+            })
             .collect()
     });
-    results.into_iter().for_each(&mut record);
+    for (id, rs) in results {
+        if rs.iter().any(Result::is_err) {
+            failed.insert(id.to_string());
+        }
+        rs.into_iter().for_each(&mut record);
+    }
+    out.made = per_container
+        .keys()
+        .filter(|id| containers.contains_key(**id) && !failed.contains(**id))
+        .map(|id| id.to_string())
+        .collect();
     // 5. Patches.
     let patches: Vec<(String, String)> = actions
         .iter()

@@ -114,6 +114,9 @@ pub(crate) struct Outcome {
     pub(crate) waiting: usize,
     /// Every failure, naming its object.
     pub(crate) errors: Vec<String>,
+    /// The containers whose links this reconcile made (a start or a restart): the commands
+    /// the configuration gives them are due ([`run_commands`]).
+    pub(crate) made: Vec<crate::net::plan::Instance>,
 }
 
 /// Brings the kernel to what `config` asks for the containers in `run` (blocking: the
@@ -160,5 +163,143 @@ pub(crate) fn reconcile(
         changes: applied.done,
         waiting: rows.iter().filter(|r| r.state == "waiting").count(),
         errors: run.errors,
+        made: run
+            .instances
+            .into_iter()
+            .filter(|i| applied.made.contains(&i.id))
+            .collect(),
     })
+}
+
+/// The commands due in each container whose links were just made, in the configuration's
+/// order (pure).
+pub(crate) fn commands_due<'a>(
+    config: &'a NetConfig,
+    made: &'a [crate::net::plan::Instance],
+) -> Vec<(&'a crate::net::plan::Instance, &'a [String])> {
+    let mut due = Vec::new();
+    for inst in made {
+        for c in &config.commands {
+            let service = inst.service.as_ref().map(|(s, _)| s);
+            let mine = match (&c.service, &c.container) {
+                (Some(s), _) => service == Some(s),
+                (None, Some(n)) => inst.name == *n,
+                (None, None) => false,
+            };
+            if mine {
+                due.push((inst, c.command.as_slice()));
+            }
+        }
+    }
+    due
+}
+
+/// Runs the commands due (by exec, as root in the container, one after the other per
+/// container; the containers at once). A command that fails is reported with its exit code
+/// and what it printed; the container's later commands still run (each is the user's own
+/// step). Returns how many ran, and the failures.
+pub(crate) async fn run_commands<E: crate::docker::engine::Engine>(
+    daemon: &E,
+    config: &NetConfig,
+    made: &[crate::net::plan::Instance],
+) -> (usize, Vec<String>) {
+    let due = commands_due(config, made);
+    let mut by_container: std::collections::BTreeMap<&str, Vec<(&str, &[String])>> =
+        Default::default();
+    for (inst, argv) in &due {
+        by_container
+            .entry(inst.id.as_str())
+            .or_default()
+            .push((inst.name.as_str(), argv));
+    }
+    let results =
+        futures_util::future::join_all(by_container.into_iter().map(|(id, cmds)| async move {
+            let mut errors = Vec::new();
+            for (name, argv) in cmds {
+                let line = argv.join(" ");
+                match daemon.exec(id, argv).await {
+                    Ok(out) if out.success() => {}
+                    Ok(out) => errors.push(format!(
+                        "container {name}: command `{line}` exited {}: {}",
+                        out.code,
+                        out.message()
+                    )),
+                    Err(e) => errors.push(format!("container {name}: command `{line}`: {e}")),
+                }
+            }
+            errors
+        }))
+        .await;
+    (due.len(), results.into_iter().flatten().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::config::Command;
+    use crate::net::plan::Instance;
+
+    fn inst(id: &str, name: &str, service: Option<(&str, u32)>) -> Instance {
+        Instance {
+            id: id.into(),
+            name: name.into(),
+            service: service.map(|(s, k)| (s.into(), k)),
+        }
+    }
+
+    fn cmd(service: Option<&str>, container: Option<&str>, argv: &[&str]) -> Command {
+        Command {
+            service: service.map(Into::into),
+            container: container.map(Into::into),
+            command: argv.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Which commands are due in which container: a service's go to each of its replicas
+    /// just wired, a container's to that name only, in the configuration's order; a
+    /// container not wired now gets none.
+    #[test]
+    fn commands_due_follow_their_targets_in_order() {
+        let config = NetConfig {
+            commands: vec![
+                cmd(Some("web"), None, &["one"]),
+                cmd(None, Some("lone"), &["two"]),
+                cmd(Some("web"), None, &["three"]),
+                cmd(Some("db"), None, &["four"]),
+            ],
+            ..Default::default()
+        };
+        let w1 = inst("i1", "p-web-1", Some(("web", 1)));
+        let w2 = inst("i2", "p-web-2", Some(("web", 2)));
+        let lone = inst("i3", "lone", None);
+        // A container named like a service is not that service.
+        let named_db = inst("i4", "db", None);
+        // (containers wired now, (container, command) due)
+        type Case<'a> = (Vec<Instance>, Vec<(&'a str, &'a str)>);
+        let cases: Vec<Case> = vec![
+            (vec![], vec![]),
+            (
+                vec![w1.clone(), w2.clone()],
+                vec![
+                    ("i1", "one"),
+                    ("i1", "three"),
+                    ("i2", "one"),
+                    ("i2", "three"),
+                ],
+            ),
+            (vec![lone.clone()], vec![("i3", "two")]),
+            (vec![named_db.clone()], vec![]),
+            (
+                vec![lone, w2],
+                vec![("i3", "two"), ("i2", "one"), ("i2", "three")],
+            ),
+        ];
+        for (made, want) in cases {
+            let got: Vec<(&str, &str)> = commands_due(&config, &made)
+                .into_iter()
+                .map(|(i, argv)| (i.id.as_str(), argv[0].as_str()))
+                .collect();
+            assert_eq!(got, want, "{made:?}");
+        }
+    }
 }

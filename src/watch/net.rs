@@ -68,10 +68,10 @@ impl<E: Engine + Clone> NetDuty<E> {
             };
             // Kernel work blocks (on threads of its own): keep the runtime's workers free.
             let p = project.clone();
-            let outcome = tokio::task::spawn_blocking(move || {
-                crate::net::realize::reconcile(&p, &config, run)
-            })
-            .await;
+            let c = config.clone();
+            let outcome =
+                tokio::task::spawn_blocking(move || crate::net::realize::reconcile(&p, &c, run))
+                    .await;
             match outcome {
                 Ok(Ok(o)) => {
                     report.links += o.wired;
@@ -85,6 +85,15 @@ impl<E: Engine + Clone> NetDuty<E> {
                     }
                     for e in o.errors {
                         report.errors.push((project.clone(), "net", e));
+                    }
+                    // The containers just wired (started or restarted): their commands.
+                    let (ran, failed) =
+                        crate::net::realize::run_commands(&self.engine, &config, &o.made).await;
+                    if ran > 0 {
+                        tracing::info!("net {project}: {ran} commands run");
+                    }
+                    for e in failed {
+                        report.errors.push((project.clone(), "command", e));
                     }
                 }
                 Ok(Err(e)) => report.errors.push((project, "net", e.to_string())),

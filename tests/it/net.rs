@@ -115,7 +115,7 @@ fn a_project_is_wired_kept_converged_and_removed() {
     std::fs::write(
         dir.path().join("compose.yaml"),
         format!(
-            "name: {project}\nservices:\n  node:\n    image: busybox\n    network_mode: none\n    x-network:\n      links:\n        - {{bridge: s1, ip: 10.0.7.10/28, route: 10.0.8.0/24 via 10.0.7.1}}\n  router:\n    image: busybox\n    network_mode: none\n    x-network:\n      links:\n        - {{bridge: s1, ip: 10.0.7.1/28, mtu: 1500, mac: c2:00:00:00:07:01}}\n        - {{bridge: s2, dev: eth1, ip: 10.0.8.1/24}}\n"
+            "name: {project}\nservices:\n  node:\n    image: busybox\n    network_mode: none\n    x-network:\n      links:\n        - {{bridge: s1, ip: 10.0.7.10/28, route: 10.0.8.0/24 via 10.0.7.1}}\n  router:\n    image: busybox\n    network_mode: none\n    x-network:\n      links:\n        - {{bridge: s1, ip: 10.0.7.1/28, mtu: 1500, mac: c2:00:00:00:07:01}}\n        - {{bridge: s2, dev: eth1, ip: 10.0.8.1/24}}\n      commands:\n        - {{command: \"ip -o -4 addr show dev eth1 | grep -q 10.0.8.1/24 && echo ready >> /tmp/dl-commands\"}}\n"
         ),
     )
     .unwrap();
@@ -143,6 +143,12 @@ fn a_project_is_wired_kept_converged_and_removed() {
     let (_, err) = text(&out);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("4 links wired"), "{err}");
+    // The router's command ran once its links were up (it saw its second address).
+    assert!(err.contains("1 command run"), "{err}");
+    let commands_ran = |c: &Container| {
+        String::from_utf8_lossy(&c.exec(&["cat", "/tmp/dl-commands"]).stdout).into_owned()
+    };
+    assert_eq!(commands_ran(&router), "ready\n");
 
     // Names, MAC and MTU exact; replica 2 at its offset; the route.
     let r = link_of(&router, "eth0");
@@ -173,9 +179,11 @@ fn a_project_is_wired_kept_converged_and_removed() {
         "node 1 -> the router's other side, by the route"
     );
 
-    // A second up changes nothing.
+    // A second up changes nothing, and runs no command again.
     let (_, err) = text(&net(dir.path(), &["up"]));
     assert!(err.contains("4 links wired, 0 changes applied"), "{err}");
+    assert!(!err.contains("command"), "{err}");
+    assert_eq!(commands_ran(&router), "ready\n");
 
     let states = |dir: &Path| -> Vec<(String, String, String)> {
         let out = net(
@@ -334,7 +342,7 @@ fn the_watcher_wires_containers_as_they_start_and_restart() {
     std::fs::write(
         dir.path().join("compose.yaml"),
         format!(
-            "name: {project}\nservices:\n  a:\n    image: busybox\n    x-network:\n      links:\n        - {{bridge: s, ip: 10.0.9.1/24}}\n  b:\n    image: busybox\n    x-network:\n      links:\n        - {{bridge: s, ip: 10.0.9.2/24}}\n"
+            "name: {project}\nservices:\n  a:\n    image: busybox\n    x-network:\n      links:\n        - {{bridge: s, ip: 10.0.9.1/24}}\n  b:\n    image: busybox\n    x-network:\n      links:\n        - {{bridge: s, ip: 10.0.9.2/24}}\n      commands:\n        - {{command: [sh, -c, \"ip -o -4 addr show dev eth0 | grep -q 10.0.9.2/24 && echo ready >> /tmp/dl-commands\"]}}\n"
         ),
     )
     .unwrap();
@@ -389,9 +397,16 @@ fn the_watcher_wires_containers_as_they_start_and_restart() {
     };
     let before = mac(&b);
     assert!(!before.is_empty());
+    // b's command ran after its link was up, once per start (its file survives a restart).
+    let commands_ran =
+        || String::from_utf8_lossy(&b.exec(&["cat", "/tmp/dl-commands"]).stdout).into_owned();
+    until("b's command after its link", || commands_ran() == "ready\n");
     support::docker_ok(&["restart", "-t", "0", &b.id]);
     until("a reaches b after its restart", || ping(&a, "10.0.9.2"));
     assert_eq!(mac(&b), before, "the same MAC after a restart");
+    until("b's command again after its restart", || {
+        commands_ran() == "ready\nready\n"
+    });
     drop(watcher);
 }
 

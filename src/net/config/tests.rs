@@ -287,6 +287,11 @@ fn every_error_at_once_with_its_path() {
             ],
         ),
         (
+            "services:\n  a:\n    image: x\n  b:\n    image: x\nx-network:\n  links:\n    - {service: a, bridge: s}\n  commands:\n    - {service: a, command: ip route}\n    - {service: b, command: ip route}\n",
+            &[("a", 1), ("b", 1)],
+            &["c.yaml: x-network.commands[1]: service b has no links: a command runs after its container's links are made, at every start"],
+        ),
+        (
             "services:\n  web:\n    image: x\n    x-network:\n      links:\n        - {bridge: s, outer-dev: same}\n  db:\n    image: x\n    x-network:\n      links:\n        - {bridge: s, outer-dev: same}\n        - {service: wbe, dev: eth1, bridge: s}\n",
             &[("web", 2), ("db", 1)],
             &[
