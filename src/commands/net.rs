@@ -197,7 +197,6 @@ fn unsupported(config: &config::NetConfig) -> Vec<String> {
         for (set, what) in [
             (!l.netem.is_empty(), "netem"),
             (!l.ethtool.is_empty(), "ethtool"),
-            (l.nat.is_some(), "nat"),
             (!l.forward.is_empty(), "forward"),
         ] {
             if set {

@@ -21,6 +21,7 @@ use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, Li
 use super::config::Route;
 use super::plan::{Action, Iface, Observed, TunnelWant, VethWant};
 use crate::sys::netns::{self, NetNs, NetnsError};
+use crate::sys::nft;
 
 /// The pinned switch namespace of a project (`/run/netns/<this>`).
 pub(crate) fn switch_ns_name(project: &str) -> String {
@@ -195,9 +196,12 @@ pub(crate) fn apply(
                 None => Ok(()),
                 Some(ns) => {
                     let dev = dev.clone();
-                    netns::run_in(ns, |h| async move { delete(&h, &dev).await })
-                        .map_err(ns_err)
-                        .and_then(|r| r)
+                    netns::run_in(ns, |h| async move {
+                        delete(&h, &dev).await?;
+                        drop_nat_table(&dev)
+                    })
+                    .map_err(ns_err)
+                    .and_then(|r| r)
                 }
             };
             record(r.map_err(|e| format!("container {}: {e}", super::short(container))));
@@ -445,6 +449,14 @@ async fn configure_inside(h: &Handle, want: &VethWant, mark: &str) -> Result<(),
             .await
             .map_err(|e| format!("address {ip}: {e}"))?;
     }
+    // Before the link is up: no packet passes it untranslated. (This thread is in the
+    // container's namespace: the nf_tables socket is made here.)
+    match (want.nat, &want.ip) {
+        (Some(to), Some(ip)) => nft::replace_table(&nat_table(&want.dev, to, ip.addr))
+            .map_err(|e| format!("nat to {to}: {e}"))?,
+        // A link made again without its nat: the rules of the one before go.
+        _ => drop_nat_table(&want.dev)?,
+    }
     h.link()
         .set(
             LinkUnspec::new_with_index(i)
@@ -462,6 +474,64 @@ async fn configure_inside(h: &Handle, want: &VethWant, mark: &str) -> Result<(),
             .map_err(|e| format!("route {r}: {e}"))?;
     }
     Ok(())
+}
+
+/// The nf_tables table (in the container's namespace) of one link's `nat`, as conlink's
+/// `link-add.sh --nat` sets it with iptables: connections arriving on `dev` go to `to`,
+/// connections leaving by `dev` come from the link's address `ip`.
+pub(crate) fn nat_table(dev: &str, to: IpAddr, ip: IpAddr) -> nft::Table {
+    use nft::{Base, Chain, Hook, Match, Policy, Rule, Verdict};
+    let chain = |name: &str, hook: Hook, priority: i32, rule: Rule| Chain {
+        name: name.to_string(),
+        base: Some(Base {
+            hook,
+            priority,
+            policy: Policy::Accept,
+        }),
+        rules: vec![rule],
+    };
+    let version = nft::IpVersion::of(&to);
+    nft::Table {
+        family: nft::Family::Inet,
+        name: nat_table_name(dev),
+        chains: vec![
+            // dstnat and srcnat, as nft names the priorities.
+            chain(
+                "dnat",
+                Hook::NatPrerouting,
+                -100,
+                Rule {
+                    matches: vec![Match::Iifname(dev.to_string()), Match::Ip(version)],
+                    verdict: Verdict::Dnat(to),
+                },
+            ),
+            chain(
+                "snat",
+                Hook::NatPostrouting,
+                100,
+                Rule {
+                    matches: vec![
+                        Match::Oifname(dev.to_string()),
+                        Match::Ip(nft::IpVersion::of(&ip)),
+                    ],
+                    verdict: Verdict::Snat(ip),
+                },
+            ),
+        ],
+    }
+}
+
+fn nat_table_name(dev: &str) -> String {
+    format!("docker-link-net-{dev}")
+}
+
+/// Removes the nat table of `dev` in this thread's namespace, if there is one (a kernel
+/// without nf_tables has none).
+fn drop_nat_table(dev: &str) -> Result<(), String> {
+    match nft::delete_table(nft::Family::Inet, &nat_table_name(dev)) {
+        Ok(_) | Err(nft::NftError::Unsupported { .. }) => Ok(()),
+        Err(e) => Err(format!("removing the nat of {dev}: {e}")),
+    }
 }
 
 async fn add_route(h: &Handle, index: u32, r: &Route) -> Result<(), String> {

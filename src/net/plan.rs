@@ -52,6 +52,11 @@ pub(crate) struct VethWant {
     pub master: Option<String>,
     /// For a patch: the other end's outer name (tc mirred both ways).
     pub patch: Option<String>,
+    /// conlink's `nat`: what arrives on `dev` goes to this address (DNAT), what leaves by
+    /// `dev` comes from the link's own address (SNAT). Left out of the fingerprint when unset,
+    /// so the marks of links without it are those earlier versions made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nat: Option<std::net::IpAddr>,
 }
 
 /// A tunnel end in the switch namespace (its socket in the namespace `up` runs in).
@@ -187,6 +192,7 @@ pub(crate) fn desire(
                 routes: l.route.iter().map(Route::to_string).collect(),
                 master: if is_patch { None } else { bridge },
                 patch: None,
+                nat: l.nat,
             });
         }
     }

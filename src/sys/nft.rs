@@ -88,13 +88,19 @@ impl fmt::Display for Family {
 pub enum Hook {
     Input,
     Forward,
+    /// A `type nat` chain before routing (destination NAT).
+    NatPrerouting,
+    /// A `type nat` chain after routing (source NAT).
+    NatPostrouting,
 }
 
 impl Hook {
     fn code(self) -> u32 {
         match self {
+            Hook::NatPrerouting => 0,
             Hook::Input => 1,
             Hook::Forward => 2,
+            Hook::NatPostrouting => 4,
         }
     }
 
@@ -102,6 +108,16 @@ impl Hook {
         match self {
             Hook::Input => "input",
             Hook::Forward => "forward",
+            Hook::NatPrerouting => "prerouting",
+            Hook::NatPostrouting => "postrouting",
+        }
+    }
+
+    /// The chain type its base chain has.
+    fn chain_type(self) -> &'static str {
+        match self {
+            Hook::Input | Hook::Forward => "filter",
+            Hook::NatPrerouting | Hook::NatPostrouting => "nat",
         }
     }
 }
@@ -254,6 +270,11 @@ pub enum Verdict {
     Reject,
     Jump(String),
     Return,
+    /// Destination NAT to this address (in a `NatPrerouting` chain); the connection's
+    /// replies are translated back by conntrack.
+    Dnat(IpAddr),
+    /// Source NAT to this address (in a `NatPostrouting` chain).
+    Snat(IpAddr),
 }
 
 // ---- errors --------------------------------------------------------------------------------
@@ -444,7 +465,8 @@ impl Table {
                 };
                 let _ = writeln!(
                     s,
-                    "\t\ttype filter hook {} priority {}; policy {policy};",
+                    "\t\ttype {} hook {} priority {}; policy {policy};",
+                    b.hook.chain_type(),
                     b.hook.name(),
                     b.priority
                 );
@@ -516,8 +538,18 @@ impl Rule {
             Verdict::Reject => "reject".into(),
             Verdict::Return => "return".into(),
             Verdict::Jump(c) => format!("jump {c}"),
+            Verdict::Dnat(ip) => format!("dnat {} to {ip}", nat_family(ip)),
+            Verdict::Snat(ip) => format!("snat {} to {ip}", nat_family(ip)),
         });
         parts.join(" ")
+    }
+}
+
+fn nat_family(ip: &IpAddr) -> &'static str {
+    if ip.is_ipv4() {
+        "ip"
+    } else {
+        "ip6"
     }
 }
 
@@ -678,6 +710,13 @@ const ICMP_PORT_UNREACH: u8 = 3;
 const ICMPV6_PORT_UNREACH: u8 = 4;
 
 const NFT_REG_VERDICT: u32 = 0;
+const NFTA_NAT_TYPE: u16 = 1;
+const NFTA_NAT_FAMILY: u16 = 2;
+const NFTA_NAT_REG_ADDR_MIN: u16 = 3;
+const NFT_NAT_SNAT: u32 = 0;
+const NFT_NAT_DNAT: u32 = 1;
+const NFPROTO_IPV4: u32 = 2;
+const NFPROTO_IPV6: u32 = 10;
 const NFT_REG_1: u32 = 1;
 
 const NF_DROP: i32 = 0;
@@ -906,6 +945,27 @@ fn rule_exprs(buf: &mut Vec<u8>, family: Family, rule: &Rule) {
         Verdict::Drop => verdict(buf, NF_DROP, None),
         Verdict::Return => verdict(buf, NFT_RETURN, None),
         Verdict::Jump(c) => verdict(buf, NFT_JUMP, Some(c)),
+        Verdict::Dnat(ip) | Verdict::Snat(ip) => {
+            let (bytes, proto) = match ip {
+                IpAddr::V4(a) => (a.octets().to_vec(), NFPROTO_IPV4),
+                IpAddr::V6(a) => (a.octets().to_vec(), NFPROTO_IPV6),
+            };
+            // The address into a register, then `nat` reads it from there.
+            expr(buf, "immediate", |b| {
+                attr_be32(b, NFTA_IMMEDIATE_DREG, NFT_REG_1);
+                nest(b, NFTA_IMMEDIATE_DATA, |b| attr(b, NFTA_DATA_VALUE, &bytes));
+            });
+            let ty = if matches!(rule.verdict, Verdict::Dnat(_)) {
+                NFT_NAT_DNAT
+            } else {
+                NFT_NAT_SNAT
+            };
+            expr(buf, "nat", |b| {
+                attr_be32(b, NFTA_NAT_TYPE, ty);
+                attr_be32(b, NFTA_NAT_FAMILY, proto);
+                attr_be32(b, NFTA_NAT_REG_ADDR_MIN, NFT_REG_1);
+            });
+        }
         Verdict::Reject => {
             let (ty, code) = match family {
                 Family::Ip => (NFT_REJECT_ICMP_UNREACH, ICMP_PORT_UNREACH),
@@ -935,7 +995,7 @@ fn chain_attrs(buf: &mut Vec<u8>, table: &str, c: &Chain) {
             Policy::Drop => NF_DROP,
         };
         attr_be32(buf, NFTA_CHAIN_POLICY, policy as u32);
-        attr_str(buf, NFTA_CHAIN_TYPE, "filter");
+        attr_str(buf, NFTA_CHAIN_TYPE, b.hook.chain_type());
     }
 }
 
@@ -1506,6 +1566,29 @@ mod tests {
                 attr_string(a[0].1)
             })
             .collect()
+    }
+
+    /// NAT: the address goes into a register (`immediate`), `nat` reads it; the text form
+    /// is nft's.
+    #[test]
+    fn nat_rules_load_the_address_then_translate() {
+        for (verdict, text) in [
+            (
+                Verdict::Dnat("10.0.0.3".parse().unwrap()),
+                "iifname \"eth0\" dnat ip to 10.0.0.3",
+            ),
+            (
+                Verdict::Snat("fd00::2".parse().unwrap()),
+                "iifname \"eth0\" snat ip6 to fd00::2",
+            ),
+        ] {
+            let r = rule(vec![Match::Iifname("eth0".into())], verdict);
+            assert_eq!(
+                expr_names(Family::Inet, &r),
+                ["meta", "cmp", "immediate", "nat"]
+            );
+            assert_eq!(r.to_nft(Family::Inet), text);
+        }
     }
 
     #[test]

@@ -338,3 +338,113 @@ fn a_vxlan_tunnel_joins_two_hosts() {
     let (_, socks) = ip(Some(&ha), &["busybox", "netstat", "-uln"]);
     assert!(socks.contains(":4789"), "{socks}");
 }
+
+/// conlink's `nat` on a link, by traffic: b sits between a (on s1) and c (on s2) with
+/// `nat: <c's address>` on its s1 link. A connection from a to b's address reaches c (DNAT);
+/// a connection from c that b forwards out of that link comes from b's address (SNAT).
+/// Removing the nat from the file makes the link again without its rules.
+#[test]
+fn a_nat_link_translates_both_ways_and_goes_with_its_setting() {
+    let _rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let id = std::process::id();
+    let project = format!("tn{id}");
+    let names: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|n| format!("dltn-{n}-{id}"))
+        .collect();
+    let switch_name = switch_ns_name(&project);
+    let _pins = Pins(names.iter().cloned().chain([switch_name.clone()]).collect());
+    let mut containers = BTreeMap::new();
+    let mut instances = Vec::new();
+    for (n, full) in ["a", "b", "c"].iter().zip(&names) {
+        let (ns, _) = pinned::open_or_create(full).unwrap();
+        containers.insert(n.to_string(), ns);
+        instances.push(Instance {
+            id: n.to_string(),
+            name: n.to_string(),
+            service: None,
+        });
+    }
+    let (ok, out) = ip(Some(&names[1]), &["sysctl", "-w", "net.ipv4.ip_forward=1"]);
+    assert!(ok, "{out}");
+    let (switch, _) = pinned::open_or_create(&switch_name).unwrap();
+    let links = |nat: &str| {
+        cfg(&format!(
+            "x-network:\n  links:\n    - {{container: a, bridge: s1, ip: 10.77.1.1/24, route: 10.77.2.0/24 via 10.77.1.2}}\n    - {{container: b, bridge: s1, ip: 10.77.1.2/24{nat}}}\n    - {{container: b, bridge: s2, dev: eth1, ip: 10.77.2.2/24}}\n    - {{container: c, bridge: s2, ip: 10.77.2.3/24, route: default via 10.77.2.2}}\n"
+        ))
+    };
+    let reconcile = |config: &crate::net::config::NetConfig| {
+        let (desired, _) = desire(&project, config, &instances);
+        let observed = observe(Some(&switch), &containers).unwrap();
+        let (actions, conflicts) = plan(&desired, &observed);
+        assert!(conflicts.is_empty(), "{conflicts:?}");
+        let applied = apply(&NetNs::current().unwrap(), &switch, &containers, &actions);
+        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+    };
+    reconcile(&links(", nat: 10.77.2.3"));
+
+    // Servers that answer with the address they see the client at.
+    let serve = |ns: &str, port: u16| {
+        Command::new("ip")
+            .args(["netns", "exec", ns, "socat"])
+            .arg(format!("TCP-LISTEN:{port},reuseaddr,fork"))
+            .arg("SYSTEM:echo seen $SOCAT_PEERADDR")
+            .spawn()
+            .unwrap()
+    };
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _c_server = Kill(serve(&names[2], 7777));
+    let _a_server = Kill(serve(&names[0], 7778));
+    let ask = |ns: &str, to: &str| {
+        for _ in 0..30 {
+            let (ok, out) = ip(
+                Some(ns),
+                &["socat", "-T2", "-", &format!("TCP:{to},connect-timeout=2")],
+            );
+            if ok && out.starts_with("seen") {
+                return out;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        String::new()
+    };
+    // a asks b's address; c answers (it sees a: DNAT changes the destination only).
+    let got = ask(&names[0], "10.77.1.2:7777");
+    assert!(
+        got.starts_with("seen 10.77.1.1"),
+        "a -> b:7777 reaches c: {got:?}"
+    );
+    // c asks a through b: a sees b's address on s1 (SNAT out of the nat link).
+    let got = ask(&names[2], "10.77.1.1:7778");
+    assert!(
+        got.starts_with("seen 10.77.1.2"),
+        "c -> a comes from b: {got:?}"
+    );
+    let (_, rules) = ip(Some(&names[1]), &["nft", "list", "ruleset"]);
+    assert!(
+        rules.contains("dnat ip to 10.77.2.3") && rules.contains("snat ip to 10.77.1.2"),
+        "{rules}"
+    );
+
+    // The nat taken out of the file: the link is made again, its rules gone; nothing on b
+    // listens on 7777, so a's connection to b is refused instead of reaching c.
+    reconcile(&links(""));
+    let (_, rules) = ip(Some(&names[1]), &["nft", "list", "ruleset"]);
+    assert!(!rules.contains("nat"), "{rules}");
+    let got = ask(&names[0], "10.77.1.2:7777");
+    assert_eq!(got, "", "no nat: b does not pass a's connection to c");
+    let got = ask(&names[2], "10.77.1.1:7778");
+    assert!(
+        got.starts_with("seen 10.77.2.3"),
+        "no snat: a sees c: {got:?}"
+    );
+}

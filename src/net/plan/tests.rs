@@ -296,6 +296,21 @@ fn a_patch_joins_its_two_ends_and_rejoins_after_one_restarts() {
     );
 }
 
+/// A link without `nat` keeps the mark earlier versions gave it (the field is left out of
+/// the fingerprint when unset: an upgrade recreates nothing); one with it differs.
+#[test]
+fn nat_changes_the_mark_only_when_set() {
+    let (d, _) = desire("p", &config(TWO_NODES, &[]), &[svc("c1", "node", 1)]);
+    let v = d.veths[0].clone();
+    let json = serde_json::to_value(&v).unwrap();
+    assert!(json.get("nat").is_none(), "{json}");
+    let with = VethWant {
+        nat: Some("10.0.0.9".parse().unwrap()),
+        ..v.clone()
+    };
+    assert_ne!(veth_mark("p", &with), veth_mark("p", &v));
+}
+
 #[test]
 fn marks_name_their_project() {
     assert_eq!(owner("docker-link-net proj 0123abcd"), Some("proj"));
