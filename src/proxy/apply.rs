@@ -358,6 +358,15 @@ pub(crate) enum ApplyError {
     Invalid { proxy: String, message: String },
     #[error("proxy {proxy} is not running")]
     NotRunning { proxy: String },
+    /// The commit's exec ended in a way of its own (the proxy stopped or was removed under
+    /// it: 126, 128, 137): nothing is known to be wrong with the configuration.
+    #[error("proxy {proxy}: {step} was cut short (exit {code}): {message}")]
+    Interrupted {
+        proxy: String,
+        step: &'static str,
+        code: i64,
+        message: String,
+    },
 }
 
 /// What an apply did.
@@ -730,7 +739,19 @@ pub(crate) async fn apply<E: Engine>(
                 commit::INVALID => "validating the configuration",
                 commit::MOVE => "moving the configuration in place",
                 commit::SIGNAL => "signalling the proxy to reload",
-                _ => "committing the configuration",
+                _ => {
+                    return Err(ApplyError::Interrupted {
+                        proxy: proxy.name.clone(),
+                        step: "committing the configuration",
+                        code,
+                        message: match done.message() {
+                            m if m.is_empty() => {
+                                "the proxy stopped or was removed meanwhile".to_string()
+                            }
+                            m => m,
+                        },
+                    })
+                }
             };
             return Err(ApplyError::Invalid {
                 proxy: proxy.name.clone(),
@@ -1020,6 +1041,40 @@ pub(crate) mod tests {
             ))
             .unwrap_err();
         assert!(err.to_string().contains("is not running"));
+    }
+
+    /// The proxy killed while the commit's exec ran (137): reported as cut short, not as a
+    /// configuration the engine refuses; the state keeps what was live.
+    #[test]
+    fn a_commit_cut_short_is_not_a_refused_configuration() {
+        let fake = Fake::new();
+        let handler = |_: &mut FakeContainer, _: &[String]| ExecOutput {
+            code: 137,
+            ..Default::default()
+        };
+        fake.world().exec = Some(ExecHandler(Arc::new(handler)));
+        let pid = fake.run("proxy", &["80/tcp"], &[("docker-link.role", "proxy")]);
+        let proxy = proxy_of(&fake, &pid);
+        let renderer = Renderer::new(ProxyEngine::Nginx, None).unwrap();
+        let table = model::build(
+            &[model::tests::candidate("c1", 1, &[])],
+            &Settings::default(),
+        );
+        let mut state = ProxyState::default();
+        let err = rt()
+            .block_on(apply(
+                &fake, &proxy, &renderer, &table, &mut state, None, None,
+            ))
+            .unwrap_err();
+        assert!(
+            matches!(err, ApplyError::Interrupted { code: 137, .. }),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "proxy p: committing the configuration was cut short (exit 137): the proxy stopped or was removed meanwhile"
+        );
+        assert_eq!(state.reloads, 0);
     }
 
     #[test]

@@ -8,8 +8,9 @@
 # binaries that go in, so a change rebuilds and an unchanged image is reused.
 #   busybox  static busybox (Debian busybox-static) with every applet linked; CMD sh
 #   redis    busybox that EXPOSEs 6379/tcp and serves it (httpd), with PASSWORD in its env
-#   nginx    Debian's nginx and the libraries ldd lists, its stream module, plus busybox and
-#            the openssl client (the TLS tests' client); CMD nginx -g 'daemon off;'
+#   nginx    Debian's nginx and the libraries ldd lists, its stream module, plus busybox,
+#            the openssl client (the TLS tests' client) and socat (the udp streams' client);
+#            CMD nginx -g 'daemon off;'
 #   haproxy  Debian's haproxy and its libraries, plus busybox and the openssl client;
 #            CMD haproxy -f /etc/haproxy/haproxy.cfg
 set -euo pipefail
@@ -92,11 +93,13 @@ build_redis() {
 build_nginx() {
   need /usr/sbin/nginx "nginx-light (or nginx)"
   [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || die "nginx's stream module is missing (install Debian package libnginx-mod-stream)"
-  local tag="docker-link-test/nginx:$(hash_of "$BUSYBOX" /usr/sbin/nginx /usr/bin/openssl /usr/lib/nginx/modules/ngx_stream_module.so)"
+  need /usr/bin/socat socat
+  local tag="docker-link-test/nginx:$(hash_of "$BUSYBOX" /usr/sbin/nginx /usr/bin/openssl /usr/lib/nginx/modules/ngx_stream_module.so /usr/bin/socat)"
   if ! exists "$tag"; then
     local root; root=$(mktemp -d); trap 'rm -rf "$root"' RETURN
     base_rootfs "$root"
     copy_with_libs "$root" /usr/sbin/nginx
+    copy_with_libs "$root" /usr/bin/socat
     add_openssl "$root"
     # The stream module as Debian loads it (modules-enabled/, modules/ under the prefix).
     copy_with_libs "$root" /usr/lib/nginx/modules/ngx_stream_module.so

@@ -432,6 +432,7 @@ fn streams(engine: &str) {
             "from-stream",
         ],
     );
+    // A udp server: nginx's stream `return` answers each datagram.
     let _udp = Container::run(
         "stream-udp",
         &[
@@ -445,9 +446,10 @@ fn streams(engine: &str) {
             "proxy.dns.scheme=udp",
             "--label",
             "proxy.dns.port=5353:53",
-            images::busybox(),
-            "sleep",
-            "600",
+            images::nginx(),
+            "sh",
+            "-c",
+            "printf 'include /etc/nginx/modules-enabled/*.conf;\nevents {}\nstream { server { listen 53 udp; return \"from-udp\"; } }\n' > /tmp/udp.conf && exec nginx -c /tmp/udp.conf -g 'daemon off;'",
         ],
     );
     let through = || {
@@ -483,6 +485,15 @@ fn streams(engine: &str) {
             let live = String::from_utf8_lossy(&out.stdout).into_owned();
             live.contains("listen 5353 udp;").then_some(())
         });
+        // A datagram through the proxy reaches the backend, and its answer comes back.
+        let answer = eventually(30, "an answer through the udp stream", || {
+            let out = p
+                .container
+                .exec(&["sh", "-c", "echo ping | socat -T2 - UDP:127.0.0.1:5353"]);
+            let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            (!text.is_empty()).then_some(text)
+        });
+        assert_eq!(answer, "from-udp");
     } else {
         assert!(
             udp.contains("not served: udp streams need nginx"),
