@@ -21,6 +21,51 @@ impl Drop for Pins {
     }
 }
 
+/// Namespaces standing for containers (pinned, removed on drop), named by `ids`, and the
+/// name of the project's switch namespace (pinned on drop too, once a test makes it).
+struct Lab {
+    project: String,
+    /// The pinned name of each container's namespace, in the order of `ids`.
+    names: Vec<String>,
+    switch_name: String,
+    containers: BTreeMap<String, NetNs>,
+    instances: Vec<Instance>,
+    _pins: Pins,
+}
+
+impl Lab {
+    fn new(prefix: &str, ids: &[&str]) -> Lab {
+        let pid = std::process::id();
+        let project = format!("{prefix}{pid}");
+        let names: Vec<String> = ids
+            .iter()
+            .map(|n| format!("dl{prefix}-{n}-{pid}"))
+            .collect();
+        let switch_name = switch_ns_name(&project);
+        let _pins = Pins(names.iter().cloned().chain([switch_name.clone()]).collect());
+        let mut containers = BTreeMap::new();
+        let mut instances = Vec::new();
+        for (n, full) in ids.iter().zip(&names) {
+            let (ns, made) = pinned::open_or_create(full).unwrap();
+            assert!(made, "{full} was left by an earlier run");
+            containers.insert(n.to_string(), ns);
+            instances.push(Instance {
+                id: n.to_string(),
+                name: n.to_string(),
+                service: None,
+            });
+        }
+        Lab {
+            project,
+            names,
+            switch_name,
+            containers,
+            instances,
+            _pins,
+        }
+    }
+}
+
 fn ip(ns: Option<&str>, args: &[&str]) -> (bool, String) {
     let mut c = Command::new("ip");
     if let Some(ns) = ns {
@@ -114,27 +159,15 @@ fn veths_on_a_bridge_and_a_patch_carry_traffic_and_up_is_idempotent() {
         .enable_all()
         .build()
         .unwrap();
-    let id = std::process::id();
-    let project = format!("t{id}");
-    let names: Vec<String> = ["a", "b", "c", "d"]
-        .iter()
-        .map(|n| format!("dlt-{n}-{id}"))
-        .collect();
-    let switch_name = switch_ns_name(&project);
-    let _pins = Pins(names.iter().cloned().chain([switch_name.clone()]).collect());
     let host_before = host_links();
-    let mut containers = BTreeMap::new();
-    let mut instances = Vec::new();
-    for (n, full) in ["a", "b", "c", "d"].iter().zip(&names) {
-        let (ns, made) = pinned::open_or_create(full).unwrap();
-        assert!(made);
-        containers.insert(n.to_string(), ns);
-        instances.push(Instance {
-            id: n.to_string(),
-            name: n.to_string(),
-            service: None,
-        });
-    }
+    let Lab {
+        project,
+        names,
+        switch_name,
+        containers,
+        instances,
+        _pins,
+    } = Lab::new("t", &["a", "b", "c", "d"]);
     let config = cfg(
         "x-network:\n  bridges: [{bridge: p1, mode: patch}]\n  links:\n    - {container: a, bridge: s1, ip: 10.0.9.1/24, mtu: 1500, mac: c2:00:00:00:09:01}\n    - {container: b, bridge: s1, ip: 10.0.9.2/24, route: 10.0.10.0/24 via 10.0.9.1}\n    - {container: c, bridge: p1, dev: p0, ip: fd09::1/64}\n    - {container: d, bridge: p1, dev: p0, ip: fd09::2/64}\n",
     );
@@ -349,39 +382,27 @@ fn a_nat_link_translates_both_ways_and_goes_with_its_setting() {
         .enable_all()
         .build()
         .unwrap();
-    let id = std::process::id();
-    let project = format!("tn{id}");
-    let names: Vec<String> = ["a", "b", "c"]
-        .iter()
-        .map(|n| format!("dltn-{n}-{id}"))
-        .collect();
-    let switch_name = switch_ns_name(&project);
-    let _pins = Pins(names.iter().cloned().chain([switch_name.clone()]).collect());
-    let mut containers = BTreeMap::new();
-    let mut instances = Vec::new();
-    for (n, full) in ["a", "b", "c"].iter().zip(&names) {
-        let (ns, _) = pinned::open_or_create(full).unwrap();
-        containers.insert(n.to_string(), ns);
-        instances.push(Instance {
-            id: n.to_string(),
-            name: n.to_string(),
-            service: None,
-        });
-    }
+    let lab = Lab::new("tn", &["a", "b", "c"]);
+    let names = &lab.names;
     let (ok, out) = ip(Some(&names[1]), &["sysctl", "-w", "net.ipv4.ip_forward=1"]);
     assert!(ok, "{out}");
-    let (switch, _) = pinned::open_or_create(&switch_name).unwrap();
+    let (switch, _) = pinned::open_or_create(&lab.switch_name).unwrap();
     let links = |nat: &str| {
         cfg(&format!(
             "x-network:\n  links:\n    - {{container: a, bridge: s1, ip: 10.77.1.1/24, route: 10.77.2.0/24 via 10.77.1.2}}\n    - {{container: b, bridge: s1, ip: 10.77.1.2/24{nat}}}\n    - {{container: b, bridge: s2, dev: eth1, ip: 10.77.2.2/24}}\n    - {{container: c, bridge: s2, ip: 10.77.2.3/24, route: default via 10.77.2.2}}\n"
         ))
     };
     let reconcile = |config: &crate::net::config::NetConfig| {
-        let (desired, _) = desire(&project, config, &instances);
-        let observed = observe(Some(&switch), &containers).unwrap();
+        let (desired, _) = desire(&lab.project, config, &lab.instances);
+        let observed = observe(Some(&switch), &lab.containers).unwrap();
         let (actions, conflicts) = plan(&desired, &observed);
         assert!(conflicts.is_empty(), "{conflicts:?}");
-        let applied = apply(&NetNs::current().unwrap(), &switch, &containers, &actions);
+        let applied = apply(
+            &NetNs::current().unwrap(),
+            &switch,
+            &lab.containers,
+            &actions,
+        );
         assert!(applied.errors.is_empty(), "{:?}", applied.errors);
     };
     reconcile(&links(", nat: 10.77.2.3"));
