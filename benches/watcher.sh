@@ -122,7 +122,9 @@ echo "engine $(docker version -f '{{.Server.Version}}'), $got of $rounds child r
 echo "event -> link realized (child start -> its connect under the alias): p50 ${p50} ms, p99 ${p99} ms"
 echo "floor (the script connects at once, same events):                     p50 ${f50} ms, p99 ${f99} ms ($(wc -l < "$work/floor") measured)"
 awk -v a="$p50" -v b="$f50" -v c="$p99" -v d="$f99" 'BEGIN {printf "ratio: p50 %.2fx, p99 %.2fx\n", a/b, c/d}'
-echo "context: the engine's connect of an idle container, timed around the request: p50 $(pct 0.5 < "$work/idle") ms, p99 $(pct 0.99 < "$work/idle") ms"
+i50=$(pct 0.5 < "$work/idle"); i99=$(pct 0.99 < "$work/idle")
+echo "context: the engine's connect of an idle container, timed around the request: p50 ${i50} ms, p99 ${i99} ms"
+awk -v a="$p50" -v b="$i50" -v c="$p99" -v d="$i99" 'BEGIN {printf "context ratio against that idle connect: p50 %.2fx, p99 %.2fx\n", a/b, c/d}'
 python3 - "$work/status.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
