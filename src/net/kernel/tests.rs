@@ -218,6 +218,34 @@ fn veths_on_a_bridge_and_a_patch_carry_traffic_and_up_is_idempotent() {
         &["busybox", "ping", "-6", "-c1", "-W2", "fd09::2"],
     );
     assert!(ok, "c -> d across the patch p1: {out}");
+    // TCP too (checksums that a veth leaves to offload must arrive right across mirred).
+    let server = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &names[3],
+            "socat",
+            "TCP6-LISTEN:7001,reuseaddr",
+            "SYSTEM:echo over-the-patch",
+        ])
+        .spawn()
+        .unwrap();
+    let mut got = String::new();
+    for _ in 0..30 {
+        let (ok, out) = ip(
+            Some(&names[2]),
+            &["socat", "-T2", "-", "TCP6:[fd09::2]:7001,connect-timeout=2"],
+        );
+        if ok && !out.is_empty() {
+            got = out;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let mut server = server;
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(got.trim(), "over-the-patch", "tcp c -> d across the patch");
     let (_, tc) = ip(
         Some(&switch_name),
         &["tc", "filter", "show", "dev", "c-p0", "ingress"],
