@@ -334,12 +334,37 @@ fn project_of(args: &Args) -> anyhow::Result<String> {
 fn down(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let project = project_of(args)?;
     let name = crate::net::kernel::switch_ns_name(&project);
+    let (daemon, run) = ctx.block_on(async {
+        let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
+        let stored = crate::net::store::load_all(&daemon, None).await?;
+        let config = stored
+            .into_iter()
+            .find(|(p, _)| *p == project)
+            .and_then(|(_, c)| c.ok());
+        let run = match &config {
+            Some(c) => Some(realize::running(&daemon, &project, c).await?),
+            None => None,
+        };
+        anyhow::Ok((daemon, run))
+    })?;
+    // What lives in the containers' own namespaces first (nat rules): the switch
+    // namespace's removal takes only the veths.
+    let mut failed = Vec::new();
+    if let Some(run) = &run {
+        let (removed, errors) = realize::tear_down_inside(&project, run)?;
+        if removed > 0 {
+            crate::output::info(&format!(
+                "project {project}: removed {removed} link{} inside its containers",
+                plural(removed)
+            ));
+        }
+        failed.extend(errors);
+        failed.extend(run.errors.iter().cloned());
+    }
     let removed_ns =
         crate::sys::pinned::remove(&name).with_context(|| format!("removing {name}"))?;
-    let removed_state = ctx.block_on(async {
-        let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
-        anyhow::Ok(crate::net::store::remove(&daemon, &project).await?)
-    })?;
+    let removed_state =
+        ctx.block_on(async { anyhow::Ok(crate::net::store::remove(&daemon, &project).await?) })?;
     if removed_ns {
         crate::output::info(&format!(
             "project {project}: removed the switch namespace {name} and every link in it"
@@ -351,7 +376,11 @@ fn down(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     } else {
         crate::output::info(&format!("project {project}: nothing to remove"));
     }
-    Ok(ExitCode::SUCCESS)
+    if failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        anyhow::bail!("{} failed:\n  {}", failed.len(), failed.join("\n  "))
+    }
 }
 
 fn wait(args: &Args, w: &WaitArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {

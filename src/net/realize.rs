@@ -171,6 +171,36 @@ pub(crate) fn reconcile(
     })
 }
 
+/// What of the project is inside its running containers (our interfaces, and the nat rules
+/// that go with them), removed: `down` does this before it removes the switch namespace, which
+/// takes the veths' other ends with it but not what lives in a container's own namespace.
+/// Returns how many objects went, and the failures.
+pub(crate) fn tear_down_inside(
+    project: &str,
+    run: &Running,
+) -> Result<(usize, Vec<String>), crate::sys::netns::NetnsError> {
+    let observed = match kernel::observe(None, &run.namespaces) {
+        Ok(o) => o,
+        Err(e) => return Ok((0, vec![e])),
+    };
+    let nothing = super::plan::Desired {
+        project: project.to_string(),
+        ..Default::default()
+    };
+    let (actions, _) = plan(&nothing, &observed);
+    let inside: Vec<_> = actions
+        .into_iter()
+        .filter(|a| matches!(a, super::plan::Action::DeleteInContainer { .. }))
+        .collect();
+    if inside.is_empty() {
+        return Ok((0, Vec::new()));
+    }
+    // No switch action is among them: the namespace the switch work would run in is unused.
+    let here = crate::sys::netns::NetNs::current()?;
+    let applied = kernel::apply(&here, &here, &run.namespaces, &inside);
+    Ok((applied.done, applied.errors))
+}
+
 /// The commands due in each container whose links were just made, in the configuration's
 /// order (pure).
 pub(crate) fn commands_due<'a>(

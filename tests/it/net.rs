@@ -115,7 +115,7 @@ fn a_project_is_wired_kept_converged_and_removed() {
     std::fs::write(
         dir.path().join("compose.yaml"),
         format!(
-            "name: {project}\nservices:\n  node:\n    image: busybox\n    network_mode: none\n    x-network:\n      links:\n        - {{bridge: s1, ip: 10.0.7.10/28, route: 10.0.8.0/24 via 10.0.7.1}}\n  router:\n    image: busybox\n    network_mode: none\n    x-network:\n      links:\n        - {{bridge: s1, ip: 10.0.7.1/28, mtu: 1500, mac: c2:00:00:00:07:01}}\n        - {{bridge: s2, dev: eth1, ip: 10.0.8.1/24}}\n      commands:\n        - {{command: \"ip -o -4 addr show dev eth1 | grep -q 10.0.8.1/24 && echo ready >> /tmp/dl-commands\"}}\n"
+            "name: {project}\nservices:\n  node:\n    image: busybox\n    network_mode: none\n    x-network:\n      links:\n        - {{bridge: s1, ip: 10.0.7.10/28, route: 10.0.8.0/24 via 10.0.7.1}}\n  router:\n    image: busybox\n    network_mode: none\n    x-network:\n      links:\n        - {{bridge: s1, ip: 10.0.7.1/28, mtu: 1500, mac: c2:00:00:00:07:01}}\n        - {{bridge: s2, dev: eth1, ip: 10.0.8.1/24, nat: 10.0.7.10}}\n      commands:\n        - {{command: \"ip -o -4 addr show dev eth1 | grep -q 10.0.8.1/24 && echo ready >> /tmp/dl-commands\"}}\n"
         ),
     )
     .unwrap();
@@ -149,6 +149,16 @@ fn a_project_is_wired_kept_converged_and_removed() {
         String::from_utf8_lossy(&c.exec(&["cat", "/tmp/dl-commands"]).stdout).into_owned()
     };
     assert_eq!(commands_ran(&router), "ready\n");
+    // The router's eth1 has its nat rules, in its own namespace.
+    let router_tables = || {
+        let pid = router.inspect("{{.State.Pid}}");
+        support::run_ok(Command::new("nsenter").args(["-t", &pid, "-n", "nft", "list", "ruleset"]))
+    };
+    let rules = router_tables();
+    assert!(
+        rules.contains("table inet docker-link-net-eth1") && rules.contains("dnat ip to 10.0.7.10"),
+        "{rules}"
+    );
 
     // Names, MAC and MTU exact; replica 2 at its offset; the route.
     let r = link_of(&router, "eth0");
@@ -270,6 +280,7 @@ fn a_project_is_wired_kept_converged_and_removed() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(gone, "the router's link went with the switch namespace");
+    assert_eq!(router_tables(), "", "the nat rules went with the project");
     assert_eq!(host_interfaces(), host_before, "host interfaces as before");
     assert_eq!(
         netns_list(&project),
