@@ -188,9 +188,9 @@ fn unsupported(config: &config::NetConfig) -> Vec<String> {
     let mut out = Vec::new();
     for l in &config.links {
         let who = format!("link {} of {}", l.dev, l.target());
-        if l.kind != config::LinkType::Veth {
+        if !matches!(l.kind, config::LinkType::Veth | config::LinkType::Macvlan) {
             out.push(format!(
-                "{who}: type {} is not supported by this version (veth only)",
+                "{who}: type {} is not supported by this version (veth and macvlan only)",
                 l.kind.name()
             ));
         }

@@ -159,6 +159,8 @@ pub(crate) struct Link {
     pub(crate) ip: Option<Cidr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) mac: Option<Mac>,
+    /// 0: the parent interface's (links on a parent only).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub(crate) mtu: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) route: Vec<Route>,
@@ -251,6 +253,10 @@ impl Tunnel {
             TunnelType::Geneve => 6081,
         }
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A command run in a container once its links are up, at every start.
@@ -1102,9 +1108,12 @@ fn validate_link(item: &Item, defaults: &Defaults, errs: &mut Errs) -> Option<Li
     } else {
         68
     };
+    // A link on a parent interface (macvlan and the like) keeps the parent's MTU unless told:
+    // it cannot exceed it. 0 = not set.
+    let on_parent = !matches!(kind, LinkType::Veth | LinkType::Dummy);
     let mtu = number(item, "mtu", min_mtu..=65535, errs)
         .map(|m| m as u32)
-        .unwrap_or(defaults.mtu);
+        .unwrap_or(if on_parent { 0 } else { defaults.mtu });
     let route = list(item, "route", errs, |s| s.parse::<Route>());
     let nat = string(item, "nat", errs).and_then(|s| match s.parse::<IpAddr>() {
         Ok(a) => Some(a),

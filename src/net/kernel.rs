@@ -218,14 +218,14 @@ pub(crate) fn apply(
     // tunnels' bridge ports.
     let switch_actions: Vec<Action> = actions
         .iter()
-        .filter(|a| {
-            matches!(
+        .filter(|a| match a {
+            Action::CreateVeth { want, .. } => want.macvlan.is_none(),
+            _ => matches!(
                 a,
                 Action::DeleteSwitch { .. }
                     | Action::CreateBridge { .. }
-                    | Action::CreateVeth { .. }
                     | Action::CreateTunnel { .. }
-            )
+            ),
         })
         .cloned()
         .collect();
@@ -315,6 +315,28 @@ pub(crate) fn apply(
         Err(e) => {
             record(Err(format!("the switch namespace: {e}")));
             failed.extend(containers.keys().cloned());
+        }
+    }
+    // 3b. macvlans: made on their parent in the underlay, placed in their container.
+    for a in actions {
+        if let Action::CreateVeth { want, .. } = a {
+            if let Some(m) = &want.macvlan {
+                let r = match containers.get(&want.container) {
+                    None => Err(format!(
+                        "container {} is not running",
+                        super::short(&want.container)
+                    )),
+                    Some(ns) => create_macvlan(underlay, ns, want, m),
+                };
+                if let Err(e) = r {
+                    failed.insert(want.container.clone());
+                    record(Err(format!(
+                        "container {} {}: {e}",
+                        super::short(&want.container),
+                        want.dev
+                    )));
+                }
+            }
         }
     }
     // 4. The containers' ends: addresses, up, routes; one thread per container.
@@ -588,6 +610,42 @@ fn create_tunnel(here: &NetNs, switch: &NetNs, want: &TunnelWant) -> Result<(), 
         };
         let msg = b.setns_by_fd(fd).build();
         h.link().add(msg).execute().await.map_err(|e| e.to_string())
+    })
+    .map_err(ns_err)?
+}
+
+/// A macvlan named `want.dev` on the parent `m.parent` of `here`, with its MAC and MTU, placed
+/// in the container's namespace in the same request.
+fn create_macvlan(
+    here: &NetNs,
+    container: &NetNs,
+    want: &VethWant,
+    m: &super::plan::MacvlanWant,
+) -> Result<(), String> {
+    use rtnetlink::packet_route::link::MacVlanMode;
+    let mode = match m.mode.as_str() {
+        "private" => MacVlanMode::Private,
+        "vepa" => MacVlanMode::Vepa,
+        "passthru" => MacVlanMode::Passthrough,
+        "source" => MacVlanMode::Source,
+        _ => MacVlanMode::Bridge,
+    };
+    let fd = container.as_raw_fd();
+    let (want, parent) = (want.clone(), m.parent.clone());
+    netns::run_in(here, move |h| async move {
+        let parent_index = index_of(&h, &parent)
+            .await
+            .map_err(|e| format!("parent {parent}: {e}"))?;
+        let mut b =
+            rtnetlink::LinkMacVlan::new(&want.dev, parent_index, mode).address(want.mac.0.to_vec());
+        if want.mtu > 0 {
+            b = b.mtu(want.mtu);
+        }
+        h.link()
+            .add(b.setns_by_fd(fd).build())
+            .execute()
+            .await
+            .map_err(|e| format!("macvlan on {parent}: {e}"))
     })
     .map_err(ns_err)?
 }

@@ -57,6 +57,20 @@ pub(crate) struct VethWant {
     /// so the marks of links without it are those earlier versions made.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nat: Option<std::net::IpAddr>,
+    /// A macvlan on a parent interface of the host instead of a veth: no switch end (`outer`
+    /// names the parent). Left out of the fingerprint when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub macvlan: Option<MacvlanWant>,
+}
+
+/// A macvlan link: made on `parent` in the namespace `up` runs in, its end placed straight in
+/// the container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct MacvlanWant {
+    pub parent: String,
+    /// bridge, private, vepa, passthru or source (the kernel's default: vepa; conlink's and
+    /// ours: bridge, so that two containers on one parent reach each other).
+    pub mode: String,
 }
 
 /// A tunnel end in the switch namespace (its socket in the namespace `up` runs in).
@@ -193,6 +207,10 @@ pub(crate) fn desire(
                 master: if is_patch { None } else { bridge },
                 patch: None,
                 nat: l.nat,
+                macvlan: (l.kind == super::config::LinkType::Macvlan).then(|| MacvlanWant {
+                    parent: l.outer_dev.clone().unwrap_or_default(),
+                    mode: l.mode.clone().unwrap_or_else(|| "bridge".to_string()),
+                }),
             });
         }
     }
@@ -333,7 +351,9 @@ pub(crate) fn plan(desired: &Desired, observed: &Observed) -> (Vec<Action>, Vec<
     }
     let mut wanted_in: BTreeSet<(&str, &str)> = BTreeSet::new();
     for v in &desired.veths {
-        wanted_switch.insert(&v.outer);
+        if v.macvlan.is_none() {
+            wanted_switch.insert(&v.outer);
+        }
         wanted_in.insert((&v.container, &v.dev));
         let m = veth_mark(project, v);
         let inside = observed
@@ -351,6 +371,22 @@ pub(crate) fn plan(desired: &Desired, observed: &Observed) -> (Vec<Action>, Vec<
                 ));
                 continue;
             }
+        }
+        if v.macvlan.is_some() {
+            // Nothing in the switch namespace: the container's end is the whole link.
+            if !inner_ok {
+                if inside.is_some() {
+                    deletes.push(Action::DeleteInContainer {
+                        container: v.container.clone(),
+                        dev: v.dev.clone(),
+                    });
+                }
+                creates.push(Action::CreateVeth {
+                    want: v.clone(),
+                    mark: m,
+                });
+            }
+            continue;
         }
         match decide(&v.outer, &m, "link", &mut deletes, &mut conflicts) {
             None => continue,

@@ -95,7 +95,15 @@ pub(crate) fn rows(
             row.interface = v.outer.clone();
             row.address = v.ip.map(|a| a.to_string()).unwrap_or_else(|| "-".into());
             let m = veth_mark(&desired.project, v);
-            let outer = observed.switch.iter().find(|i| i.name == v.outer);
+            // A macvlan has no switch end: the container's is the whole link.
+            let outer = if v.macvlan.is_some() {
+                observed
+                    .containers
+                    .get(&inst.id)
+                    .and_then(|ifs| ifs.iter().find(|i| i.name == v.dev))
+            } else {
+                observed.switch.iter().find(|i| i.name == v.outer)
+            };
             let inner = observed
                 .containers
                 .get(&inst.id)

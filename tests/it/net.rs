@@ -548,3 +548,92 @@ fn init_waits_for_the_link_before_the_command() {
         logs().contains("inet 10.0.9.5/24")
     });
 }
+
+/// A host interface and a namespace on its other end standing for the LAN, removed on drop.
+struct Lan {
+    parent: String,
+    ns: String,
+}
+
+impl Lan {
+    fn new(ip: &str) -> Lan {
+        let pid = std::process::id();
+        // `veth*`: left out of the host snapshots other tests compare.
+        let lan = Lan {
+            parent: format!("vethm{pid}"),
+            ns: format!("dlt-lan-{pid}"),
+        };
+        let peer = format!("dlm{pid}");
+        for args in [
+            vec!["netns", "add", lan.ns.as_str()],
+            vec![
+                "link",
+                "add",
+                &lan.parent,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &peer,
+            ],
+            vec!["link", "set", &peer, "netns", &lan.ns],
+            vec!["link", "set", &lan.parent, "up"],
+            vec!["-n", &lan.ns, "addr", "add", ip, "dev", &peer],
+            vec!["-n", &lan.ns, "link", "set", &peer, "up"],
+        ] {
+            support::run_ok(Command::new("ip").args(&args));
+        }
+        lan
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.parent])
+            .status();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
+/// `type: macvlan` through `docker net up`: the link is made on a host interface
+/// (`outer-dev`) and placed in the container; the container reaches the LAN behind it;
+/// `status` says up; `down` takes the link out of the container.
+#[test]
+fn a_macvlan_link_reaches_the_lan_behind_a_host_interface() {
+    let lan = Lan::new("10.79.0.9/24");
+    let dir = TempDir::new("net-macvlan");
+    let project = support::unique("netm").replace("dl-test-", "dlt");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        format!(
+            "name: {project}\nservices:\n  m:\n    image: busybox\n    network_mode: none\n    x-network:\n      links:\n        - {{type: macvlan, outer-dev: {}, ip: 10.79.0.1/24}}\n",
+            lan.parent
+        ),
+    )
+    .unwrap();
+    let _down = Down(dir.path().to_path_buf(), project.clone());
+    let m = replica(&project, "m", 1);
+    let out = net(dir.path(), &["up"]);
+    let (_, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("1 link wired"), "{err}");
+    // The host's ip in the container's namespace (busybox's has no -d).
+    let pid = m.inspect("{{.State.Pid}}");
+    let l = support::run_ok(Command::new("nsenter").args([
+        "-t", &pid, "-n", "ip", "-d", "-o", "link", "show", "dev", "eth0",
+    ]));
+    assert!(l.contains("macvlan mode bridge"), "{l}");
+    assert!(ping(&m, "10.79.0.9"), "the container reaches the lan");
+    let out = net(dir.path(), &["status", "--format", "{{.Dev}} {{.State}}"]);
+    assert_eq!(text(&out).0.trim(), "eth0 up", "{:?}", text(&out));
+    // Up again: nothing to do.
+    let (_, err) = text(&net(dir.path(), &["up"]));
+    assert!(err.contains("1 link wired, 0 changes applied"), "{err}");
+    let out = net(dir.path(), &["down"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(
+        !link_of(&m, "eth0").contains("eth0"),
+        "down took the macvlan"
+    );
+}

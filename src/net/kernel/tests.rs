@@ -497,3 +497,83 @@ fn a_nat_link_translates_both_ways_and_goes_with_its_setting() {
         "no snat: a sees c: {got:?}"
     );
 }
+
+/// A macvlan link: made on a parent interface of the namespace `up` runs in (here a namespace
+/// standing for the host, whose `hp0` is cabled to a peer standing for the LAN), its end in
+/// the container with its address. Containers reach the LAN and, in bridge mode, each other;
+/// a second plan changes nothing; the status reads it as up.
+#[test]
+fn macvlans_on_a_host_interface_reach_the_lan_and_each_other() {
+    let _rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let lab = Lab::new("tm", &["host", "lan", "a", "b"]);
+    let names = &lab.names;
+    for args in [
+        vec![
+            "ip", "link", "add", "hp0", "type", "veth", "peer", "name", "hp1",
+        ],
+        vec!["ip", "link", "set", "hp1", "netns", names[1].as_str()],
+        vec!["ip", "link", "set", "hp0", "up"],
+    ] {
+        let (ok, out) = ip(Some(&names[0]), &args);
+        assert!(ok, "{args:?}: {out}");
+    }
+    for args in [
+        vec!["ip", "addr", "add", "10.78.0.9/24", "dev", "hp1"],
+        vec!["ip", "link", "set", "hp1", "up"],
+    ] {
+        let (ok, out) = ip(Some(&names[1]), &args);
+        assert!(ok, "{args:?}: {out}");
+    }
+    let config = cfg(
+        "x-network:\n  links:\n    - {container: a, type: macvlan, outer-dev: hp0, ip: 10.78.0.1/24}\n    - {container: b, type: macvlan, outer-dev: hp0, ip: 10.78.0.2/24, mode: bridge}\n",
+    );
+    let (switch, _) = pinned::open_or_create(&lab.switch_name).unwrap();
+    let (desired, _) = desire(&lab.project, &config, &lab.instances);
+    let observed = observe(Some(&switch), &lab.containers).unwrap();
+    let (actions, conflicts) = plan(&desired, &observed);
+    assert!(conflicts.is_empty(), "{conflicts:?}");
+    let host = &lab.containers["host"];
+    let applied = apply(host, &switch, &lab.containers, &actions);
+    assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+    assert_eq!(
+        applied.made,
+        ["a".to_string(), "b".to_string()].into_iter().collect()
+    );
+
+    let (_, a) = ip(
+        Some(&names[2]),
+        &["ip", "-d", "-o", "link", "show", "dev", "eth0"],
+    );
+    assert!(
+        a.contains("macvlan mode bridge") && a.contains("state UP"),
+        "{a}"
+    );
+    assert!(a.contains(&desired.veths[0].mac.to_string()), "{a}");
+    let (ok, out) = ip(
+        Some(&names[2]),
+        &["busybox", "ping", "-c1", "-W2", "10.78.0.9"],
+    );
+    assert!(ok, "a -> the lan through the host's hp0: {out}");
+    let (ok, out) = ip(
+        Some(&names[2]),
+        &["busybox", "ping", "-c1", "-W2", "10.78.0.2"],
+    );
+    assert!(ok, "a -> b on the same parent (bridge mode): {out}");
+    // Nothing in the switch namespace; nothing left in the host but its own interfaces.
+    let (_, sw) = ip(Some(&lab.switch_name), &["ip", "-o", "link", "show"]);
+    assert_eq!(
+        sw.lines().count(),
+        1,
+        "only lo in the switch namespace: {sw}"
+    );
+
+    let observed = observe(Some(&switch), &lab.containers).unwrap();
+    let (again, _) = plan(&desired, &observed);
+    assert_eq!(again, [], "a second plan changes nothing");
+    let rows = crate::net::status::rows(&config, &desired, &[], &observed, &lab.instances);
+    let states: Vec<&str> = rows.iter().map(|r| r.state.as_str()).collect();
+    assert_eq!(states, ["up", "up"], "{rows:?}");
+}
