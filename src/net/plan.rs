@@ -372,44 +372,37 @@ pub(crate) fn plan(desired: &Desired, observed: &Observed) -> (Vec<Action>, Vec<
                 continue;
             }
         }
-        if v.macvlan.is_some() {
+        let create = if v.macvlan.is_some() {
             // Nothing in the switch namespace: the container's end is the whole link.
-            if !inner_ok {
-                if inside.is_some() {
-                    deletes.push(Action::DeleteInContainer {
-                        container: v.container.clone(),
-                        dev: v.dev.clone(),
-                    });
-                }
-                creates.push(Action::CreateVeth {
-                    want: v.clone(),
-                    mark: m,
-                });
-            }
-            continue;
-        }
-        match decide(&v.outer, &m, "link", &mut deletes, &mut conflicts) {
-            None => continue,
-            Some(false) if inner_ok => {}
-            Some(create) => {
-                if !create {
+            !inner_ok
+        } else {
+            match decide(&v.outer, &m, "link", &mut deletes, &mut conflicts) {
+                None => continue,
+                Some(false) if inner_ok => false,
+                // The switch end is right but the container's is gone or changed: the pair
+                // is made again.
+                Some(false) => {
                     deletes.push(Action::DeleteSwitch {
                         name: v.outer.clone(),
                     });
+                    true
                 }
-                if inside.is_some() {
-                    deletes.push(Action::DeleteInContainer {
-                        container: v.container.clone(),
-                        dev: v.dev.clone(),
-                    });
-                }
-                creates.push(Action::CreateVeth {
-                    want: v.clone(),
-                    mark: m,
+                Some(true) => true,
+            }
+        };
+        if create {
+            if inside.is_some() {
+                deletes.push(Action::DeleteInContainer {
+                    container: v.container.clone(),
+                    dev: v.dev.clone(),
                 });
-                if let Some(p) = &v.patch {
-                    patches.insert(pair(&v.outer, p));
-                }
+            }
+            creates.push(Action::CreateVeth {
+                want: v.clone(),
+                mark: m,
+            });
+            if let Some(p) = &v.patch {
+                patches.insert(pair(&v.outer, p));
             }
         }
     }

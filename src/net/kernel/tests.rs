@@ -82,6 +82,11 @@ fn ip(ns: Option<&str>, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// One ping from the namespace `ns` (busybox's), and what it printed.
+fn ping(ns: &str, to: &str) -> (bool, String) {
+    ip(Some(ns), &["busybox", "ping", "-c1", "-W2", to])
+}
+
 fn cfg(yaml: &str) -> crate::net::config::NetConfig {
     let src = Source {
         name: "c.yaml".into(),
@@ -201,15 +206,9 @@ fn veths_on_a_bridge_and_a_patch_carry_traffic_and_up_is_idempotent() {
     );
 
     // Traffic across the bridge, both ways, and across the patch (IPv6).
-    let (ok, out) = ip(
-        Some(&names[0]),
-        &["busybox", "ping", "-c1", "-W2", "10.0.9.2"],
-    );
+    let (ok, out) = ping(&names[0], "10.0.9.2");
     assert!(ok, "a -> b across s1: {out}");
-    let (ok, out) = ip(
-        Some(&names[1]),
-        &["busybox", "ping", "-c1", "-W2", "10.0.9.1"],
-    );
+    let (ok, out) = ping(&names[1], "10.0.9.1");
     assert!(ok, "b -> a across s1: {out}");
     // IPv6 duplicate address detection first.
     std::thread::sleep(std::time::Duration::from_secs(2));
@@ -286,10 +285,7 @@ fn veths_on_a_bridge_and_a_patch_carry_traffic_and_up_is_idempotent() {
     );
     let applied = apply(&NetNs::current().unwrap(), &switch, &containers, &actions);
     assert!(applied.errors.is_empty(), "{:?}", applied.errors);
-    let (ok, out) = ip(
-        Some(&names[0]),
-        &["busybox", "ping", "-c1", "-W2", "10.0.9.3"],
-    );
+    let (ok, out) = ping(&names[0], "10.0.9.3");
     assert!(ok, "a -> b's new address: {out}");
 
     // Down: the switch namespace goes, and with it every veth; the host is as it was.
@@ -552,15 +548,9 @@ fn macvlans_on_a_host_interface_reach_the_lan_and_each_other() {
         "{a}"
     );
     assert!(a.contains(&desired.veths[0].mac.to_string()), "{a}");
-    let (ok, out) = ip(
-        Some(&names[2]),
-        &["busybox", "ping", "-c1", "-W2", "10.78.0.9"],
-    );
+    let (ok, out) = ping(&names[2], "10.78.0.9");
     assert!(ok, "a -> the lan through the host's hp0: {out}");
-    let (ok, out) = ip(
-        Some(&names[2]),
-        &["busybox", "ping", "-c1", "-W2", "10.78.0.2"],
-    );
+    let (ok, out) = ping(&names[2], "10.78.0.2");
     assert!(ok, "a -> b on the same parent (bridge mode): {out}");
     // Nothing in the switch namespace; nothing left in the host but its own interfaces.
     let (_, sw) = ip(Some(&lab.switch_name), &["ip", "-o", "link", "show"]);
