@@ -188,9 +188,12 @@ fn unsupported(config: &config::NetConfig) -> Vec<String> {
     let mut out = Vec::new();
     for l in &config.links {
         let who = format!("link {} of {}", l.dev, l.target());
-        if !matches!(l.kind, config::LinkType::Veth | config::LinkType::Macvlan) {
+        if !matches!(
+            l.kind,
+            config::LinkType::Veth | config::LinkType::Macvlan | config::LinkType::Macvtap
+        ) {
             out.push(format!(
-                "{who}: type {} is not supported by this version (veth and macvlan only)",
+                "{who}: type {} is not supported by this version (veth, macvlan and macvtap only)",
                 l.kind.name()
             ));
         }

@@ -631,21 +631,32 @@ fn create_macvlan(
         _ => MacVlanMode::Bridge,
     };
     let fd = container.as_raw_fd();
-    let (want, parent) = (want.clone(), m.parent.clone());
+    let (want, parent, tap) = (want.clone(), m.parent.clone(), m.tap);
+    let kind = if tap { "macvtap" } else { "macvlan" };
     netns::run_in(here, move |h| async move {
         let parent_index = index_of(&h, &parent)
             .await
             .map_err(|e| format!("parent {parent}: {e}"))?;
-        let mut b =
-            rtnetlink::LinkMacVlan::new(&want.dev, parent_index, mode).address(want.mac.0.to_vec());
-        if want.mtu > 0 {
-            b = b.mtu(want.mtu);
-        }
+        let msg = if tap {
+            let mut b = rtnetlink::LinkMacVtap::new(&want.dev, parent_index, mode)
+                .address(want.mac.0.to_vec());
+            if want.mtu > 0 {
+                b = b.mtu(want.mtu);
+            }
+            b.setns_by_fd(fd).build()
+        } else {
+            let mut b = rtnetlink::LinkMacVlan::new(&want.dev, parent_index, mode)
+                .address(want.mac.0.to_vec());
+            if want.mtu > 0 {
+                b = b.mtu(want.mtu);
+            }
+            b.setns_by_fd(fd).build()
+        };
         h.link()
-            .add(b.setns_by_fd(fd).build())
+            .add(msg)
             .execute()
             .await
-            .map_err(|e| format!("macvlan on {parent}: {e}"))
+            .map_err(|e| format!("{kind} on {parent}: {e}"))
     })
     .map_err(ns_err)?
 }

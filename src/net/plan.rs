@@ -71,6 +71,9 @@ pub(crate) struct MacvlanWant {
     /// bridge, private, vepa, passthru or source (the kernel's default: vepa; conlink's and
     /// ours: bridge, so that two containers on one parent reach each other).
     pub mode: String,
+    /// A macvtap (a macvlan with a tap character device for a VM's process) instead.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tap: bool,
 }
 
 /// A tunnel end in the switch namespace (its socket in the namespace `up` runs in).
@@ -207,9 +210,14 @@ pub(crate) fn desire(
                 master: if is_patch { None } else { bridge },
                 patch: None,
                 nat: l.nat,
-                macvlan: (l.kind == super::config::LinkType::Macvlan).then(|| MacvlanWant {
+                macvlan: matches!(
+                    l.kind,
+                    super::config::LinkType::Macvlan | super::config::LinkType::Macvtap
+                )
+                .then(|| MacvlanWant {
                     parent: l.outer_dev.clone().unwrap_or_default(),
                     mode: l.mode.clone().unwrap_or_else(|| "bridge".to_string()),
+                    tap: l.kind == super::config::LinkType::Macvtap,
                 }),
             });
         }

@@ -494,7 +494,7 @@ fn a_nat_link_translates_both_ways_and_goes_with_its_setting() {
     );
 }
 
-/// A macvlan link: made on a parent interface of the namespace `up` runs in (here a namespace
+/// A macvlan link (and a macvtap, the same with a tap device): made on a parent interface of the namespace `up` runs in (here a namespace
 /// standing for the host, whose `hp0` is cabled to a peer standing for the LAN), its end in
 /// the container with its address. Containers reach the LAN and, in bridge mode, each other;
 /// a second plan changes nothing; the status reads it as up.
@@ -524,7 +524,7 @@ fn macvlans_on_a_host_interface_reach_the_lan_and_each_other() {
         assert!(ok, "{args:?}: {out}");
     }
     let config = cfg(
-        "x-network:\n  links:\n    - {container: a, type: macvlan, outer-dev: hp0, ip: 10.78.0.1/24}\n    - {container: b, type: macvlan, outer-dev: hp0, ip: 10.78.0.2/24, mode: bridge}\n",
+        "x-network:\n  links:\n    - {container: a, type: macvlan, outer-dev: hp0, ip: 10.78.0.1/24}\n    - {container: b, type: macvtap, outer-dev: hp0, ip: 10.78.0.2/24, mode: bridge}\n",
     );
     let (switch, _) = pinned::open_or_create(&lab.switch_name).unwrap();
     let (desired, _) = desire(&lab.project, &config, &lab.instances);
@@ -548,10 +548,18 @@ fn macvlans_on_a_host_interface_reach_the_lan_and_each_other() {
         "{a}"
     );
     assert!(a.contains(&desired.veths[0].mac.to_string()), "{a}");
+    let (_, b) = ip(
+        Some(&names[3]),
+        &["ip", "-d", "-o", "link", "show", "dev", "eth0"],
+    );
+    assert!(b.contains("macvtap mode bridge"), "{b}");
     let (ok, out) = ping(&names[2], "10.78.0.9");
     assert!(ok, "a -> the lan through the host's hp0: {out}");
     let (ok, out) = ping(&names[2], "10.78.0.2");
-    assert!(ok, "a -> b on the same parent (bridge mode): {out}");
+    assert!(
+        ok,
+        "a (macvlan) -> b (macvtap) on the same parent (bridge mode): {out}"
+    );
     // Nothing in the switch namespace; nothing left in the host but its own interfaces.
     let (_, sw) = ip(Some(&lab.switch_name), &["ip", "-o", "link", "show"]);
     assert_eq!(
