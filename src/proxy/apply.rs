@@ -213,11 +213,33 @@ pub(crate) async fn observe<E: Engine>(
             p.certs = match engine.get_archive(&p.id, CERTS_DIR).await {
                 Ok(tar) => certs_in_tar(&tar),
                 Err(e) if e.is_not_found() => BTreeMap::new(),
-                Err(e) => return Err(e),
+                // Stopped or removed since the listing (another client's `down`, a
+                // cleanup): the daemon answers with an error of its own ("RWLayer … is
+                // unexpectedly nil", seen in CI). It is no longer a proxy to apply to; the
+                // others go on.
+                Err(e) => match gone_since(engine.inspect_container(&p.id).await) {
+                    Some(state) => {
+                        p.state = state;
+                        BTreeMap::new()
+                    }
+                    None => return Err(e),
+                },
             };
         }
     }
     Ok((listing.containers, proxies))
+}
+
+/// After a proxy's files could not be read: the state it has left running for (removed,
+/// stopped), or None when it still runs (then the error stands).
+fn gone_since(
+    inspected: Result<crate::docker::engine::ContainerInfo, EngineError>,
+) -> Option<State> {
+    match inspected {
+        Err(e) if e.is_not_found() => Some(State::Removing),
+        Ok(info) if !info.running() => Some(info.state.unwrap_or(State::Unknown)),
+        _ => None,
+    }
 }
 
 /// The certificates in an archive of the certificates directory: each `NAME.crt` with a
@@ -1075,6 +1097,30 @@ pub(crate) mod tests {
             "proxy p: committing the configuration was cut short (exit 137): the proxy stopped or was removed meanwhile"
         );
         assert_eq!(state.reloads, 0);
+    }
+
+    /// A proxy whose files could not be read is left out when it has stopped or gone since
+    /// the listing; one that still runs keeps the error.
+    #[test]
+    fn a_proxy_gone_since_the_listing_is_left_out() {
+        use crate::docker::engine::ContainerInfo;
+        let info = |state| ContainerInfo {
+            state: Some(state),
+            ..Default::default()
+        };
+        let gone = EngineError::NotFound {
+            what: "inspecting".into(),
+            message: "no such container".into(),
+        };
+        let down = EngineError::Unavailable {
+            what: "inspecting".into(),
+            reason: "refused".into(),
+        };
+        assert_eq!(gone_since(Err(gone)), Some(State::Removing));
+        assert_eq!(gone_since(Ok(info(State::Exited))), Some(State::Exited));
+        assert_eq!(gone_since(Ok(info(State::Removing))), Some(State::Removing));
+        assert_eq!(gone_since(Ok(info(State::Running))), None);
+        assert_eq!(gone_since(Err(down)), None);
     }
 
     #[test]
