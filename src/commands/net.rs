@@ -364,10 +364,12 @@ fn down(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         failed.extend(errors);
         failed.extend(run.errors.iter().cloned());
     }
-    let removed_ns =
-        crate::sys::pinned::remove(&name).with_context(|| format!("removing {name}"))?;
+    // The stored state first: a watcher's pass that starts now finds no project, and one
+    // already under way that makes the switch namespace again sees it gone and removes it.
     let removed_state =
         ctx.block_on(async { anyhow::Ok(crate::net::store::remove(&daemon, &project).await?) })?;
+    let removed_ns =
+        crate::sys::pinned::remove(&name).with_context(|| format!("removing {name}"))?;
     if removed_ns {
         crate::output::info(&format!(
             "project {project}: removed the switch namespace {name} and every link in it"

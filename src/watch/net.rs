@@ -73,6 +73,16 @@ impl<E: Engine + Clone> NetDuty<E> {
                 tokio::task::spawn_blocking(move || crate::net::realize::reconcile(&p, &c, run))
                     .await;
             match outcome {
+                Ok(Ok(o)) if o.made_switch && !self.still_stored(&project).await => {
+                    // `docker net down` ran while this pass was under way: the switch
+                    // namespace this pass made again is not wanted (the host ends as it was).
+                    let name = crate::net::kernel::switch_ns_name(&project);
+                    if let Err(e) = crate::sys::pinned::remove(&name) {
+                        report
+                            .errors
+                            .push((project, "net", format!("removing {name}: {e}")));
+                    }
+                }
                 Ok(Ok(o)) => {
                     report.links += o.wired;
                     report.changes += o.changes;
@@ -101,6 +111,17 @@ impl<E: Engine + Clone> NetDuty<E> {
             }
         }
         report
+    }
+}
+
+impl<E: Engine + Clone> NetDuty<E> {
+    /// Whether `up` still stores the project (`down` removes it first).
+    async fn still_stored(&self, project: &str) -> bool {
+        match crate::net::store::load_all(&self.engine, Some(&self.ns)).await {
+            Ok(stored) => stored.iter().any(|(p, _)| p == project),
+            // Unknown: keep what the pass made; the next pass decides.
+            Err(_) => true,
+        }
     }
 }
 

@@ -486,6 +486,23 @@ fn net_up_gives_the_watcher_container_the_net_duty() {
     });
     support::docker_ok(&["restart", "-t", "0", &b.id]);
     until("a reaches b after its restart", || ping(&a, "10.0.10.2"));
+
+    // Down while the watcher's container runs (and a restart gives it a pass to make):
+    // nothing of the project is left in the host, now or a moment later.
+    support::docker_ok(&["restart", "-t", "0", &b.id]);
+    let out = support::run(
+        g.cmd(&["net", "down"])
+            .current_dir(dir.path())
+            .env_remove("COMPOSE_FILE")
+            .env_remove("COMPOSE_PROJECT_NAME"),
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(
+        netns_list(&project),
+        Vec::<String>::new(),
+        "the switch namespace stays gone after down"
+    );
 }
 
 /// `docker init --wait-net DEV` as a container's entrypoint: the command starts only once
