@@ -317,15 +317,7 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
     if let Some(code) = err.chain().find_map(|c| c.downcast_ref::<commands::Exit>()) {
         return ExitCode::from(code.0);
     }
-    let mut msg = format!("{err}");
-    for cause in err.chain().skip(1) {
-        let c = cause.to_string();
-        if !msg.contains(&c) {
-            msg.push_str(": ");
-            msg.push_str(&c);
-        }
-    }
-    output::error(&msg);
+    output::error(&describe(err));
     for cause in err.chain() {
         if let Some(hint) = hint_for(cause) {
             output::hint(&hint);
@@ -333,6 +325,20 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
         }
     }
     ExitCode::from(exit_code_for(err))
+}
+
+/// An error with its causes on one line, each said once: typed errors keep their source for
+/// `hint_for` and also name it in their own message, so anyhow's `{:#}` would repeat it.
+pub(crate) fn describe(err: &anyhow::Error) -> String {
+    let mut msg = err.to_string();
+    for cause in err.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
 }
 
 fn hint_for(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
@@ -377,4 +383,33 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
         }
     }
     1
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("proxy p: {source}")]
+    struct Typed {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn describe_says_each_cause_once() {
+        let typed = Typed {
+            source: std::io::Error::other("running sh in container abc: refused"),
+        };
+        let e = anyhow::Error::new(typed).context("proxy pass");
+        assert_eq!(
+            format!("{e:#}"),
+            "proxy pass: proxy p: running sh in container abc: refused: \
+             running sh in container abc: refused",
+            "what anyhow alone prints"
+        );
+        assert_eq!(
+            super::describe(&e),
+            "proxy pass: proxy p: running sh in container abc: refused"
+        );
+        let plain = anyhow::anyhow!("a").context("b");
+        assert_eq!(super::describe(&plain), "b: a");
+    }
 }

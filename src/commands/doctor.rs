@@ -160,7 +160,7 @@ fn installation(ctx: &Ctx, checks: &mut Vec<Check>) -> Option<PathBuf> {
             checks.push(Check::new(
                 "plugin directory",
                 Status::Fail,
-                format!("{e:#}"),
+                crate::describe(&e),
             ));
             return None;
         }
@@ -169,7 +169,7 @@ fn installation(ctx: &Ctx, checks: &mut Vec<Check>) -> Option<PathBuf> {
         Ok(s) => s,
         Err(e) => {
             checks.push(
-                Check::new("plugin directory", Status::Fail, format!("{e:#}"))
+                Check::new("plugin directory", Status::Fail, crate::describe(&e))
                     .fix("fix the JSON of the docker CLI's config.json"),
             );
             return None;
@@ -289,7 +289,7 @@ fn name_check(plugin: Plugin, hit: Option<(PathBuf, Entry)>) -> Check {
 fn daemon(ctx: &Ctx) -> Check {
     let rt = match ctx.runtime() {
         Ok(rt) => rt,
-        Err(e) => return Check::new("daemon", Status::Fail, format!("{e:#}")),
+        Err(e) => return Check::new("daemon", Status::Fail, crate::describe(&e)),
     };
     let result = rt.block_on(async {
         let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;

@@ -297,7 +297,7 @@ pub fn run_install(args: InstallArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             Step::Apply(msg) => match link_atomically(&dir, path) {
                 Ok(()) => output::info(msg),
                 Err(e) => {
-                    output::error(&format!("{e:#}"));
+                    output::error(&crate::describe(&e));
                     failed += 1;
                 }
             },
@@ -333,7 +333,7 @@ fn warn_search_path(ctx: &Ctx, dir: &Path) {
     let search = match search_path(&config) {
         Ok(s) => s,
         Err(e) => {
-            output::warn(&format!("{e:#}"));
+            output::warn(&crate::describe(&e));
             return;
         }
     };

@@ -304,8 +304,7 @@ fn status(args: &Args, s: &StatusArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let project = project_of(args)?;
     let (config, run) = ctx.block_on(async {
         let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
-        let stored = crate::net::store::load_all(&daemon, None).await?;
-        let Some((_, cfg)) = stored.into_iter().find(|(p, _)| *p == project) else {
+        let Some(cfg) = crate::net::store::load(&daemon, &project).await? else {
             anyhow::bail!(
                 "project {project} is not up (no stored configuration): run docker net up"
             );
@@ -339,11 +338,9 @@ fn down(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let name = crate::net::kernel::switch_ns_name(&project);
     let (daemon, run) = ctx.block_on(async {
         let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
-        let stored = crate::net::store::load_all(&daemon, None).await?;
-        let config = stored
-            .into_iter()
-            .find(|(p, _)| *p == project)
-            .and_then(|(_, c)| c.ok());
+        let config = crate::net::store::load(&daemon, &project)
+            .await?
+            .and_then(Result::ok);
         let run = match &config {
             Some(c) => Some(realize::running(&daemon, &project, c).await?),
             None => None,

@@ -337,7 +337,7 @@ pub async fn converge<E: Engine>(
             Ok(o) => o,
             Err(e) if desired.members.len() <= 1 && round == 0 => {
                 // No links left, and no network to leave: nothing to do.
-                tracing::debug!("{e:#}");
+                tracing::debug!("{}", crate::describe(&e));
                 return Ok(());
             }
             Err(e) => {
@@ -355,7 +355,7 @@ pub async fn converge<E: Engine>(
         }
         tracing::debug!("realizing {net}, round {round}: {} failed", last.len());
     }
-    let all: Vec<String> = last.iter().map(|e| format!("{e:#}")).collect();
+    let all: Vec<String> = last.iter().map(|e| crate::describe(&e)).collect();
     anyhow::bail!("{}", all.join("; "))
 }
 

@@ -124,7 +124,31 @@ pub(crate) async fn load_all<E: Engine>(
     if let Some(ns) = ns {
         filter.push(labels::namespace(ns));
     }
-    let vols = engine.list_volumes(&filter).await?;
+    list(engine, &filter).await
+}
+
+/// One project's stored configuration (or why it cannot be read), whatever its registry
+/// namespace; None when the project is not stored.
+pub(crate) async fn load<E: Engine>(
+    engine: &E,
+    project: &str,
+) -> Result<Option<Result<NetConfig, String>>, EngineError> {
+    let filter = [
+        labels::role(labels::NET_ROLE),
+        format!("{}={project}", labels::NET_PROJECT),
+    ];
+    Ok(list(engine, &filter)
+        .await?
+        .into_iter()
+        .find(|(p, _)| p == project)
+        .map(|(_, cfg)| cfg))
+}
+
+async fn list<E: Engine>(
+    engine: &E,
+    filter: &[String],
+) -> Result<Vec<(String, Result<NetConfig, String>)>, EngineError> {
+    let vols = engine.list_volumes(filter).await?;
     Ok(vols
         .into_iter()
         .filter_map(|v| {
@@ -186,7 +210,18 @@ mod tests {
             assert_eq!(all.len(), 1);
             assert_eq!(all[0].0, "p");
             assert_eq!(all[0].1.as_ref().unwrap(), &cfg);
+            assert!(save(&fake, "other", "q", &NetConfig::default())
+                .await
+                .unwrap());
+            assert_eq!(load(&fake, "p").await.unwrap().unwrap().unwrap(), cfg);
+            assert_eq!(
+                load(&fake, "q").await.unwrap().unwrap().unwrap(),
+                NetConfig::default(),
+                "a project of another registry namespace too"
+            );
+            assert!(load(&fake, "r").await.unwrap().is_none());
             assert!(remove(&fake, "p").await.unwrap());
+            assert!(load(&fake, "p").await.unwrap().is_none());
             assert!(!remove(&fake, "p").await.unwrap());
             assert!(load_all(&fake, Some("default")).await.unwrap().is_empty());
         });

@@ -113,7 +113,9 @@ pub(crate) async fn keep<E: Engine>(engine: &E, role: &str, ns: &str, cancel: &C
                             continue;
                         }
                     },
-                    Err(e) => tracing::debug!("looking at the {role} container: {e:#}"),
+                    Err(e) => {
+                        tracing::debug!("looking at the {role} container: {}", crate::describe(&e))
+                    }
                 }
             }
             tokio::select! {

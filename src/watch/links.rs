@@ -330,7 +330,11 @@ impl<E: Engine + Clone + Send + Sync + 'static> Express<E> {
                 match realize::realize_on(&engine, &view, parent, scope, net_id).await {
                     Ok(()) => realized += 1,
                     // The pass that follows tries again and counts the failure.
-                    Err(e) => tracing::debug!("express lane for {}: {e:#}", short(parent)),
+                    Err(e) => tracing::debug!(
+                        "express lane for {}: {}",
+                        short(parent),
+                        crate::describe(&e)
+                    ),
                 }
             }
             tracing::debug!(
@@ -514,7 +518,7 @@ impl<E: Engine + Clone> LinkDuty<E> {
                         Err(e) => {
                             report
                                 .errors
-                                .push(("registry".into(), "registry", format!("{e:#}")))
+                                .push(("registry".into(), "registry", crate::describe(&e)))
                         }
                     }
                 }
@@ -530,10 +534,10 @@ impl<E: Engine + Clone> LinkDuty<E> {
                     if let Err(e) =
                         network::ensure(&self.engine, &self.pool, &self.ns, &net, label).await
                     {
-                        self.failed(&parent, now, &format!("{e:#}"));
+                        self.failed(&parent, now, &crate::describe(&e));
                         report
                             .errors
-                            .push((parent.clone(), "network", format!("{e:#}")));
+                            .push((parent.clone(), "network", crate::describe(&e)));
                     } else {
                         tracing::info!("made the link network {net} of {}", view.display(&parent));
                     }
@@ -548,10 +552,10 @@ impl<E: Engine + Clone> LinkDuty<E> {
                             report.realized += 1;
                         }
                         Err(e) => {
-                            self.failed(&parent, now, &format!("{e:#}"));
+                            self.failed(&parent, now, &crate::describe(&e));
                             report
                                 .errors
-                                .push((parent.clone(), "realize", format!("{e:#}")));
+                                .push((parent.clone(), "realize", crate::describe(&e)));
                         }
                     }
                 }
@@ -565,7 +569,9 @@ impl<E: Engine + Clone> LinkDuty<E> {
                             tracing::info!("removed the link network {net}: {reason}");
                             report.removed.push(net);
                         }
-                        Err(e) => report.errors.push((net, "housekeeping", format!("{e:#}"))),
+                        Err(e) => report
+                            .errors
+                            .push((net, "housekeeping", crate::describe(&e))),
                     }
                 }
             }
@@ -588,7 +594,7 @@ impl<E: Engine + Clone> LinkDuty<E> {
                 Ok(wrote) => report.rules_written = wrote,
                 Err(e) => report
                     .errors
-                    .push(("rules".into(), "rules", format!("{e:#}"))),
+                    .push(("rules".into(), "rules", crate::describe(&e))),
             }
             self.rules = Some(rules);
         }

@@ -352,8 +352,8 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
                     }
                 }
                 Err(e) => {
-                    tracing::warn!("proxy pass failed: {e:#}");
-                    status.error(unix_now(), "daemon", "proxy", format!("{e:#}"));
+                    tracing::warn!("proxy pass failed: {}", crate::describe(&e));
+                    status.error(unix_now(), "daemon", "proxy", crate::describe(&e));
                 }
             }
             for (object, kind, message) in &net_report.errors {
@@ -384,8 +384,8 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
                     // The read failed (the daemon went away mid-pass): everything again, after
                     // a growing pause (the stream's end, if the daemon is down, reconnects
                     // meanwhile).
-                    tracing::warn!("pass failed: {e:#}");
-                    status.error(unix_now(), "daemon", "read", format!("{e:#}"));
+                    tracing::warn!("pass failed: {}", crate::describe(&e));
+                    status.error(unix_now(), "daemon", "read", crate::describe(&e));
                     ears.dirty.all = true;
                     retry_after = (retry_after * 2)
                         .clamp(Duration::from_millis(250), Duration::from_secs(10));

@@ -85,7 +85,7 @@ impl<E: Engine> ProxyDuty<E> {
             if let Err(e) = self.one(proxy, &listing, since, &mut report).await {
                 report
                     .errors
-                    .push((proxy.container.clone(), "proxy", format!("{e:#}")));
+                    .push((proxy.container.clone(), "proxy", crate::describe(&e)));
             }
         }
         Ok(report)

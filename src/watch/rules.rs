@@ -189,7 +189,7 @@ impl Rules {
         match self.in_daemon_ns(nft::probe).await {
             Ok(Ok(_)) => self.unavailable = None,
             Ok(Err(e)) => self.unavailable = Some(e.to_string()),
-            Err(e) => self.unavailable = Some(format!("{e:#}")),
+            Err(e) => self.unavailable = Some(crate::describe(&e)),
         }
         if let Some(why) = &self.unavailable {
             tracing::warn!("links are not isolated by rules here: {why}");

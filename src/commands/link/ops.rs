@@ -106,7 +106,7 @@ async fn realize_all(
     let mut errors = Vec::new();
     for parent in parents {
         if let Err(e) = realize::realize(engine, view, parent, scope.clone()).await {
-            errors.push(format!("{e:#}"));
+            errors.push(crate::describe(&e));
         }
     }
     if errors.is_empty() {
@@ -252,7 +252,7 @@ pub(super) fn connect(args: ConnectArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> 
                     anyhow::Ok(())
                 };
                 if let Err(u) = undo.await {
-                    output::warn(&format!("rolling back the link: {u:#}"));
+                    output::warn(&format!("rolling back the link: {}", crate::describe(&u)));
                 }
                 return Err(e);
             }
@@ -494,7 +494,7 @@ pub(super) fn prune(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     } else {
         for e in &errors {
-            output::error(&format!("{e:#}"));
+            output::error(&crate::describe(&e));
         }
         Err(crate::commands::Exit(1).into())
     }

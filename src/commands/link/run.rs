@@ -193,7 +193,7 @@ impl Undo {
         }
         if let Some(net) = &self.network {
             if let Err(e) = network::remove(engine, net).await {
-                output::warn(&format!("rolling back: {e:#}"));
+                output::warn(&format!("rolling back: {}", crate::describe(&e)));
             }
         }
     }
@@ -454,7 +454,8 @@ async fn shared_init(engine: &Daemon) -> anyhow::Result<Option<init_volume::Shar
         Ok(shared) => Ok(Some(shared)),
         Err(e) => {
             output::warn(&format!(
-                "cannot share the init through a volume ({e:#}): copying it into the container"
+                "cannot share the init through a volume ({}): copying it into the container",
+                crate::describe(&e)
             ));
             Ok(None)
         }
@@ -516,7 +517,7 @@ fn start(
                 // The engine removed it after its exit: its link network goes with it.
                 if let Some(net) = &undo.network {
                     if let Err(e) = network::remove(engine, net).await {
-                        output::warn(&format!("{e:#}"));
+                        output::warn(&crate::describe(&e));
                     }
                 }
                 None

@@ -279,8 +279,9 @@ pub(crate) async fn start_if_needed(daemon: &Daemon, ctx: &Ctx) {
         )),
         Ok(_) => {}
         Err(e) => output::warn(&format!(
-            "the watcher could not be started ({e:#}): links stay as made now, but nothing \
-             repairs them (`docker link watcher start`)"
+            "the watcher could not be started ({}): links stay as made now, but nothing \
+             repairs them (`docker link watcher start`)",
+            crate::describe(&e)
         )),
     }
 }
