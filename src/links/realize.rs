@@ -355,7 +355,7 @@ pub async fn converge<E: Engine>(
         }
         tracing::debug!("realizing {net}, round {round}: {} failed", last.len());
     }
-    let all: Vec<String> = last.iter().map(|e| crate::describe(&e)).collect();
+    let all: Vec<String> = last.iter().map(crate::describe).collect();
     anyhow::bail!("{}", all.join("; "))
 }
 

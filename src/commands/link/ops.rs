@@ -494,7 +494,7 @@ pub(super) fn prune(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     } else {
         for e in &errors {
-            output::error(&crate::describe(&e));
+            output::error(&crate::describe(e));
         }
         Err(crate::commands::Exit(1).into())
     }
