@@ -41,6 +41,11 @@ pub const IMPORT_LOCK_ROLE: &str = "import-lock";
 pub const NET_ROLE: &str = "net";
 /// On a net volume: the compose project.
 pub const NET_PROJECT: &str = "docker-link.net.project";
+/// The port forwarder container of a `docker net` project (`forward`).
+pub const NET_FORWARDER_ROLE: &str = "net-forwarder";
+/// On the port forwarder: the ports it publishes, as `docker net up` asked (a change makes it
+/// again).
+pub const NET_FORWARD: &str = "docker-link.net.forward";
 /// On a net volume: the validated configuration, encoded by `net::store`.
 pub const NET_CONFIG: &str = "docker-link.net.config";
 

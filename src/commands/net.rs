@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::net::config::{self, BridgeMode, Defaults};
+use crate::net::forward;
 use crate::net::graph;
 use crate::net::interp::Env;
 use crate::net::realize;
@@ -200,7 +201,6 @@ fn unsupported(config: &config::NetConfig) -> Vec<String> {
         for (set, what) in [
             (!l.netem.is_empty(), "netem"),
             (!l.ethtool.is_empty(), "ethtool"),
-            (!l.forward.is_empty(), "forward"),
         ] {
             if set {
                 out.push(format!(
@@ -247,6 +247,25 @@ fn up(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let (daemon, run) = ctx.block_on(async {
         let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
         crate::net::store::save(&daemon, &ctx.config.registry, &project, &r.config).await?;
+        let publish = forward::publish(&r.config, &r.project.scales);
+        let name = forward::container_name(&project);
+        match forward::converge(&daemon, &ctx.config.registry, &project, &publish).await? {
+            forward::Converged::Made => crate::output::info(&format!(
+                "made the port forwarder {name}, publishing {}",
+                publish.join(" ")
+            )),
+            forward::Converged::Remade => crate::output::info(&format!(
+                "made the port forwarder {name} again, publishing {}",
+                publish.join(" ")
+            )),
+            forward::Converged::Started => {
+                crate::output::info(&format!("started the port forwarder {name}"))
+            }
+            forward::Converged::Removed => crate::output::info(&format!(
+                "removed the port forwarder {name}: nothing is forwarded any more"
+            )),
+            forward::Converged::Kept | forward::Converged::Nothing => {}
+        }
         let run = realize::running(&daemon, &project, &r.config).await?;
         // The watcher wires containers that start later: started, or made again with the net
         // duty's privileges, which it has only while a project is up.
@@ -316,7 +335,9 @@ fn status(args: &Args, s: &StatusArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     })?;
     let switch = crate::sys::pinned::open(&kernel::switch_ns_name(&project))?;
     let (desired, unwired) = desire(&project, &config, &run.instances);
-    let observed = kernel::observe(switch.as_ref(), &run.namespaces).map_err(anyhow::Error::msg)?;
+    let forwarder = desired.forward.as_ref().map(|f| f.container.as_str());
+    let observed =
+        kernel::observe(switch.as_ref(), &run.namespaces, forwarder).map_err(anyhow::Error::msg)?;
     let rows = crate::net::status::rows(&config, &desired, &unwired, &observed, &run.instances);
     crate::output::print(&s.format, &rows)?;
     for e in &run.errors {
@@ -363,8 +384,19 @@ fn down(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     }
     // The stored state first: a watcher's pass that starts now finds no project, and one
     // already under way that makes the switch namespace again sees it gone and removes it.
-    let removed_state =
-        ctx.block_on(async { anyhow::Ok(crate::net::store::remove(&daemon, &project).await?) })?;
+    let (removed_state, removed_forwarder) = ctx.block_on(async {
+        let state = crate::net::store::remove(&daemon, &project).await?;
+        let forwarder = forward::remove(&daemon, &project).await;
+        anyhow::Ok((state, forwarder))
+    })?;
+    match removed_forwarder {
+        Ok(true) => crate::output::info(&format!(
+            "project {project}: removed the port forwarder {}",
+            forward::container_name(&project)
+        )),
+        Ok(false) => {}
+        Err(e) => failed.push(crate::describe(&e)),
+    }
     let removed_ns =
         crate::sys::pinned::remove(&name).with_context(|| format!("removing {name}"))?;
     if removed_ns {

@@ -487,6 +487,8 @@ impl Engine for Daemon {
                 cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
                 pid_mode: spec.pid_host.then(|| "host".to_string()),
                 port_bindings: publish_bindings(&spec.publish),
+                sysctls: (!spec.sysctls.is_empty())
+                    .then(|| spec.sysctls.clone().into_iter().collect()),
                 mounts: spec.volume.as_ref().map(|(name, target)| {
                     vec![Mount {
                         typ: Some(MountType::VOLUME),

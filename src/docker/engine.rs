@@ -243,6 +243,9 @@ pub struct ContainerSpec {
     pub pid_host: bool,
     /// Published ports, `[IP:]HOST:CONTAINER[/tcp]` as `docker run -p` writes them.
     pub publish: Vec<String>,
+    /// Namespaced kernel settings, `--sysctl KEY=VALUE` (`net.ipv4.ip_forward` for the
+    /// port forwarder of `docker net`).
+    pub sysctls: BTreeMap<String, String>,
 }
 
 /// What a command run with [`Engine::exec`] gave.

@@ -66,6 +66,25 @@ impl Cidr {
         })
     }
 
+    /// The last address before the broadcast address of an IPv4 prefix of /30 or wider, with
+    /// the same prefix (`10.0.1.254/24` for `10.0.1.7/24`): the port forwarder's.
+    pub(crate) fn last_host(&self) -> Option<Cidr> {
+        if !self.addr.is_ipv4() || self.prefix > 30 {
+            return None;
+        }
+        let last = (Cidr::bits(&self.addr) | !self.mask() & u128::from(u32::MAX)) - 1;
+        Some(Cidr {
+            addr: IpAddr::V4(Ipv4Addr::from(u32::try_from(last).ok()?)),
+            prefix: self.prefix,
+        })
+    }
+
+    /// Whether `other` is in this prefix.
+    pub(crate) fn contains(&self, other: &IpAddr) -> bool {
+        self.addr.is_ipv4() == other.is_ipv4()
+            && Cidr::bits(&self.addr) & self.mask() == Cidr::bits(other) & self.mask()
+    }
+
     /// The network address (`10.0.1.0/24`), for messages.
     pub(crate) fn network(&self) -> String {
         let bits = Cidr::bits(&self.addr) & self.mask();
@@ -258,6 +277,28 @@ mod tests {
                 (g, w) => panic!("{input}: got {g:?}, want {w:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_last_host_of_a_prefix() {
+        for (input, want) in [
+            ("10.0.1.7/24", Some("10.0.1.254/24")),
+            ("10.0.0.1/8", Some("10.255.255.254/8")),
+            ("192.168.5.1/30", Some("192.168.5.2/30")),
+            ("192.168.5.1/31", None),
+            ("fd00::1/64", None),
+        ] {
+            let c: Cidr = input.parse().unwrap();
+            assert_eq!(
+                c.last_host().map(|c| c.to_string()).as_deref(),
+                want,
+                "{input}"
+            );
+        }
+        let c: Cidr = "10.0.1.7/24".parse().unwrap();
+        assert!(c.contains(&"10.0.1.200".parse().unwrap()));
+        assert!(!c.contains(&"10.0.2.1".parse().unwrap()));
+        assert!(!c.contains(&"fd00::1".parse().unwrap()));
     }
 
     #[test]

@@ -372,7 +372,7 @@ pub(crate) struct Forward {
     pub(crate) proto: Proto,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Proto {
     Tcp,
     Udp,
@@ -1198,6 +1198,15 @@ fn validate_link(item: &Item, defaults: &Defaults, errs: &mut Errs) -> Option<Li
                 "forward needs the link's ip (the address ports are forwarded to)",
             );
         }
+        if let Some(c) = ip.filter(|c| c.last_host().is_none()) {
+            errs.at(
+                path_of(item, "forward"),
+                format!(
+                    "forward needs an IPv4 address in a /30 or wider prefix (Docker publishes \
+                     IPv4 to the port forwarder, which takes the prefix's last address): {c} is not"
+                ),
+            );
+        }
     }
     if errs.0.len() > before {
         return None;
@@ -1459,7 +1468,35 @@ fn check_across(
         }
     }
     // Offsets of scaled services, and duplicate addresses and MACs in one broadcast domain.
+    // The port forwarder's addresses come first: no link may take one.
     let mut addrs: BTreeMap<(String, IpAddr), String> = BTreeMap::new();
+    let forwarders = super::forward::addresses(config);
+    for (bridge, a) in &forwarders {
+        addrs.insert(
+            (bridge.clone(), a.addr),
+            format!(
+                "the port forwarder on {bridge} (forward takes the last address of {})",
+                a.network()
+            ),
+        );
+    }
+    for (l, item) in config.links.iter().zip(items) {
+        if let (false, Some(b), Some(ip)) = (l.forward.is_empty(), &l.bridge, &l.ip) {
+            if let Some(f) = forwarders
+                .get(b)
+                .filter(|f| !f.contains(&ip.addr) || f.prefix != ip.prefix)
+            {
+                errs.at(
+                    path_of(item, "ip"),
+                    format!(
+                        "forwarded links on one bridge share one prefix: {ip} is not in {}, \
+                         the prefix of the first forwarded link on {b}",
+                        f.network()
+                    ),
+                );
+            }
+        }
+    }
     let mut macs: BTreeMap<(String, Mac), String> = BTreeMap::new();
     for (l, item) in config.links.iter().zip(items) {
         let n = replicas(l);

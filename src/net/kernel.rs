@@ -91,12 +91,24 @@ fn ns_err(e: NetnsError) -> String {
     e.to_string()
 }
 
-/// The interfaces of the switch namespace and of each container's.
+/// The interfaces of the switch namespace and of each container's, and the table of the
+/// port forwarder (`forwarder`: its container id, when it runs).
 pub(crate) fn observe(
     switch: Option<&NetNs>,
     containers: &BTreeMap<String, NetNs>,
+    forwarder: Option<&str>,
 ) -> Result<Observed, String> {
     let mut o = Observed::default();
+    if let Some(ns) = forwarder.and_then(|id| containers.get(id)) {
+        o.forward = netns::run_in(ns, |_| async move {
+            match nft::list_table(nft::Family::Inet, crate::net::forward::TABLE) {
+                Ok(t) => Ok(t),
+                Err(nft::NftError::Unsupported { .. }) => Ok(None),
+                Err(e) => Err(format!("the port forwarder's table: {e}")),
+            }
+        })
+        .map_err(ns_err)??;
+    }
     if let Some(ns) = switch {
         o.switch = netns::run_in(ns, |h| async move { list(&h).await }).map_err(ns_err)??;
     }
@@ -419,6 +431,28 @@ pub(crate) fn apply(
             Err(e) => record(Err(format!("the switch namespace: {e}"))),
         }
     }
+    // 6. The port forwarder's table, once its links are in place.
+    for a in actions {
+        if let Action::SetForwards { container, table } = a {
+            let r = match containers.get(container) {
+                None => Err("it is not running".to_string()),
+                Some(ns) => {
+                    let table = table.clone();
+                    netns::run_in(ns, |_| async move {
+                        nft::replace_table(&table).map_err(|e| e.to_string())
+                    })
+                    .map_err(ns_err)
+                    .and_then(|r| r)
+                }
+            };
+            record(r.map_err(|e| {
+                format!(
+                    "the port forwarder {}: its table: {e}",
+                    super::short(container)
+                )
+            }));
+        }
+    }
     out
 }
 
@@ -524,7 +558,7 @@ pub(crate) fn nat_table(dev: &str, to: IpAddr, ip: IpAddr) -> nft::Table {
                 -100,
                 Rule {
                     matches: vec![Match::Iifname(dev.to_string()), Match::Ip(version)],
-                    verdict: Verdict::Dnat(to),
+                    verdict: Verdict::Dnat(to, None),
                 },
             ),
             chain(

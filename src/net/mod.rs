@@ -4,9 +4,13 @@
 //!   [`sources`] finds the files as compose does.
 //! - [`addr`]: CIDRs, MACs, replica offsets, derived names and MACs.
 //! - [`graph`]: the topology as Graphviz dot or JSON (conlink's net2dot).
+//! - [`plan`] (desired vs observed, pure), [`kernel`] (observe and apply over rtnetlink),
+//!   [`realize`] (one reconcile), [`store`] (the desired state on the daemon), [`forward`]
+//!   (published ports through a forwarder container).
 
 pub(crate) mod addr;
 pub(crate) mod config;
+pub(crate) mod forward;
 pub(crate) mod graph;
 pub(crate) mod interp;
 pub(crate) mod kernel;

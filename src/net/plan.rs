@@ -95,6 +95,16 @@ pub(crate) struct Desired {
     pub bridges: Vec<BridgeWant>,
     pub veths: Vec<VethWant>,
     pub tunnels: Vec<TunnelWant>,
+    /// The port forwarder's table, when the forwarder runs (`net::forward`).
+    pub forward: Option<ForwardWant>,
+}
+
+/// The nf_tables table of the running port forwarder: a rule for each running target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ForwardWant {
+    /// The forwarder's container id.
+    pub container: String,
+    pub table: crate::sys::nft::Table,
 }
 
 /// Why a declared link is not wired (a replica pushed out of its prefix).
@@ -145,6 +155,8 @@ pub(crate) fn desire(
         ..Default::default()
     };
     let mut unwired = Vec::new();
+    let mut forwards: Vec<super::forward::Rule> = Vec::new();
+    let forwarder = super::forward::container_name(project);
     let patches: BTreeSet<&str> = config
         .bridges
         .iter()
@@ -197,6 +209,18 @@ pub(crate) fn desire(
                 });
                 continue;
             };
+            if let Some(to) = ip {
+                for f in &l.forward {
+                    if let Ok(port) = u16::try_from(u64::from(f.host) + offset) {
+                        forwards.push(super::forward::Rule {
+                            proto: f.proto,
+                            port,
+                            to: to.addr,
+                            to_port: f.container,
+                        });
+                    }
+                }
+            }
             let bridge = l.bridge.clone();
             let is_patch = bridge.as_deref().is_some_and(|b| patches.contains(b));
             d.veths.push(VethWant {
@@ -221,6 +245,35 @@ pub(crate) fn desire(
                 }),
             });
         }
+    }
+    // The forwarder, when it runs: a link on each bridge a forward crosses, and its table.
+    if let Some(fw) = instances.iter().find(|i| i.name == forwarder) {
+        let addresses = super::forward::addresses(config);
+        for (bridge, a) in &addresses {
+            let dev = super::forward::dev_name(bridge);
+            let mtu = config
+                .links
+                .iter()
+                .find(|l| !l.forward.is_empty() && l.bridge.as_deref() == Some(bridge))
+                .map_or(1500, |l| l.mtu);
+            d.veths.push(VethWant {
+                outer: outer_name(&format!("{forwarder}-{dev}")),
+                container: fw.id.clone(),
+                mac: Mac::derived(&format!("{project}/forwarder/{bridge}")),
+                dev,
+                mtu,
+                ip: Some(*a),
+                routes: Vec::new(),
+                master: Some(bridge.clone()),
+                patch: None,
+                nat: None,
+                macvlan: None,
+            });
+        }
+        d.forward = Some(ForwardWant {
+            container: fw.id.clone(),
+            table: super::forward::table(&addresses, &forwards),
+        });
     }
     for t in &config.tunnels {
         d.tunnels.push(TunnelWant {
@@ -295,6 +348,9 @@ pub(crate) struct Observed {
     pub switch: Vec<Iface>,
     /// By container id.
     pub containers: BTreeMap<String, Vec<Iface>>,
+    /// The port forwarder's table as its namespace holds it (None: absent, or no forwarder
+    /// was looked at).
+    pub forward: Option<crate::sys::nft::TableState>,
 }
 
 /// One change to the kernel.
@@ -327,6 +383,11 @@ pub(crate) enum Action {
     Patch {
         a: String,
         b: String,
+    },
+    /// Replace the port forwarder's table in its namespace.
+    SetForwards {
+        container: String,
+        table: crate::sys::nft::Table,
     },
 }
 
@@ -453,6 +514,18 @@ pub(crate) fn plan(desired: &Desired, observed: &Observed) -> (Vec<Action>, Vec<
     let mut actions = deletes;
     actions.extend(creates);
     actions.extend(patches.into_iter().map(|(a, b)| Action::Patch { a, b }));
+    if let Some(f) = &desired.forward {
+        if !observed
+            .forward
+            .as_ref()
+            .is_some_and(|t| t.matches(&f.table))
+        {
+            actions.push(Action::SetForwards {
+                container: f.container.clone(),
+                table: f.table.clone(),
+            });
+        }
+    }
     (actions, conflicts)
 }
 

@@ -33,6 +33,22 @@ pub(crate) async fn running<E: crate::docker::engine::Engine>(
         .iter()
         .filter_map(|l| l.container.clone())
         .collect();
+    // The port forwarder (`net::forward`), when the configuration forwards ports.
+    if config.links.iter().any(|l| !l.forward.is_empty()) {
+        listing.extend(
+            daemon
+                .list_containers(&ListFilter {
+                    names: vec![format!(
+                        "^/{}$",
+                        crate::net::forward::container_name(project)
+                    )],
+                    labels: vec![crate::labels::role(crate::labels::NET_FORWARDER_ROLE)],
+                    ..Default::default()
+                })
+                .await?
+                .containers,
+        );
+    }
     if !names.is_empty() {
         listing.extend(
             daemon
@@ -133,7 +149,8 @@ pub(crate) fn reconcile(
         run.errors
             .push(format!("container {} {}: {}", u.container, u.dev, u.reason));
     }
-    let observed = match kernel::observe(Some(&switch), &run.namespaces) {
+    let forwarder = desired.forward.as_ref().map(|f| f.container.as_str());
+    let observed = match kernel::observe(Some(&switch), &run.namespaces, forwarder) {
         Ok(o) => o,
         Err(e) => {
             run.errors.push(e);
@@ -159,7 +176,12 @@ pub(crate) fn reconcile(
     );
     Ok(Outcome {
         made_switch,
-        wired: desired.veths.len(),
+        // The declared links: the port forwarder's own are not the user's.
+        wired: desired
+            .veths
+            .iter()
+            .filter(|v| Some(v.container.as_str()) != forwarder)
+            .count(),
         changes: applied.done,
         waiting: rows.iter().filter(|r| r.state == "waiting").count(),
         errors: run.errors,
@@ -179,7 +201,7 @@ pub(crate) fn tear_down_inside(
     project: &str,
     run: &Running,
 ) -> Result<(usize, Vec<String>), crate::sys::netns::NetnsError> {
-    let observed = match kernel::observe(None, &run.namespaces) {
+    let observed = match kernel::observe(None, &run.namespaces, None) {
         Ok(o) => o,
         Err(e) => return Ok((0, vec![e])),
     };

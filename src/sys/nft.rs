@@ -270,9 +270,10 @@ pub enum Verdict {
     Reject,
     Jump(String),
     Return,
-    /// Destination NAT to this address (in a `NatPrerouting` chain); the connection's
-    /// replies are translated back by conntrack.
-    Dnat(IpAddr),
+    /// Destination NAT to this address, and port when one is given (in a `NatPrerouting`
+    /// chain; a port needs an `L4` match); the connection's replies are translated back by
+    /// conntrack.
+    Dnat(IpAddr, Option<u16>),
     /// Source NAT to this address (in a `NatPostrouting` chain).
     Snat(IpAddr),
 }
@@ -538,7 +539,12 @@ impl Rule {
             Verdict::Reject => "reject".into(),
             Verdict::Return => "return".into(),
             Verdict::Jump(c) => format!("jump {c}"),
-            Verdict::Dnat(ip) => format!("dnat {} to {ip}", nat_family(ip)),
+            Verdict::Dnat(ip, None) => format!("dnat {} to {ip}", nat_family(ip)),
+            Verdict::Dnat(ip, Some(port)) => format!(
+                "dnat {} to {}",
+                nat_family(ip),
+                std::net::SocketAddr::new(*ip, *port)
+            ),
             Verdict::Snat(ip) => format!("snat {} to {ip}", nat_family(ip)),
         });
         parts.join(" ")
@@ -717,7 +723,9 @@ const NFT_NAT_SNAT: u32 = 0;
 const NFT_NAT_DNAT: u32 = 1;
 const NFPROTO_IPV4: u32 = 2;
 const NFPROTO_IPV6: u32 = 10;
+const NFTA_NAT_REG_PROTO_MIN: u16 = 5;
 const NFT_REG_1: u32 = 1;
+const NFT_REG_2: u32 = 2;
 
 const NF_DROP: i32 = 0;
 const NF_ACCEPT: i32 = 1;
@@ -945,7 +953,7 @@ fn rule_exprs(buf: &mut Vec<u8>, family: Family, rule: &Rule) {
         Verdict::Drop => verdict(buf, NF_DROP, None),
         Verdict::Return => verdict(buf, NFT_RETURN, None),
         Verdict::Jump(c) => verdict(buf, NFT_JUMP, Some(c)),
-        Verdict::Dnat(ip) | Verdict::Snat(ip) => {
+        Verdict::Dnat(ip, _) | Verdict::Snat(ip) => {
             let (bytes, proto) = match ip {
                 IpAddr::V4(a) => (a.octets().to_vec(), NFPROTO_IPV4),
                 IpAddr::V6(a) => (a.octets().to_vec(), NFPROTO_IPV6),
@@ -955,7 +963,20 @@ fn rule_exprs(buf: &mut Vec<u8>, family: Family, rule: &Rule) {
                 attr_be32(b, NFTA_IMMEDIATE_DREG, NFT_REG_1);
                 nest(b, NFTA_IMMEDIATE_DATA, |b| attr(b, NFTA_DATA_VALUE, &bytes));
             });
-            let ty = if matches!(rule.verdict, Verdict::Dnat(_)) {
+            // A port into a second register, in network byte order (`nat` reads 16 bits).
+            let port = match rule.verdict {
+                Verdict::Dnat(_, Some(p)) => Some(p),
+                _ => None,
+            };
+            if let Some(p) = port {
+                expr(buf, "immediate", |b| {
+                    attr_be32(b, NFTA_IMMEDIATE_DREG, NFT_REG_2);
+                    nest(b, NFTA_IMMEDIATE_DATA, |b| {
+                        attr(b, NFTA_DATA_VALUE, &p.to_be_bytes())
+                    });
+                });
+            }
+            let ty = if matches!(rule.verdict, Verdict::Dnat(..)) {
                 NFT_NAT_DNAT
             } else {
                 NFT_NAT_SNAT
@@ -964,6 +985,9 @@ fn rule_exprs(buf: &mut Vec<u8>, family: Family, rule: &Rule) {
                 attr_be32(b, NFTA_NAT_TYPE, ty);
                 attr_be32(b, NFTA_NAT_FAMILY, proto);
                 attr_be32(b, NFTA_NAT_REG_ADDR_MIN, NFT_REG_1);
+                if port.is_some() {
+                    attr_be32(b, NFTA_NAT_REG_PROTO_MIN, NFT_REG_2);
+                }
             });
         }
         Verdict::Reject => {
@@ -1574,7 +1598,7 @@ mod tests {
     fn nat_rules_load_the_address_then_translate() {
         for (verdict, text) in [
             (
-                Verdict::Dnat("10.0.0.3".parse().unwrap()),
+                Verdict::Dnat("10.0.0.3".parse().unwrap(), None),
                 "iifname \"eth0\" dnat ip to 10.0.0.3",
             ),
             (
@@ -1589,6 +1613,32 @@ mod tests {
             );
             assert_eq!(r.to_nft(Family::Inet), text);
         }
+    }
+
+    /// A DNAT with a port loads it into a second register, which `nat` names as its
+    /// protocol range.
+    #[test]
+    fn dnat_to_a_port_loads_address_and_port() {
+        let r = rule(
+            vec![Match::L4(L4::Tcp), Match::Dport(8080, 8080)],
+            Verdict::Dnat("10.0.0.3".parse().unwrap(), Some(80)),
+        );
+        assert_eq!(
+            expr_names(Family::Inet, &r).last_chunk::<3>().unwrap(),
+            &["immediate", "immediate", "nat"]
+        );
+        assert_eq!(
+            r.to_nft(Family::Inet),
+            "meta l4proto tcp th dport 8080 dnat ip to 10.0.0.3:80"
+        );
+        let v6 = rule(
+            vec![Match::L4(L4::Udp), Match::Dport(53, 53)],
+            Verdict::Dnat("fd00::2".parse().unwrap(), Some(5353)),
+        );
+        assert_eq!(
+            v6.to_nft(Family::Inet),
+            "meta l4proto udp th dport 53 dnat ip6 to [fd00::2]:5353"
+        );
     }
 
     #[test]

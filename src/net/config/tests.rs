@@ -227,6 +227,25 @@ fn every_error_at_once_with_its_path() {
             &[r#"c.yaml: x-network.links[0].forward[1]: "80:x/sctp" is not a forward (HOST_PORT:CONTAINER_PORT/tcp|udp)"#],
         ),
         (
+            "x-network:\n  links:\n    - {service: a, ip: 10.0.0.1/24, forward: 80:80/tcp}\n    - {service: b, bridge: s, ip: fd00::1/64, forward: 81:80/tcp}\n    - {service: c, bridge: t, ip: 10.0.3.1/31, forward: 82:80/udp}\n",
+            &[],
+            &[
+                "c.yaml: x-network.links[0]: a veth link needs a bridge",
+                "c.yaml: x-network.links[1].forward: forward needs an IPv4 address in a /30 or wider prefix (Docker publishes IPv4 to the port forwarder, which takes the prefix's last address): fd00::1/64 is not",
+                "c.yaml: x-network.links[2].forward: forward needs an IPv4 address in a /30 or wider prefix (Docker publishes IPv4 to the port forwarder, which takes the prefix's last address): 10.0.3.1/31 is not",
+            ],
+        ),
+        (
+            // The forwarder takes 10.0.1.254 on s: a replica that would get it, and a second
+            // forwarded link on s in another prefix, are refused.
+            "x-network:\n  links:\n    - {service: web, bridge: s, ip: 10.0.1.253/24, forward: 8080:80/tcp}\n    - {service: db, bridge: s, ip: 10.0.2.1/24, forward: 5432:5432/tcp}\n",
+            &[("web", 2), ("db", 1)],
+            &[
+                "c.yaml: x-network.links[0].ip: replica 2 of service web would get 10.0.1.254, which the port forwarder on s (forward takes the last address of 10.0.1.0/24) has too (on s)",
+                "c.yaml: x-network.links[1].ip: forwarded links on one bridge share one prefix: 10.0.2.1/24 is not in 10.0.1.0/24, the prefix of the first forwarded link on s",
+            ],
+        ),
+        (
             "x-network:\n  links:\n    - {service: web, bridge: s, ip: 10.0.1.253/24}\n",
             &[("web", 4)],
             &["c.yaml: x-network.links[0].ip: replica 4 of service web would get 10.0.1.253/24 + 3, outside 10.0.1.0/24 (service web is scaled to 4)"],

@@ -180,7 +180,7 @@ fn veths_on_a_bridge_and_a_patch_carry_traffic_and_up_is_idempotent() {
     assert!(made);
     let (desired, unwired) = desire(&project, &config, &instances);
     assert!(unwired.is_empty());
-    let observed = observe(Some(&switch), &containers).unwrap();
+    let observed = observe(Some(&switch), &containers, None).unwrap();
     let (actions, conflicts) = plan(&desired, &observed);
     assert!(conflicts.is_empty(), "{conflicts:?}");
     let applied = apply(&NetNs::current().unwrap(), &switch, &containers, &actions);
@@ -263,7 +263,7 @@ fn veths_on_a_bridge_and_a_patch_carry_traffic_and_up_is_idempotent() {
     );
 
     // A second up is a no-op.
-    let observed = observe(Some(&switch), &containers).unwrap();
+    let observed = observe(Some(&switch), &containers, None).unwrap();
     let (again, conflicts) = plan(&desired, &observed);
     assert_eq!(again, [], "a second up does nothing");
     assert!(conflicts.is_empty(), "{conflicts:?}");
@@ -367,7 +367,7 @@ fn a_vxlan_tunnel_joins_two_hosts() {
             NetNs::by_path(format!("/run/netns/{container}")).unwrap(),
         )]
         .into();
-        let observed = observe(Some(&ns[switch]), &containers).unwrap();
+        let observed = observe(Some(&ns[switch]), &containers, None).unwrap();
         let (actions, conflicts) = plan(&desired, &observed);
         assert!(conflicts.is_empty(), "{conflicts:?}");
         let applied = apply(&ns[host], &ns[switch], &containers, &actions);
@@ -383,7 +383,7 @@ fn a_vxlan_tunnel_joins_two_hosts() {
             "{vx}"
         );
         // A second pass does nothing.
-        let observed = observe(Some(&ns[switch]), &containers).unwrap();
+        let observed = observe(Some(&ns[switch]), &containers, None).unwrap();
         assert_eq!(plan(&desired, &observed).0, []);
     }
     let (ok, out) = ip(Some(&ca), &["busybox", "ping", "-c1", "-W3", "10.0.50.2"]);
@@ -418,7 +418,7 @@ fn a_nat_link_translates_both_ways_and_goes_with_its_setting() {
     };
     let reconcile = |config: &crate::net::config::NetConfig| {
         let (desired, _) = desire(&lab.project, config, &lab.instances);
-        let observed = observe(Some(&switch), &lab.containers).unwrap();
+        let observed = observe(Some(&switch), &lab.containers, None).unwrap();
         let (actions, conflicts) = plan(&desired, &observed);
         assert!(conflicts.is_empty(), "{conflicts:?}");
         let applied = apply(
@@ -528,7 +528,7 @@ fn macvlans_on_a_host_interface_reach_the_lan_and_each_other() {
     );
     let (switch, _) = pinned::open_or_create(&lab.switch_name).unwrap();
     let (desired, _) = desire(&lab.project, &config, &lab.instances);
-    let observed = observe(Some(&switch), &lab.containers).unwrap();
+    let observed = observe(Some(&switch), &lab.containers, None).unwrap();
     let (actions, conflicts) = plan(&desired, &observed);
     assert!(conflicts.is_empty(), "{conflicts:?}");
     let host = &lab.containers["host"];
@@ -568,7 +568,7 @@ fn macvlans_on_a_host_interface_reach_the_lan_and_each_other() {
         "only lo in the switch namespace: {sw}"
     );
 
-    let observed = observe(Some(&switch), &lab.containers).unwrap();
+    let observed = observe(Some(&switch), &lab.containers, None).unwrap();
     let (again, _) = plan(&desired, &observed);
     assert_eq!(again, [], "a second plan changes nothing");
     let rows = crate::net::status::rows(&config, &desired, &[], &observed, &lab.instances);

@@ -320,3 +320,75 @@ fn marks_name_their_project() {
         Some("x")
     );
 }
+
+/// The port forwarder, once it runs, gets a link on each forwarded bridge with the prefix's
+/// last address, and a table with a rule per running target (replica k: port + k - 1); the
+/// table is set when the kernel's differs and left alone when it matches.
+#[test]
+fn the_forwarder_is_wired_and_its_table_follows_the_targets() {
+    let cfg = config(
+        "x-network:\n  links:\n    - {service: web, bridge: s1, ip: 10.1.0.1/24, forward: 8080:80/tcp}\n",
+        &[("web", 3)],
+    );
+    let fw = Instance {
+        id: "f".into(),
+        name: crate::net::forward::container_name("p"),
+        service: None,
+    };
+    // Without the forwarder running: no link of its own, no table.
+    let (d, _) = desire("p", &cfg, &[svc("w1", "web", 1)]);
+    assert_eq!(d.veths.len(), 1);
+    assert!(d.forward.is_none());
+    let (d, _) = desire(
+        "p",
+        &cfg,
+        &[svc("w1", "web", 1), svc("w3", "web", 3), fw.clone()],
+    );
+    let own = d.veths.iter().find(|v| v.container == "f").unwrap();
+    assert_eq!(own.dev, crate::net::forward::dev_name("s1"));
+    assert_eq!(own.ip.unwrap().to_string(), "10.1.0.254/24");
+    assert_eq!(own.master.as_deref(), Some("s1"));
+    assert!(own.routes.is_empty() && own.nat.is_none());
+    let f = d.forward.as_ref().unwrap();
+    assert_eq!(f.container, "f");
+    let dnat: Vec<String> = f.table.chains[0]
+        .rules
+        .iter()
+        .map(|r| r.to_nft(f.table.family))
+        .collect();
+    assert_eq!(
+        dnat,
+        [
+            "iifname \"eth0\" meta nfproto ipv4 meta l4proto tcp th dport 8080 dnat ip to 10.1.0.1:80",
+            "iifname \"eth0\" meta nfproto ipv4 meta l4proto tcp th dport 8082 dnat ip to 10.1.0.3:80",
+        ]
+    );
+    let mut observed = applied(&d);
+    let (actions, _) = plan(&d, &observed);
+    assert_eq!(
+        actions,
+        [Action::SetForwards {
+            container: "f".into(),
+            table: f.table.clone()
+        }]
+    );
+    observed.forward = Some(crate::sys::nft::TableState {
+        comment: Some(f.table.fingerprint()),
+        chains: f
+            .table
+            .chains
+            .iter()
+            .map(|c| (c.name.clone(), (0..c.rules.len() as u64).collect()))
+            .collect(),
+    });
+    assert_eq!(plan(&d, &observed).0, []);
+    // A replica that stops: its rule goes (the kernel took its link with its namespace).
+    observed.containers.remove("w3");
+    observed.switch.retain(|i| i.name != "web_3-eth0");
+    let (d2, _) = desire("p", &cfg, &[svc("w1", "web", 1), fw]);
+    let (actions, _) = plan(&d2, &observed);
+    assert!(
+        matches!(actions.as_slice(), [Action::SetForwards { table, .. }] if table.chains[0].rules.len() == 1),
+        "{actions:?}"
+    );
+}
