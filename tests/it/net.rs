@@ -654,3 +654,126 @@ fn a_macvlan_link_reaches_the_lan_behind_a_host_interface() {
         "down took the macvlan"
     );
 }
+
+/// `forward`: each replica's port published on the daemon's host (host port + k - 1), reached
+/// by another container through the host's address as any published port is; the port
+/// forwarder follows the targets (a replica that stops loses its port at the next `up`) and
+/// `down` removes it with its ports.
+#[test]
+fn forward_publishes_each_replicas_port_on_the_host() {
+    let dir = TempDir::new("net-forward");
+    let project = support::unique("netf").replace("dl-test-", "dlt");
+    // Two ports in a range no daemon hands out, per process (the second engine's run too).
+    let port = 20000 + (std::process::id() % 10000) as u16 * 2;
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        format!(
+            "name: {project}\nservices:\n  web:\n    image: busybox\n    network_mode: none\n    scale: 2\n    x-network:\n      links:\n        - {{bridge: s, ip: 10.0.13.1/24, forward: \"{port}:80/tcp\"}}\n"
+        ),
+    )
+    .unwrap();
+    let _down = Down(dir.path().to_path_buf(), project.clone());
+    let webs: Vec<Container> = (1..=2)
+        .map(|k| {
+            let c = replica(&project, "web", k);
+            let out = c.exec(&[
+                "sh",
+                "-c",
+                &format!("mkdir -p /www && echo web-{k} > /www/index.html && httpd -p 80 -h /www"),
+            ]);
+            assert!(out.status.success(), "{out:?}");
+            c
+        })
+        .collect();
+    let out = net(dir.path(), &["up"]);
+    let (_, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    let forwarder = format!("docker-link-net-{project}-forward");
+    assert!(
+        err.contains(&format!(
+            "made the port forwarder {forwarder}, publishing {port}:{port}/tcp {}:{}/tcp",
+            port + 1,
+            port + 1
+        )),
+        "{err}"
+    );
+    assert!(err.contains("2 links wired"), "{err}");
+    let fw = Container::adopt(&forwarder);
+    assert_eq!(fw.inspect("{{.State.Running}}"), "true");
+    assert_eq!(
+        fw.inspect(r#"{{index .Config.Labels "docker-link.role"}}"#),
+        "net-forwarder"
+    );
+    // The forwarder's link on s has the prefix's last address.
+    // (The self image has no `ip`: from here, in its namespace.)
+    let pid = fw.inspect("{{.State.Pid}}");
+    let addr = support::run_ok(
+        Command::new("nsenter").args(["-t", &pid, "-n", "ip", "-o", "-4", "addr", "show"]),
+    );
+    assert!(addr.contains("10.0.13.254/24"), "{addr}");
+
+    // A client on the daemon's default bridge, through the host's address there.
+    let client = Container::run("net-forward-client", &[images::busybox(), "sleep", "600"]);
+    // Its default gateway: the host's address on the bridge (the default bridge's IPAM
+    // shows no gateway on Engine 20.10).
+    let route = client.exec(&["ip", "route", "show", "default"]);
+    let route = String::from_utf8_lossy(&route.stdout).into_owned();
+    let gateway = route
+        .split_whitespace()
+        .skip_while(|w| *w != "via")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no default route in the client: {route}"))
+        .to_string();
+    let get = |p: u16| -> Option<String> {
+        let out = client.exec(&[
+            "timeout",
+            "5",
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            &format!("http://{gateway}:{p}/"),
+        ]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    until("replica 1 through its published port", || {
+        get(port).as_deref() == Some("web-1")
+    });
+    assert_eq!(get(port + 1).as_deref(), Some("web-2"));
+
+    // A second up changes nothing: the forwarder and its table stay.
+    let out = net(dir.path(), &["up"]);
+    let (_, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("port forwarder"), "{err}");
+    assert!(err.contains("0 changes applied"), "{err}");
+
+    // The forwarder restarted (a new namespace): the reconcile the watcher runs on its start
+    // gives it its link and table again.
+    support::docker_ok(&["restart", "-t", "0", &forwarder]);
+    let out = net(dir.path(), &["up"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    until("replica 2 after the forwarder's restart", || {
+        get(port + 1).as_deref() == Some("web-2")
+    });
+
+    // Replica 2 stops: its port no longer reaches anything; replica 1's still does.
+    support::docker_ok(&["stop", "-t", "0", &webs[1].id]);
+    let out = net(dir.path(), &["up"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(get(port).as_deref(), Some("web-1"));
+    assert_eq!(get(port + 1), None);
+
+    let out = net(dir.path(), &["down"]);
+    let (_, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("removed the port forwarder {forwarder}")),
+        "{err}"
+    );
+    let gone = support::docker(&["inspect", &forwarder]);
+    assert!(!gone.status.success(), "the forwarder is gone");
+    assert_eq!(get(port), None, "the published port went with it");
+}
