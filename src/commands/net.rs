@@ -198,10 +198,7 @@ fn unsupported(config: &config::NetConfig) -> Vec<String> {
                 l.kind.name()
             ));
         }
-        for (set, what) in [
-            (!l.netem.is_empty(), "netem"),
-            (!l.ethtool.is_empty(), "ethtool"),
-        ] {
+        for (set, what) in [(!l.netem.is_empty(), "netem")] {
             if set {
                 out.push(format!(
                     "{who}: {what} is not supported by this version yet"

@@ -408,6 +408,55 @@ impl fmt::Display for Forward {
     }
 }
 
+/// One `ethtool` setting of a link, as ethtool's arguments without the device (conlink's
+/// form): `--offload FEATURE on|off …` (or `-K`, `--features`). Offloads are what a veth has
+/// to set; each feature is one of [`Offload::ALL`](crate::sys::ethtool::Offload::ALL).
+pub(crate) fn parse_ethtool(s: &str) -> Result<Vec<(crate::sys::ethtool::Offload, bool)>, String> {
+    use crate::sys::ethtool::Offload;
+    let names = || {
+        Offload::ALL
+            .iter()
+            .map(|o| o.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut words = s.split_whitespace();
+    match words.next() {
+        Some("-K" | "--offload" | "--features") => {}
+        Some(other) => {
+            return Err(format!(
+                "{s:?}: only offload settings are supported (--offload FEATURE on|off, FEATURE one of {}), not {other}",
+                names()
+            ))
+        }
+        None => return Err("ethtool cannot be empty".to_string()),
+    }
+    let words: Vec<&str> = words.collect();
+    if words.is_empty() || words.len() % 2 != 0 {
+        return Err(format!(
+            "{s:?}: expected FEATURE on|off pairs after the option"
+        ));
+    }
+    words
+        .chunks(2)
+        .map(|pair| {
+            let feature = Offload::parse(pair[0]).ok_or_else(|| {
+                format!(
+                    "{s:?}: unknown offload feature {:?} (supported: {})",
+                    pair[0],
+                    names()
+                )
+            })?;
+            let on = match pair[1] {
+                "on" => true,
+                "off" => false,
+                v => return Err(format!("{s:?}: {} takes on or off, not {v:?}", pair[0])),
+            };
+            Ok((feature, on))
+        })
+        .collect()
+}
+
 macro_rules! string_serde {
     ($t:ty) => {
         impl Serialize for $t {
@@ -1138,7 +1187,15 @@ fn validate_link(item: &Item, defaults: &Defaults, errs: &mut Errs) -> Option<Li
         })
     };
     let netem = strings("netem", errs);
-    let ethtool = strings("ethtool", errs);
+    let ethtool = list(item, "ethtool", errs, |s| {
+        parse_ethtool(s).map(|_| s.to_string())
+    });
+    if !ethtool.is_empty() && kind != LinkType::Veth {
+        errs.at(
+            path_of(item, "ethtool"),
+            format!("ethtool applies to veth links, not {}", kind.name()),
+        );
+    }
     let mode = string(item, "mode", errs);
     if let Some(m) = &mode {
         let modes = kind.modes();

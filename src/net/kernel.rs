@@ -498,6 +498,17 @@ async fn set_alias(h: &Handle, name: &str, mark: &str) -> Result<(), String> {
 /// message), addresses, up, routes.
 async fn configure_inside(h: &Handle, want: &VethWant, mark: &str) -> Result<(), String> {
     let i = index_of(h, &want.dev).await?;
+    // conlink's default for veths, then the link's own settings (this thread is in the
+    // container's namespace).
+    let defaults = [(crate::sys::ethtool::Offload::Tx, false)];
+    let veth: &[_] = if want.macvlan.is_none() {
+        &defaults
+    } else {
+        &[]
+    };
+    for (feature, on) in veth.iter().chain(&want.ethtool) {
+        crate::sys::ethtool::set(&want.dev, *feature, *on).map_err(|e| e.to_string())?;
+    }
     if let Some(ip) = &want.ip {
         h.address()
             .add(i, ip.addr, ip.prefix)

@@ -57,6 +57,11 @@ pub(crate) struct VethWant {
     /// so the marks of links without it are those earlier versions made.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nat: Option<std::net::IpAddr>,
+    /// Offload settings of the container's end (`ethtool`), after conlink's default for
+    /// veths (tx off), which is applied to every veth and is not part of the fingerprint.
+    /// Left out of the fingerprint when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ethtool: Vec<(crate::sys::ethtool::Offload, bool)>,
     /// A macvlan on a parent interface of the host instead of a veth: no switch end (`outer`
     /// names the parent). Left out of the fingerprint when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -234,6 +239,12 @@ pub(crate) fn desire(
                 master: if is_patch { None } else { bridge },
                 patch: None,
                 nat: l.nat,
+                ethtool: l
+                    .ethtool
+                    .iter()
+                    .filter_map(|e| super::config::parse_ethtool(e).ok())
+                    .flatten()
+                    .collect(),
                 macvlan: matches!(
                     l.kind,
                     super::config::LinkType::Macvlan | super::config::LinkType::Macvtap
@@ -267,6 +278,7 @@ pub(crate) fn desire(
                 master: Some(bridge.clone()),
                 patch: None,
                 nat: None,
+                ethtool: Vec::new(),
                 macvlan: None,
             });
         }

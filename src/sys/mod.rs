@@ -11,6 +11,8 @@ pub mod netns;
 
 pub mod nft;
 
+pub mod ethtool;
+
 pub mod pinned;
 
 /// Errors callers branch on.

@@ -246,6 +246,17 @@ fn every_error_at_once_with_its_path() {
             ],
         ),
         (
+            "x-network:\n  links:\n    - {service: a, bridge: s, ethtool: [\"--offload rx off tx on\", \"-s speed 100\", \"-K lro off\", \"-K tx\", \"-K gro maybe\"]}\n    - {service: b, type: macvlan, outer-dev: eth0, ethtool: \"-K rx off\"}\n",
+            &[],
+            &[
+                r#"c.yaml: x-network.links[0].ethtool[1]: "-s speed 100": only offload settings are supported (--offload FEATURE on|off, FEATURE one of rx, tx, sg, tso, gso, gro), not -s"#,
+                r#"c.yaml: x-network.links[0].ethtool[2]: "-K lro off": unknown offload feature "lro" (supported: rx, tx, sg, tso, gso, gro)"#,
+                r#"c.yaml: x-network.links[0].ethtool[3]: "-K tx": expected FEATURE on|off pairs after the option"#,
+                r#"c.yaml: x-network.links[0].ethtool[4]: "-K gro maybe": gro takes on or off, not "maybe""#,
+                "c.yaml: x-network.links[1].ethtool: ethtool applies to veth links, not macvlan",
+            ],
+        ),
+        (
             "x-network:\n  links:\n    - {service: web, bridge: s, ip: 10.0.1.253/24}\n",
             &[("web", 4)],
             &["c.yaml: x-network.links[0].ip: replica 4 of service web would get 10.0.1.253/24 + 3, outside 10.0.1.0/24 (service web is scaled to 4)"],

@@ -575,3 +575,64 @@ fn macvlans_on_a_host_interface_reach_the_lan_and_each_other() {
     let states: Vec<&str> = rows.iter().map(|r| r.state.as_str()).collect();
     assert_eq!(states, ["up", "up"], "{rows:?}");
 }
+
+/// `ethtool`: a veth's container end has conlink's default (tx checksumming off) and the
+/// link's own offload settings, as `ethtool -k` shows them; a changed setting makes the link
+/// again with it; a veth without settings has only the default.
+#[test]
+fn ethtool_settings_reach_the_containers_end() {
+    let _rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let lab = Lab::new("te", &["a", "b"]);
+    let (switch, _) = pinned::open_or_create(&lab.switch_name).unwrap();
+    let reconcile = |ethtool: &str| {
+        let config = cfg(&format!(
+            "x-network:\n  links:\n    - {{container: a, bridge: s1, ip: 10.78.1.1/24, ethtool: \"{ethtool}\"}}\n    - {{container: b, bridge: s1, ip: 10.78.1.2/24}}\n"
+        ));
+        let (desired, _) = desire(&lab.project, &config, &lab.instances);
+        let observed = observe(Some(&switch), &lab.containers, None).unwrap();
+        let (actions, _) = plan(&desired, &observed);
+        let applied = apply(
+            &NetNs::current().unwrap(),
+            &switch,
+            &lab.containers,
+            &actions,
+        );
+        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+    };
+    // ethtool's own view (-k: "feature: on|off", with "[fixed]" where it cannot change).
+    let features = |ns: &str| {
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns, "ethtool", "-k", "eth0"])
+            .output()
+            .expect("running ethtool (Debian package ethtool)");
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        move |name: &str| -> String {
+            text.lines()
+                .find_map(|l| l.trim().strip_prefix(&format!("{name}: ")))
+                .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+                .unwrap_or_else(|| panic!("no {name} in {text}"))
+        }
+    };
+    reconcile("--offload rx off gso off");
+    let a = features(&lab.names[0]);
+    assert_eq!(a("tx-checksumming"), "off", "conlink's default for veths");
+    assert_eq!(a("rx-checksumming"), "off");
+    assert_eq!(a("generic-segmentation-offload"), "off");
+    let b = features(&lab.names[1]);
+    assert_eq!(b("tx-checksumming"), "off");
+    assert_eq!(b("rx-checksumming"), "on", "b has no settings of its own");
+    assert_eq!(b("generic-segmentation-offload"), "on");
+    // The setting changed: a's link made again with it.
+    reconcile("-K rx on");
+    let a = features(&lab.names[0]);
+    assert_eq!(a("rx-checksumming"), "on");
+    assert_eq!(a("generic-segmentation-offload"), "on");
+    assert_eq!(a("tx-checksumming"), "off");
+    // Still a working link.
+    let (ok, out) = ping(&lab.names[0], "10.78.1.2");
+    assert!(ok, "{out}");
+}
