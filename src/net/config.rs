@@ -457,6 +457,72 @@ pub(crate) fn parse_ethtool(s: &str) -> Result<Vec<(crate::sys::ethtool::Offload
         .collect()
 }
 
+/// tc's rate (`10mbit`, `1.5gbit`, `500kbps`, `2mibit`; bits unless `…bps`, which is bytes,
+/// as tc reads them) in bytes per second.
+pub(crate) fn parse_rate(s: &str) -> Result<u64, String> {
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite() && *n > 0.0)
+        .ok_or_else(|| format!("{s:?} is not a rate (as 10mbit, 500kbps)"))?;
+    let unit = unit.to_ascii_lowercase();
+    let (prefix, bytes) = if let Some(p) = unit.strip_suffix("bps") {
+        (p, true)
+    } else if let Some(p) = unit.strip_suffix("bit") {
+        (p, false)
+    } else {
+        return Err(format!(
+            "{s:?} is not a rate: the unit is bit, kbit, mbit, gbit (or kibit, …) or bps, kbps, … (bytes)"
+        ));
+    };
+    let scale: f64 = match prefix {
+        "" => 1.0,
+        "k" => 1e3,
+        "m" => 1e6,
+        "g" => 1e9,
+        "t" => 1e12,
+        "ki" => 1024.0,
+        "mi" => 1024.0 * 1024.0,
+        "gi" => 1024.0 * 1024.0 * 1024.0,
+        "ti" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("{s:?} is not a rate: unknown prefix {prefix:?}")),
+    };
+    let per_sec = n * scale / if bytes { 1.0 } else { 8.0 };
+    if per_sec < 1.0 || per_sec > u64::MAX as f64 {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(per_sec as u64)
+}
+
+/// The options of a link's `netem` strings (each a piece of tc's netem options), as far as
+/// this version realizes them: `rate RATE` (bytes per second), by tbf. Other options are
+/// returned by name, for `up` to refuse.
+pub(crate) fn netem_rate(netem: &[String]) -> Result<(Option<u64>, Vec<String>), String> {
+    let words: Vec<&str> = netem.iter().flat_map(|s| s.split_whitespace()).collect();
+    let mut rate = None;
+    let mut other = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        if words[i] == "rate" {
+            let v = words
+                .get(i + 1)
+                .ok_or_else(|| "rate needs a value (as rate 10mbit)".to_string())?;
+            rate = Some(parse_rate(v)?);
+            i += 2;
+        } else {
+            if words[i].starts_with(|c: char| c.is_ascii_alphabetic()) {
+                other.push(words[i].to_string());
+            }
+            i += 1;
+        }
+    }
+    Ok((rate, other))
+}
+
 macro_rules! string_serde {
     ($t:ty) => {
         impl Serialize for $t {
@@ -1187,6 +1253,9 @@ fn validate_link(item: &Item, defaults: &Defaults, errs: &mut Errs) -> Option<Li
         })
     };
     let netem = strings("netem", errs);
+    if let Err(e) = netem_rate(&netem) {
+        errs.at(path_of(item, "netem"), e);
+    }
     let ethtool = list(item, "ethtool", errs, |s| {
         parse_ethtool(s).map(|_| s.to_string())
     });

@@ -509,6 +509,11 @@ async fn configure_inside(h: &Handle, want: &VethWant, mark: &str) -> Result<(),
     for (feature, on) in veth.iter().chain(&want.ethtool) {
         crate::sys::ethtool::set(&want.dev, *feature, *on).map_err(|e| e.to_string())?;
     }
+    if let Some(rate) = want.rate {
+        add_tbf(h, i, rate, want.mtu)
+            .await
+            .map_err(|e| format!("rate (tbf): {e}"))?;
+    }
     if let Some(ip) = &want.ip {
         h.address()
             .add(i, ip.addr, ip.prefix)
@@ -541,6 +546,76 @@ async fn configure_inside(h: &Handle, want: &VethWant, mark: &str) -> Result<(),
             .map_err(|e| format!("route {r}: {e}"))?;
     }
     Ok(())
+}
+
+/// netem's `rate` done with a token bucket: `tc qdisc add dev DEV root tbf rate RATE burst B
+/// limit L`. The burst holds one packet of the link's MTU at least (a smaller one would drop
+/// every full-size packet) or 10 ms at the rate; the queue, 50 ms at the rate beyond it.
+async fn add_tbf(h: &Handle, index: u32, rate: u64, mtu: u32) -> Result<(), String> {
+    use rtnetlink::packet_core::{
+        DefaultNla, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE,
+        NLM_F_REQUEST,
+    };
+    use rtnetlink::packet_route::tc::{TcAttribute, TcMessage};
+    use rtnetlink::packet_route::RouteNetlinkMessage;
+    const TCA_OPTIONS: u16 = 2;
+    let burst = u32::try_from((rate / 100).max(u64::from(mtu) + 18)).unwrap_or(u32::MAX);
+    let limit = u32::try_from((rate / 20).saturating_add(u64::from(burst))).unwrap_or(u32::MAX);
+    let mut msg = TcMessage::with_index(index as i32);
+    msg.header.parent = TcHandle::ROOT;
+    msg.header.handle = TcHandle {
+        major: 0x4443,
+        minor: 0,
+    };
+    msg.attributes.push(TcAttribute::Kind("tbf".to_string()));
+    msg.attributes.push(TcAttribute::Other(DefaultNla::new(
+        TCA_OPTIONS,
+        tbf_options(rate, burst, limit),
+    )));
+    let mut req = NetlinkMessage::from(RouteNetlinkMessage::NewQueueDiscipline(msg));
+    req.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+    let mut response = h.clone().request(req).map_err(|e| e.to_string())?;
+    while let Some(m) = futures_util::StreamExt::next(&mut response).await {
+        if let NetlinkPayload::Error(err) = m.payload {
+            if err.code.is_some() {
+                return Err(rtnetlink::Error::NetlinkError(err).to_string());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// tbf's nested options: `TCA_TBF_PARMS` (`struct tc_tbf_qopt`: the rate's `tc_ratespec`, an
+/// unused peak rate, limit, buffer, mtu; host order), `TCA_TBF_BURST` (the kernel derives the
+/// buffer's time from it) and `TCA_TBF_RATE64` beyond 4 GB/s. The rate's link layer is set
+/// (ethernet), so the kernel asks for no rate table.
+fn tbf_options(rate: u64, burst: u32, limit: u32) -> Vec<u8> {
+    const TCA_TBF_PARMS: u16 = 1;
+    const TCA_TBF_RATE64: u16 = 4;
+    const TCA_TBF_BURST: u16 = 6;
+    const TC_LINKLAYER_ETHERNET: u8 = 1;
+    let rate32 = u32::try_from(rate).unwrap_or(u32::MAX);
+    // tc_ratespec: cell_log u8, linklayer u8, overhead u16, cell_align i16, mpu u16, rate u32.
+    let mut qopt = vec![0u8, TC_LINKLAYER_ETHERNET, 0, 0, 0, 0, 0, 0];
+    qopt.extend(rate32.to_ne_bytes());
+    qopt.extend([0u8; 12]); // peakrate: none
+    qopt.extend(limit.to_ne_bytes());
+    qopt.extend(0u32.to_ne_bytes()); // buffer: from TCA_TBF_BURST
+    qopt.extend(0u32.to_ne_bytes()); // mtu: no peak rate
+    let mut out = Vec::new();
+    let mut nla = |kind: u16, payload: &[u8]| {
+        let len = 4 + payload.len();
+        out.extend((len as u16).to_ne_bytes());
+        out.extend(kind.to_ne_bytes());
+        out.extend(payload);
+        out.resize(out.len() + (4 - len % 4) % 4, 0);
+    };
+    nla(TCA_TBF_PARMS, &qopt);
+    nla(TCA_TBF_BURST, &burst.to_ne_bytes());
+    if rate > u64::from(u32::MAX) {
+        nla(TCA_TBF_RATE64, &rate.to_ne_bytes());
+    }
+    out
 }
 
 /// The nf_tables table (in the container's namespace) of one link's `nat`, as conlink's
@@ -740,3 +815,41 @@ async fn patch(h: &Handle, a: &str, b: &str) -> Result<(), String> {
 #[cfg(test)]
 #[cfg(feature = "test-netns")]
 mod tests;
+
+#[cfg(test)]
+mod encoding {
+    /// tbf's options: PARMS (36 bytes: the rate's spec with the ethernet link layer and the
+    /// rate, no peak rate, the limit), then BURST; RATE64 only beyond 4 GB/s.
+    #[test]
+    fn tbf_options_are_the_kernels_attributes() {
+        let o = super::tbf_options(250_000, 65_553, 78_053);
+        assert_eq!(o.len(), 4 + 36 + 4 + 4);
+        assert_eq!(u16::from_ne_bytes([o[0], o[1]]), 40);
+        assert_eq!(u16::from_ne_bytes([o[2], o[3]]), 1);
+        let parms = &o[4..40];
+        assert_eq!(parms[1], 1, "TC_LINKLAYER_ETHERNET");
+        assert_eq!(
+            u32::from_ne_bytes(parms[8..12].try_into().unwrap()),
+            250_000
+        );
+        assert!(parms[12..24].iter().all(|b| *b == 0), "no peak rate");
+        assert_eq!(
+            u32::from_ne_bytes(parms[24..28].try_into().unwrap()),
+            78_053
+        );
+        assert_eq!(u16::from_ne_bytes([o[40], o[41]]), 8);
+        assert_eq!(u16::from_ne_bytes([o[42], o[43]]), 6);
+        assert_eq!(u32::from_ne_bytes(o[44..48].try_into().unwrap()), 65_553);
+        let fast = super::tbf_options(10_000_000_000, 1 << 20, 1 << 30);
+        assert_eq!(fast.len(), 48 + 12);
+        assert_eq!(
+            u16::from_ne_bytes([fast[50], fast[51]]),
+            4,
+            "TCA_TBF_RATE64"
+        );
+        assert_eq!(
+            u64::from_ne_bytes(fast[52..60].try_into().unwrap()),
+            10_000_000_000
+        );
+    }
+}

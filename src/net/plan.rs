@@ -62,6 +62,10 @@ pub(crate) struct VethWant {
     /// Left out of the fingerprint when empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ethtool: Vec<(crate::sys::ethtool::Offload, bool)>,
+    /// netem's `rate`, in bytes per second: a tbf qdisc on the container's end. Left out of
+    /// the fingerprint when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<u64>,
     /// A macvlan on a parent interface of the host instead of a veth: no switch end (`outer`
     /// names the parent). Left out of the fingerprint when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -245,6 +249,9 @@ pub(crate) fn desire(
                     .filter_map(|e| super::config::parse_ethtool(e).ok())
                     .flatten()
                     .collect(),
+                rate: super::config::netem_rate(&l.netem)
+                    .ok()
+                    .and_then(|(r, _)| r),
                 macvlan: matches!(
                     l.kind,
                     super::config::LinkType::Macvlan | super::config::LinkType::Macvtap
@@ -279,6 +286,7 @@ pub(crate) fn desire(
                 patch: None,
                 nat: None,
                 ethtool: Vec::new(),
+                rate: None,
                 macvlan: None,
             });
         }

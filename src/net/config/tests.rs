@@ -388,3 +388,38 @@ fn routes_and_forwards_round_trip() {
     );
     assert!("0:80/tcp".parse::<Forward>().is_err());
 }
+
+#[test]
+fn rates_read_as_tc_reads_them() {
+    use crate::net::config::{netem_rate, parse_rate};
+    for (input, want) in [
+        ("8bit", Ok(1)),
+        ("10mbit", Ok(1_250_000)),
+        ("1.5gbit", Ok(187_500_000)),
+        ("500kbps", Ok(500_000)),
+        ("2mibit", Ok(262_144)),
+        ("10MBit", Ok(1_250_000)),
+        ("10", Err("the unit is")),
+        ("fast", Err("is not a rate")),
+        ("3xbit", Err("unknown prefix")),
+        ("0mbit", Err("is not a rate")),
+    ] {
+        match (parse_rate(input), want) {
+            (Ok(g), Ok(w)) => assert_eq!(g, w, "{input}"),
+            (Err(g), Err(w)) => assert!(g.contains(w), "{input}: {g}"),
+            (g, w) => panic!("{input}: got {g:?}, want {w:?}"),
+        }
+    }
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        netem_rate(&s(&["rate 2mbit"])).unwrap(),
+        (Some(250_000), vec![])
+    );
+    assert_eq!(
+        netem_rate(&s(&["delay 100ms 10ms", "rate 1kbit loss 1%"])).unwrap(),
+        (Some(125), s(&["delay", "loss"]))
+    );
+    assert!(netem_rate(&s(&["rate"]))
+        .unwrap_err()
+        .contains("rate needs a value"));
+}

@@ -636,3 +636,72 @@ fn ethtool_settings_reach_the_containers_end() {
     let (ok, out) = ping(&lab.names[0], "10.78.1.2");
     assert!(ok, "{out}");
 }
+
+/// netem's `rate` as a tbf qdisc on the container's end: tc shows it with the rate, and a
+/// transfer across the link takes at least what the rate allows (a lower bound only: a
+/// loaded machine is slower, never faster). Without the rate, the same transfer is quick.
+#[test]
+fn a_rate_shapes_the_containers_end_with_tbf() {
+    let _rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let lab = Lab::new("tr", &["a", "b"]);
+    let (switch, _) = pinned::open_or_create(&lab.switch_name).unwrap();
+    let reconcile = |netem: &str| {
+        let config = cfg(&format!(
+            "x-network:\n  links:\n    - {{container: a, bridge: s1, ip: 10.79.1.1/24{netem}}}\n    - {{container: b, bridge: s1, ip: 10.79.1.2/24}}\n"
+        ));
+        let (desired, _) = desire(&lab.project, &config, &lab.instances);
+        let observed = observe(Some(&switch), &lab.containers, None).unwrap();
+        let (actions, _) = plan(&desired, &observed);
+        let applied = apply(
+            &NetNs::current().unwrap(),
+            &switch,
+            &lab.containers,
+            &actions,
+        );
+        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+    };
+    // 1 MB from a to b (b's socat discards it), timed.
+    let transfer = || {
+        let mut server = Command::new("ip")
+            .args(["netns", "exec", &lab.names[1], "socat", "-u"])
+            .args(["TCP-LISTEN:7900,reuseaddr", "OPEN:/dev/null"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let t0 = std::time::Instant::now();
+        let out = Command::new("sh")
+            .args(["-c", &format!(
+                "head -c 1000000 /dev/zero | ip netns exec {} socat -u - TCP:10.79.1.2:7900,retry=20",
+                lab.names[0]
+            )])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        // Until the receiver has it all (the sender is done once the kernel holds it).
+        let _ = server.wait();
+        t0.elapsed()
+    };
+    reconcile(", netem: rate 2mbit");
+    let (_, qdisc) = ip(Some(&lab.names[0]), &["tc", "qdisc", "show", "dev", "eth0"]);
+    assert!(
+        qdisc.contains("tbf") && qdisc.contains("rate 2Mbit"),
+        "{qdisc}"
+    );
+    let took = transfer();
+    // 1 MB at 250 kB/s is 4 s, less the burst (the link's MTU, 64 KB): 3.7 s at the least.
+    assert!(
+        took >= std::time::Duration::from_millis(3500),
+        "1 MB at 2 mbit took {took:?}"
+    );
+    reconcile("");
+    let (_, qdisc) = ip(Some(&lab.names[0]), &["tc", "qdisc", "show", "dev", "eth0"]);
+    assert!(
+        !qdisc.contains("tbf"),
+        "the rate removed: the link made again without it: {qdisc}"
+    );
+    let quick = transfer();
+    assert!(quick < took, "unshaped {quick:?}, shaped {took:?}");
+}
