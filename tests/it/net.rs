@@ -418,6 +418,21 @@ fn the_watcher_wires_containers_as_they_start_and_restart() {
     until("b's command again after its restart", || {
         commands_ran() == "ready\nready\n"
     });
+    // Down while the foreground watcher runs and b restarts: nothing of the project is left,
+    // now or a moment later (a pass under way when down runs removes what it made again).
+    support::docker_ok(&["restart", "-t", "0", &b.id]);
+    let out = support::run(
+        Command::new(support::bin())
+            .args(["net", "down", "--project", &project])
+            .env("DOCKER_LINK_REGISTRY", &registry),
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(
+        netns_list(&project),
+        Vec::<String>::new(),
+        "the switch namespace stays gone after down"
+    );
     drop(watcher);
 }
 
