@@ -29,6 +29,8 @@ busybox=$(tests/images/build.sh busybox)
 tag=$$
 project=netbench$tag
 export DOCKER_LINK_REGISTRY=netbench$tag
+# The restarts below go through a foreground watcher of its own: no watcher container.
+export DOCKER_LINK_WATCHER=off
 dir=$(mktemp -d)
 watcher_pid=
 cleanup() {

@@ -267,12 +267,17 @@ fn up(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             forward::Converged::Kept | forward::Converged::Nothing => {}
         }
         let run = realize::running(&daemon, &project, &r.config).await?;
-        // The watcher wires containers that start later: started, or made again with the net
-        // duty's privileges, which it has only while a project is up.
-        crate::commands::link::watcher::start_if_needed(&daemon, ctx).await;
         anyhow::Ok((daemon, run))
     })?;
     let mut outcome = realize::reconcile(&project, &r.config, run)?;
+    // The watcher wires containers that start later: started, or made again with the net
+    // duty's privileges, which it has only while a project is up. After this reconcile, so
+    // that its first pass finds the links made (a pass at the same moment would make the same
+    // objects: the kernel work takes that too, see `net::kernel::exists`).
+    ctx.block_on(async {
+        crate::commands::link::watcher::start_if_needed(&daemon, ctx).await;
+        anyhow::Ok(())
+    })?;
     // The containers this run wired: their commands, now that their links are up.
     let (ran, failed) = ctx.block_on(async {
         anyhow::Ok(realize::run_commands(&daemon, &r.config, &outcome.made).await)

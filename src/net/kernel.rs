@@ -471,12 +471,21 @@ async fn create_veth(h: &Handle, want: &VethWant, mark: &str, fd: i32) -> Result
     if let Some(m) = &want.master {
         b = b.controller(index_of(h, m).await?);
     }
-    h.link()
-        .add(b.build())
-        .execute()
-        .await
-        .map_err(|e| format!("link {}: {e}", want.outer))?;
+    match h.link().add(b.build()).execute().await {
+        Ok(()) => {}
+        // Another reconcile of the project (`up` and the watcher it just started, or the
+        // watcher's pass meanwhile) made it a moment ago, from the same plan: the same link.
+        Err(e) if exists(&e) => {}
+        Err(e) => return Err(format!("link {}: {e}", want.outer)),
+    }
     set_alias(h, &want.outer, mark).await
+}
+
+/// EEXIST: what a concurrent reconcile of the same project made first (creation requests are
+/// exclusive), which both then configure alike.
+fn exists(e: &rtnetlink::Error) -> bool {
+    matches!(e, rtnetlink::Error::NetlinkError(m)
+        if m.raw_code() == -(nix::errno::Errno::EEXIST as i32))
 }
 
 /// Marks an interface as ours. The kernel ignores `IFLA_IFALIAS` when it creates a link, so
@@ -515,11 +524,11 @@ async fn configure_inside(h: &Handle, want: &VethWant, mark: &str) -> Result<(),
             .map_err(|e| format!("rate (tbf): {e}"))?;
     }
     if let Some(ip) = &want.ip {
-        h.address()
-            .add(i, ip.addr, ip.prefix)
-            .execute()
-            .await
-            .map_err(|e| format!("address {ip}: {e}"))?;
+        match h.address().add(i, ip.addr, ip.prefix).execute().await {
+            Ok(()) => {}
+            Err(e) if exists(&e) => {}
+            Err(e) => return Err(format!("address {ip}: {e}")),
+        }
     }
     // Before the link is up: no packet passes it untranslated. (This thread is in the
     // container's namespace: the nf_tables socket is made here.)
@@ -707,11 +716,44 @@ async fn add_route(h: &Handle, index: u32, r: &Route) -> Result<(), String> {
         }
         b.build()
     };
-    h.route()
-        .add(msg)
-        .execute()
-        .await
-        .map_err(|e| e.to_string())
+    let (prefix, oif) = (msg.header.destination_prefix_length, index);
+    let family = msg.header.address_family;
+    match h.route().add(msg).execute().await {
+        // The same route on this very link, from a concurrent reconcile (see `exists`); the
+        // same destination through another interface (Docker's own default route) is a
+        // real conflict.
+        Err(e) if exists(&e) && route_on(h, family, r.dest.map(|d| d.addr), prefix, oif).await => {
+            Ok(())
+        }
+        r => r.map_err(|e| e.to_string()),
+    }
+}
+
+/// Whether the main table has a route to `dest`/`prefix` (None: the default) through
+/// interface `oif`.
+async fn route_on(
+    h: &Handle,
+    family: rtnetlink::packet_route::AddressFamily,
+    dest: Option<IpAddr>,
+    prefix: u8,
+    oif: u32,
+) -> bool {
+    use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
+    let mut q = rtnetlink::RouteMessageBuilder::<IpAddr>::new().build();
+    q.header.address_family = family;
+    let Ok(routes) = h.route().get(q).execute().try_collect::<Vec<_>>().await else {
+        return false;
+    };
+    routes.iter().any(|m| {
+        let to = m.attributes.iter().find_map(|a| match a {
+            RouteAttribute::Destination(RouteAddress::Inet(a)) => Some(IpAddr::V4(*a)),
+            RouteAttribute::Destination(RouteAddress::Inet6(a)) => Some(IpAddr::V6(*a)),
+            _ => None,
+        });
+        m.header.destination_prefix_length == prefix
+            && (prefix == 0 || to == dest)
+            && m.attributes.contains(&RouteAttribute::Oif(oif))
+    })
 }
 
 fn create_tunnel(here: &NetNs, switch: &NetNs, want: &TunnelWant) -> Result<(), String> {

@@ -835,3 +835,95 @@ fn a_service_scaled_one_five_one_is_one_upstream_and_a_restarted_backend_comes_b
         "rep0"
     );
 }
+
+/// The daemon restarted while the proxy, its backend and the watcher run: everything comes
+/// back by its restart policy, the watcher reconnects and resyncs, and the route is live
+/// again. Then 100 backends started by one `docker start`: every one of them is routed.
+/// On a daemon of the test's own (the system daemon is never restarted).
+#[test]
+fn a_daemon_restart_and_a_hundred_backends_at_once_come_back_live() {
+    use crate::support::daemon::PrivateDaemon;
+    let d = PrivateDaemon::start();
+    let g = Graph::on(&d.host);
+    let nginx = d.image("nginx");
+    let busybox = d.image("busybox");
+    d.docker_ok(&["network", "create", "pnet"]);
+    let _w = Watcher::start(&g);
+    let name = unique("proxy-restart");
+    g.ok(&[
+        "proxy",
+        "up",
+        "--name",
+        &name,
+        "--engine",
+        "nginx",
+        "--image",
+        &nginx,
+        "--explicit",
+    ]);
+    let serve = |body: &str| {
+        format!("mkdir -p /www && echo {body} > /www/index.html && exec httpd -f -p 80 -h /www")
+    };
+    let run_backend = |cmd: &str, host: &str, extra: &[&str]| {
+        let mut args = vec![cmd, "--network", "pnet", "--expose", "80", "--label"];
+        let label = format!("proxy.aliases={host}");
+        args.push(&label);
+        args.extend_from_slice(extra);
+        let script = serve(host);
+        args.extend_from_slice(&[&busybox, "sh", "-c", &script]);
+        d.docker_ok(&args).trim().to_string()
+    };
+    // Every host's answer through the proxy, in one exec (a shell loop inside it).
+    let answers = |hosts: &[String]| -> Vec<String> {
+        let script = format!(
+            "for h in {}; do wget -q -T 5 -O - --header \"Host: $h\" http://127.0.0.1/ 2>/dev/null || echo \"no $h\"; done",
+            hosts.join(" ")
+        );
+        let out = d.docker(&["exec", &name, "sh", "-c", &script]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let web = vec!["web.test".to_string()];
+    run_backend("run", &web[0], &["-d", "--restart", "always"]);
+    eventually(30, "the route live", || {
+        (answers(&web) == web).then_some(())
+    });
+
+    d.restart();
+    eventually(
+        90,
+        "the route live again after the daemon's restart",
+        || (answers(&web) == web).then_some(()),
+    );
+    let status = g.ok(&["link", "watcher", "status", "--format", "json"]);
+    assert!(status.contains("\"Resyncs\""), "{status}");
+
+    // 100 backends created, then started by one command.
+    let hosts: Vec<String> = (0..100).map(|i| format!("b{i}.test")).collect();
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let chunks: Vec<_> = hosts
+            .chunks(25)
+            .map(|chunk| {
+                s.spawn(|| {
+                    chunk
+                        .iter()
+                        .map(|h| run_backend("create", h, &[]))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        chunks.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let mut start = vec!["start"];
+    start.extend(ids.iter().map(String::as_str));
+    d.docker_ok(&start);
+    let last = eventually(120, "all 100 backends routed", || {
+        let got = answers(&hosts);
+        (got == hosts).then_some(got)
+    });
+    assert_eq!(last.len(), 100);
+    // The first route stayed live through it.
+    assert_eq!(answers(&web), web);
+}
