@@ -201,24 +201,49 @@ pub(crate) fn apply(
         Ok(()) => out.done += 1,
         Err(e) => out.errors.push(e),
     };
-    // 1. Interfaces of ours to go, inside containers.
+    // 1. Interfaces of ours to go, inside containers: one thread in each container's
+    // namespace for all of its own (entering a namespace costs a thread and a runtime), the
+    // containers at once.
+    let mut doomed: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for a in actions {
         if let Action::DeleteInContainer { container, dev } = a {
-            let r = match containers.get(container) {
-                None => Ok(()),
-                Some(ns) => {
-                    let dev = dev.clone();
-                    netns::run_in(ns, |h| async move {
-                        delete(&h, &dev).await?;
-                        drop_nat_table(&dev)
-                    })
-                    .map_err(ns_err)
-                    .and_then(|r| r)
-                }
-            };
-            record(r.map_err(|e| format!("container {}: {e}", super::short(container))));
+            doomed.entry(container).or_default().push(dev.clone());
         }
     }
+    let deleted: Vec<Result<(), String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = doomed
+            .into_iter()
+            .filter_map(|(id, devs)| Some((id, containers.get(id)?, devs)))
+            .map(|(id, ns, devs)| {
+                s.spawn(move || {
+                    let rs = netns::run_in(ns, |h| async move {
+                        let mut rs = Vec::new();
+                        for dev in &devs {
+                            let r = async {
+                                delete(&h, dev).await?;
+                                drop_nat_table(dev)
+                            }
+                            .await;
+                            rs.push(r);
+                        }
+                        rs
+                    })
+                    .unwrap_or_else(|e| vec![Err(e.to_string())]);
+                    rs.into_iter()
+                        .map(|r| r.map_err(|e| format!("container {}: {e}", super::short(id))))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| vec![Err("deleting links: panicked".to_string())])
+            })
+            .collect()
+    });
+    deleted.into_iter().for_each(&mut record);
     // 2. Tunnels: made in the underlay, placed in the switch namespace.
     for a in actions {
         if let Action::CreateTunnel { want, .. } = a {
