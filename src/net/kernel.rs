@@ -586,37 +586,12 @@ async fn configure_inside(h: &Handle, want: &VethWant, mark: &str) -> Result<(),
 /// limit L`. The burst holds one packet of the link's MTU at least (a smaller one would drop
 /// every full-size packet) or 10 ms at the rate; the queue, 50 ms at the rate beyond it.
 async fn add_tbf(h: &Handle, index: u32, rate: u64, mtu: u32) -> Result<(), String> {
-    use rtnetlink::packet_core::{
-        DefaultNla, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE,
-        NLM_F_REQUEST,
-    };
-    use rtnetlink::packet_route::tc::{TcAttribute, TcMessage};
-    use rtnetlink::packet_route::RouteNetlinkMessage;
-    const TCA_OPTIONS: u16 = 2;
     let burst = u32::try_from((rate / 100).max(u64::from(mtu) + 18)).unwrap_or(u32::MAX);
     let limit = u32::try_from((rate / 20).saturating_add(u64::from(burst))).unwrap_or(u32::MAX);
-    let mut msg = TcMessage::with_index(index as i32);
-    msg.header.parent = TcHandle::ROOT;
-    msg.header.handle = TcHandle {
-        major: 0x4443,
-        minor: 0,
-    };
-    msg.attributes.push(TcAttribute::Kind("tbf".to_string()));
-    msg.attributes.push(TcAttribute::Other(DefaultNla::new(
-        TCA_OPTIONS,
-        tbf_options(rate, burst, limit),
-    )));
-    let mut req = NetlinkMessage::from(RouteNetlinkMessage::NewQueueDiscipline(msg));
-    req.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
-    let mut response = h.clone().request(req).map_err(|e| e.to_string())?;
-    while let Some(m) = futures_util::StreamExt::next(&mut response).await {
-        if let NetlinkPayload::Error(err) = m.payload {
-            if err.code.is_some() {
-                return Err(rtnetlink::Error::NetlinkError(err).to_string());
-            }
-        }
-    }
-    Ok(())
+    let options = tbf_options(rate, burst, limit);
+    crate::sys::qdisc::add_root(h, index, 0x4443, "tbf", options, true)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// tbf's nested options: `TCA_TBF_PARMS` (`struct tc_tbf_qopt`: the rate's `tc_ratespec`, an

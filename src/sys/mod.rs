@@ -13,6 +13,8 @@ pub mod nft;
 
 pub mod ethtool;
 
+pub mod qdisc;
+
 pub mod pinned;
 
 /// Errors callers branch on.

@@ -13,11 +13,6 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use futures_util::TryStreamExt;
-use rtnetlink::packet_core::{
-    DefaultNla, NetlinkMessage, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
-};
-use rtnetlink::packet_route::tc::{TcAttribute, TcHandle, TcMessage};
-use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::{Handle, LinkBridge, LinkGeneve, LinkVeth, LinkVxlan};
 
 use super::netns::{self, NetNs, NetnsError};
@@ -334,34 +329,12 @@ async fn probe_one(handle: &Handle, feature: Feature, lo: u32) -> Result<(), rtn
 }
 
 const ETH_P_ALL: u16 = 0x0003;
-const TCA_OPTIONS: u16 = 2;
 
 /// `tc qdisc add dev lo root netem limit 1000`. rtnetlink has no netem builder, and netem's
 /// options are a bare `struct tc_netem_qopt` rather than nested attributes, so the request is
 /// built here.
 async fn add_netem(handle: &Handle, index: u32) -> Result<(), rtnetlink::Error> {
-    let mut msg = TcMessage::with_index(index as i32);
-    msg.header.parent = TcHandle::ROOT;
-    msg.header.handle = TcHandle {
-        major: 0x4a4c,
-        minor: 0,
-    };
-    msg.attributes.push(TcAttribute::Kind("netem".to_string()));
-    msg.attributes.push(TcAttribute::Other(DefaultNla::new(
-        TCA_OPTIONS,
-        netem_qopt(1000),
-    )));
-    let mut req = NetlinkMessage::from(RouteNetlinkMessage::NewQueueDiscipline(msg));
-    req.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-    let mut response = handle.clone().request(req)?;
-    while let Some(message) = futures_util::StreamExt::next(&mut response).await {
-        if let rtnetlink::packet_core::NetlinkPayload::Error(err) = message.payload {
-            if err.code.is_some() {
-                return Err(rtnetlink::Error::NetlinkError(err));
-            }
-        }
-    }
-    Ok(())
+    super::qdisc::add_root(handle, index, 0x4a4c, "netem", netem_qopt(1000), false).await
 }
 
 /// `struct tc_netem_qopt { latency, limit, loss, gap, duplicate, jitter }`, all u32 in host

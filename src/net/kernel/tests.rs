@@ -64,6 +64,22 @@ impl Lab {
             _pins,
         }
     }
+
+    /// Desire, observe, plan and apply `config` with `switch`, asserting no conflict and no
+    /// error.
+    fn reconcile(&self, switch: &NetNs, config: &crate::net::config::NetConfig) {
+        let (desired, _) = desire(&self.project, config, &self.instances);
+        let observed = observe(Some(switch), &self.containers, None).unwrap();
+        let (actions, conflicts) = plan(&desired, &observed);
+        assert!(conflicts.is_empty(), "{conflicts:?}");
+        let applied = apply(
+            &NetNs::current().unwrap(),
+            switch,
+            &self.containers,
+            &actions,
+        );
+        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+    }
 }
 
 fn ip(ns: Option<&str>, args: &[&str]) -> (bool, String) {
@@ -416,19 +432,7 @@ fn a_nat_link_translates_both_ways_and_goes_with_its_setting() {
             "x-network:\n  links:\n    - {{container: a, bridge: s1, ip: 10.77.1.1/24, route: 10.77.2.0/24 via 10.77.1.2}}\n    - {{container: b, bridge: s1, ip: 10.77.1.2/24{nat}}}\n    - {{container: b, bridge: s2, dev: eth1, ip: 10.77.2.2/24}}\n    - {{container: c, bridge: s2, ip: 10.77.2.3/24, route: default via 10.77.2.2}}\n"
         ))
     };
-    let reconcile = |config: &crate::net::config::NetConfig| {
-        let (desired, _) = desire(&lab.project, config, &lab.instances);
-        let observed = observe(Some(&switch), &lab.containers, None).unwrap();
-        let (actions, conflicts) = plan(&desired, &observed);
-        assert!(conflicts.is_empty(), "{conflicts:?}");
-        let applied = apply(
-            &NetNs::current().unwrap(),
-            &switch,
-            &lab.containers,
-            &actions,
-        );
-        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
-    };
+    let reconcile = |config: &crate::net::config::NetConfig| lab.reconcile(&switch, config);
     reconcile(&links(", nat: 10.77.2.3"));
 
     // Servers that answer with the address they see the client at.
@@ -588,19 +592,12 @@ fn ethtool_settings_reach_the_containers_end() {
     let lab = Lab::new("te", &["a", "b"]);
     let (switch, _) = pinned::open_or_create(&lab.switch_name).unwrap();
     let reconcile = |ethtool: &str| {
-        let config = cfg(&format!(
-            "x-network:\n  links:\n    - {{container: a, bridge: s1, ip: 10.78.1.1/24, ethtool: \"{ethtool}\"}}\n    - {{container: b, bridge: s1, ip: 10.78.1.2/24}}\n"
-        ));
-        let (desired, _) = desire(&lab.project, &config, &lab.instances);
-        let observed = observe(Some(&switch), &lab.containers, None).unwrap();
-        let (actions, _) = plan(&desired, &observed);
-        let applied = apply(
-            &NetNs::current().unwrap(),
+        lab.reconcile(
             &switch,
-            &lab.containers,
-            &actions,
-        );
-        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+            &cfg(&format!(
+            "x-network:\n  links:\n    - {{container: a, bridge: s1, ip: 10.78.1.1/24, ethtool: \"{ethtool}\"}}\n    - {{container: b, bridge: s1, ip: 10.78.1.2/24}}\n"
+            )),
+        )
     };
     // ethtool's own view (-k: "feature: on|off", with "[fixed]" where it cannot change).
     let features = |ns: &str| {
@@ -649,19 +646,12 @@ fn a_rate_shapes_the_containers_end_with_tbf() {
     let lab = Lab::new("tr", &["a", "b"]);
     let (switch, _) = pinned::open_or_create(&lab.switch_name).unwrap();
     let reconcile = |netem: &str| {
-        let config = cfg(&format!(
-            "x-network:\n  links:\n    - {{container: a, bridge: s1, ip: 10.79.1.1/24{netem}}}\n    - {{container: b, bridge: s1, ip: 10.79.1.2/24}}\n"
-        ));
-        let (desired, _) = desire(&lab.project, &config, &lab.instances);
-        let observed = observe(Some(&switch), &lab.containers, None).unwrap();
-        let (actions, _) = plan(&desired, &observed);
-        let applied = apply(
-            &NetNs::current().unwrap(),
+        lab.reconcile(
             &switch,
-            &lab.containers,
-            &actions,
-        );
-        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+            &cfg(&format!(
+            "x-network:\n  links:\n    - {{container: a, bridge: s1, ip: 10.79.1.1/24{netem}}}\n    - {{container: b, bridge: s1, ip: 10.79.1.2/24}}\n"
+            )),
+        )
     };
     // 1 MB from a to b (b's socat discards it), timed.
     let transfer = || {
