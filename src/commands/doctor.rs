@@ -2,7 +2,8 @@
 //! a fix where one exists.
 //!
 //! Each check is a record (`--format json` prints one object per check). Failures of what
-//! every command needs make the exit status 1; what only some options need (netem, geneve,
+//! every command needs make the exit status 1; what only some options need (netem, geneve, dummy,
+//! vlan and ipvlan links,
 //! the privileges of `docker net`, Docker Desktop's own `docker-init`) are warnings.
 
 use std::fs::File;

@@ -189,15 +189,6 @@ fn unsupported(config: &config::NetConfig) -> Vec<String> {
     let mut out = Vec::new();
     for l in &config.links {
         let who = format!("link {} of {}", l.dev, l.target());
-        if !matches!(
-            l.kind,
-            config::LinkType::Veth | config::LinkType::Macvlan | config::LinkType::Macvtap
-        ) {
-            out.push(format!(
-                "{who}: type {} is not supported by this version (veth, macvlan and macvtap only)",
-                l.kind.name()
-            ));
-        }
         // netem's rate is done with tbf (this machine kind's kernels lack netem to test the
         // other options against).
         if let Ok((_, other)) = config::netem_rate(&l.netem) {

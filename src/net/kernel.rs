@@ -256,7 +256,7 @@ pub(crate) fn apply(
     let switch_actions: Vec<Action> = actions
         .iter()
         .filter(|a| match a {
-            Action::CreateVeth { want, .. } => want.macvlan.is_none(),
+            Action::CreateVeth { want, .. } => !want.in_container_only(),
             _ => matches!(
                 a,
                 Action::DeleteSwitch { .. }
@@ -354,16 +354,18 @@ pub(crate) fn apply(
             failed.extend(containers.keys().cloned());
         }
     }
-    // 3b. macvlans: made on their parent in the underlay, placed in their container.
+    // 3b. Links on a parent (macvlan, vlan, ipvlan and their taps): made on their parent in
+    // the underlay, placed in their container; dummies: made in their container.
     for a in actions {
         if let Action::CreateVeth { want, .. } = a {
-            if let Some(m) = &want.macvlan {
-                let r = match containers.get(&want.container) {
-                    None => Err(format!(
+            if want.in_container_only() {
+                let r = match (containers.get(&want.container), &want.macvlan) {
+                    (None, _) => Err(format!(
                         "container {} is not running",
                         super::short(&want.container)
                     )),
-                    Some(ns) => create_macvlan(underlay, ns, want, m),
+                    (Some(ns), Some(m)) => create_macvlan(underlay, ns, want, m),
+                    (Some(ns), None) => create_dummy(ns, want),
                 };
                 if let Err(e) = r {
                     failed.insert(want.container.clone());
@@ -535,7 +537,7 @@ async fn configure_inside(h: &Handle, want: &VethWant, mark: &str) -> Result<(),
     // conlink's default for veths, then the link's own settings (this thread is in the
     // container's namespace).
     let defaults = [(crate::sys::ethtool::Offload::Tx, false)];
-    let veth: &[_] = if want.macvlan.is_none() {
+    let veth: &[_] = if !want.in_container_only() {
         &defaults
     } else {
         &[]
@@ -792,14 +794,53 @@ fn create_macvlan(
         "source" => MacVlanMode::Source,
         _ => MacVlanMode::Bridge,
     };
+    use rtnetlink::packet_route::link::{IpVlanMode, IpVtapMode};
     let fd = container.as_raw_fd();
     let (want, parent, tap) = (want.clone(), m.parent.clone(), m.tap);
-    let kind = if tap { "macvtap" } else { "macvlan" };
+    let kind = match (m.vlan, m.ipvlan, tap) {
+        (Some(_), _, _) => "vlan",
+        (None, true, false) => "ipvlan",
+        (None, true, true) => "ipvtap",
+        (None, false, true) => "macvtap",
+        (None, false, false) => "macvlan",
+    };
+    let (vlan, ip_mode) = (m.vlan, m.mode.clone());
     netns::run_in(here, move |h| async move {
         let parent_index = index_of(&h, &parent)
             .await
             .map_err(|e| format!("parent {parent}: {e}"))?;
-        let msg = if tap {
+        let ipvlan_mode = match ip_mode.as_str() {
+            "l3" => IpVlanMode::L3,
+            "l3s" => IpVlanMode::L3S,
+            _ => IpVlanMode::L2,
+        };
+        let ipvtap_mode = match ip_mode.as_str() {
+            "l3" => IpVtapMode::L3,
+            "l3s" => IpVtapMode::L3S,
+            _ => IpVtapMode::L2,
+        };
+        let sized = |mtu: u32| (mtu > 0).then_some(mtu);
+        // An ipvlan has its parent's MAC: none is given.
+        let msg = if let Some(id) = vlan {
+            let mut b =
+                rtnetlink::LinkVlan::new(&want.dev, parent_index, id).address(want.mac.0.to_vec());
+            if let Some(m) = sized(want.mtu) {
+                b = b.mtu(m);
+            }
+            b.setns_by_fd(fd).build()
+        } else if kind == "ipvlan" {
+            let mut b = rtnetlink::LinkIpVlan::new(&want.dev, parent_index, ipvlan_mode);
+            if let Some(m) = sized(want.mtu) {
+                b = b.mtu(m);
+            }
+            b.setns_by_fd(fd).build()
+        } else if kind == "ipvtap" {
+            let mut b = rtnetlink::LinkIpVtap::new(&want.dev, parent_index, ipvtap_mode);
+            if let Some(m) = sized(want.mtu) {
+                b = b.mtu(m);
+            }
+            b.setns_by_fd(fd).build()
+        } else if tap {
             let mut b = rtnetlink::LinkMacVtap::new(&want.dev, parent_index, mode)
                 .address(want.mac.0.to_vec());
             if want.mtu > 0 {
@@ -818,9 +859,43 @@ fn create_macvlan(
             .add(msg)
             .execute()
             .await
-            .map_err(|e| format!("{kind} on {parent}: {e}"))
+            .map_err(|e| format!("{kind} on {parent}: {}", missing_kind(kind, e)))
     })
     .map_err(ns_err)?
+}
+
+/// A dummy interface, made in the container's namespace.
+fn create_dummy(container: &NetNs, want: &VethWant) -> Result<(), String> {
+    let want = want.clone();
+    netns::run_in(container, move |h| async move {
+        let mut b = rtnetlink::LinkDummy::new(&want.dev).address(want.mac.0.to_vec());
+        if want.mtu > 0 {
+            b = b.mtu(want.mtu);
+        }
+        h.link()
+            .add(b.build())
+            .execute()
+            .await
+            .map_err(|e| format!("dummy: {}", missing_kind("dummy", e)))
+    })
+    .map_err(ns_err)?
+}
+
+/// The kernel's answer to a link kind it does not have (no module), said as such.
+fn missing_kind(kind: &str, e: rtnetlink::Error) -> String {
+    let code = match &e {
+        rtnetlink::Error::NetlinkError(m) => -m.raw_code(),
+        _ => 0,
+    };
+    if code == nix::errno::Errno::EOPNOTSUPP as i32 {
+        let module = match kind {
+            "vlan" => "8021q",
+            other => other,
+        };
+        format!("this kernel has no {kind} links (module {module}; `docker link doctor` probes it): {e}")
+    } else {
+        e.to_string()
+    }
 }
 
 /// Joins `a` and `b` by tc: an ingress qdisc on each and a u32 filter matching every frame

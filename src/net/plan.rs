@@ -15,7 +15,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::addr::{outer_name, Cidr, Mac};
-use super::config::{BridgeMode, NetConfig, Route, Target, TunnelType};
+use super::config::{BridgeMode, LinkType, NetConfig, Route, Target, TunnelType};
 
 /// The alias prefix of everything `docker net` creates.
 pub(crate) const MARK: &str = "docker-link-net";
@@ -66,10 +66,23 @@ pub(crate) struct VethWant {
     /// the fingerprint when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate: Option<u64>,
-    /// A macvlan on a parent interface of the host instead of a veth: no switch end (`outer`
-    /// names the parent). Left out of the fingerprint when unset.
+    /// A link on a parent interface of the host instead of a veth (macvlan, macvtap, vlan,
+    /// ipvlan, ipvtap): no switch end (`outer` names the parent). Left out of the
+    /// fingerprint when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub macvlan: Option<MacvlanWant>,
+    /// A dummy interface made in the container itself: no other end at all. Left out of the
+    /// fingerprint when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dummy: bool,
+}
+
+impl VethWant {
+    /// Whether the whole link is in the container (a link on a parent, a dummy): nothing of
+    /// it is in the switch namespace.
+    pub(crate) fn in_container_only(&self) -> bool {
+        self.macvlan.is_some() || self.dummy
+    }
 }
 
 /// A macvlan link: made on `parent` in the namespace `up` runs in, its end placed straight in
@@ -80,9 +93,16 @@ pub(crate) struct MacvlanWant {
     /// bridge, private, vepa, passthru or source (the kernel's default: vepa; conlink's and
     /// ours: bridge, so that two containers on one parent reach each other).
     pub mode: String,
-    /// A macvtap (a macvlan with a tap character device for a VM's process) instead.
+    /// A macvtap (a macvlan with a tap character device for a VM's process) instead; with
+    /// `ipvlan`, an ipvtap.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub tap: bool,
+    /// An 802.1Q vlan of the parent with this id instead (`mode` unused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
+    /// An ipvlan (the parent's MAC; `mode` l2, l3 or l3s) instead.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ipvlan: bool,
 }
 
 /// A tunnel end in the switch namespace (its socket in the namespace `up` runs in).
@@ -128,6 +148,24 @@ fn fingerprint<T: Serialize>(x: &T) -> String {
     let json = serde_json::to_vec(x).unwrap_or_default();
     let h = Sha256::digest(&json);
     h.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// A link on a parent interface (its kind, mode and vlan id), for the types that are one.
+fn on_parent(l: &super::config::Link) -> Option<MacvlanWant> {
+    let ipvlan = matches!(l.kind, LinkType::Ipvlan | LinkType::Ipvtap);
+    let default_mode = match l.kind {
+        LinkType::Macvlan | LinkType::Macvtap => "bridge",
+        LinkType::Ipvlan | LinkType::Ipvtap => "l2",
+        LinkType::Vlan => "",
+        LinkType::Veth | LinkType::Dummy => return None,
+    };
+    Some(MacvlanWant {
+        parent: l.outer_dev.clone().unwrap_or_default(),
+        mode: l.mode.clone().unwrap_or_else(|| default_mode.to_string()),
+        tap: matches!(l.kind, LinkType::Macvtap | LinkType::Ipvtap),
+        vlan: (l.kind == LinkType::Vlan).then_some(l.vlanid).flatten(),
+        ipvlan,
+    })
 }
 
 /// The alias an object carries.
@@ -252,15 +290,8 @@ pub(crate) fn desire(
                 rate: super::config::netem_rate(&l.netem)
                     .ok()
                     .and_then(|(r, _)| r),
-                macvlan: matches!(
-                    l.kind,
-                    super::config::LinkType::Macvlan | super::config::LinkType::Macvtap
-                )
-                .then(|| MacvlanWant {
-                    parent: l.outer_dev.clone().unwrap_or_default(),
-                    mode: l.mode.clone().unwrap_or_else(|| "bridge".to_string()),
-                    tap: l.kind == super::config::LinkType::Macvtap,
-                }),
+                macvlan: on_parent(l),
+                dummy: l.kind == LinkType::Dummy,
             });
         }
     }
@@ -288,6 +319,7 @@ pub(crate) fn desire(
                 ethtool: Vec::new(),
                 rate: None,
                 macvlan: None,
+                dummy: false,
             });
         }
         d.forward = Some(ForwardWant {
@@ -440,7 +472,7 @@ pub(crate) fn plan(desired: &Desired, observed: &Observed) -> (Vec<Action>, Vec<
     }
     let mut wanted_in: BTreeSet<(&str, &str)> = BTreeSet::new();
     for v in &desired.veths {
-        if v.macvlan.is_none() {
+        if !v.in_container_only() {
             wanted_switch.insert(&v.outer);
         }
         wanted_in.insert((&v.container, &v.dev));
@@ -461,7 +493,7 @@ pub(crate) fn plan(desired: &Desired, observed: &Observed) -> (Vec<Action>, Vec<
                 continue;
             }
         }
-        let create = if v.macvlan.is_some() {
+        let create = if v.in_container_only() {
             // Nothing in the switch namespace: the container's end is the whole link.
             !inner_ok
         } else {

@@ -95,8 +95,8 @@ pub(crate) fn rows(
             row.interface = v.outer.clone();
             row.address = v.ip.map(|a| a.to_string()).unwrap_or_else(|| "-".into());
             let m = veth_mark(&desired.project, v);
-            // A macvlan has no switch end: the container's is the whole link.
-            let outer = if v.macvlan.is_some() {
+            // A macvlan (or a dummy) has no switch end: the container's is the whole link.
+            let outer = if v.in_container_only() {
                 observed
                     .containers
                     .get(&inst.id)

@@ -37,11 +37,14 @@ pub enum Feature {
     TcMirred,
     Netem,
     Geneve,
+    Dummy,
+    Vlan,
+    Ipvlan,
 }
 
 impl Feature {
     /// Every feature, in the order doctor reports them.
-    pub const ALL: [Feature; 7] = [
+    pub const ALL: [Feature; 10] = [
         Feature::Veth,
         Feature::Bridge,
         Feature::Vxlan,
@@ -49,6 +52,9 @@ impl Feature {
         Feature::TcMirred,
         Feature::Netem,
         Feature::Geneve,
+        Feature::Dummy,
+        Feature::Vlan,
+        Feature::Ipvlan,
     ];
 
     /// The name users see (and the `Check` field of doctor's JSON).
@@ -61,6 +67,9 @@ impl Feature {
             Feature::TcMirred => "tc mirred",
             Feature::Netem => "netem",
             Feature::Geneve => "geneve",
+            Feature::Dummy => "dummy",
+            Feature::Vlan => "vlan",
+            Feature::Ipvlan => "ipvlan",
         }
     }
 
@@ -72,15 +81,21 @@ impl Feature {
             Feature::Vxlan => "vxlan tunnels",
             Feature::TcIngress => "patch links",
             Feature::TcMirred => "patch links",
-            Feature::Netem => "delay, loss and rate on links",
+            Feature::Netem => "delay and loss on links (rate needs only tbf)",
             Feature::Geneve => "geneve tunnels",
+            Feature::Dummy => "dummy links",
+            Feature::Vlan => "vlan links",
+            Feature::Ipvlan => "ipvlan and ipvtap links",
         }
     }
 
     /// Whether `docker net` cannot work at all without it (the others only disable the
     /// options that use them).
     pub fn required(self) -> bool {
-        !matches!(self, Feature::Netem | Feature::Geneve)
+        !matches!(
+            self,
+            Feature::Netem | Feature::Geneve | Feature::Dummy | Feature::Vlan | Feature::Ipvlan
+        )
     }
 
     /// The kernel module (or config option) that provides it, for the fix line.
@@ -93,6 +108,9 @@ impl Feature {
             Feature::TcMirred => "cls_u32 and act_mirred",
             Feature::Netem => "sch_netem",
             Feature::Geneve => "geneve",
+            Feature::Dummy => "dummy",
+            Feature::Vlan => "8021q",
+            Feature::Ipvlan => "ipvlan",
         }
     }
 }
@@ -325,6 +343,32 @@ async fn probe_one(handle: &Handle, feature: Feature, lo: u32) -> Result<(), rtn
                 .await
         }
         Feature::Netem => add_netem(handle, lo).await,
+        Feature::Dummy => {
+            let msg = rtnetlink::LinkDummy::new("dlprobe-dm0").build();
+            handle.link().add(msg).execute().await
+        }
+        Feature::Vlan | Feature::Ipvlan => {
+            // On a veth parent of their own, whatever the veth probe found.
+            let parent = "dlprobe-vp0";
+            if link_index(handle, parent).await.is_err() {
+                let msg = LinkVeth::new(parent, "dlprobe-vp1").build();
+                handle.link().add(msg).execute().await?;
+            }
+            let index = link_index(handle, parent)
+                .await
+                .map_err(|_| rtnetlink::Error::RequestFailed)?;
+            let msg = if feature == Feature::Vlan {
+                rtnetlink::LinkVlan::new("dlprobe-vl0", index, 5).build()
+            } else {
+                rtnetlink::LinkIpVlan::new(
+                    "dlprobe-ipv0",
+                    index,
+                    rtnetlink::packet_route::link::IpVlanMode::L2,
+                )
+                .build()
+            };
+            handle.link().add(msg).execute().await
+        }
     }
 }
 
@@ -447,8 +491,17 @@ mod tests {
     }
 
     #[test]
-    fn optional_features_are_netem_and_geneve() {
+    fn optional_features_are_those_of_some_options_only() {
         let optional: Vec<_> = Feature::ALL.iter().filter(|f| !f.required()).collect();
-        assert_eq!(optional, [&Feature::Netem, &Feature::Geneve]);
+        assert_eq!(
+            optional,
+            [
+                &Feature::Netem,
+                &Feature::Geneve,
+                &Feature::Dummy,
+                &Feature::Vlan,
+                &Feature::Ipvlan
+            ]
+        );
     }
 }

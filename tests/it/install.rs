@@ -428,6 +428,13 @@ fn kernel_has(feature: &str) -> bool {
         }
         "netem" => "tc qdisc add dev lo root netem limit 1000",
         "geneve" => "ip link add dlt0 type geneve id 42 remote 192.0.2.1",
+        "dummy" => "ip link add dlt0 type dummy",
+        "vlan" => {
+            "ip link add dlt0 type veth peer name dlt1 && ip link add link dlt0 name dlt2 type vlan id 5"
+        }
+        "ipvlan" => {
+            "ip link add dlt0 type veth peer name dlt1 && ip link add link dlt0 name dlt2 type ipvlan mode l2"
+        }
         other => panic!("no independent probe for {other}"),
     };
     for tool in ["unshare", "ip", "tc"] {
@@ -505,6 +512,9 @@ fn doctor_reports_each_check_through_the_cli() {
         ("tc mirred", true),
         ("netem", false),
         ("geneve", false),
+        ("dummy", false),
+        ("vlan", false),
+        ("ipvlan", false),
     ] {
         let has = kernel_has(feature);
         let want = match (has, required) {
@@ -580,6 +590,9 @@ fn doctor_reports_each_check_through_the_cli() {
             "tc mirred",
             "netem",
             "geneve",
+            "dummy",
+            "vlan",
+            "ipvlan",
         ] {
             assert_eq!(
                 unprivileged[feature]["Status"], checks[feature]["Status"],

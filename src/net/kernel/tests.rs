@@ -695,3 +695,100 @@ fn a_rate_shapes_the_containers_end_with_tbf() {
     let quick = transfer();
     assert!(quick < took, "unshaped {quick:?}, shaped {took:?}");
 }
+
+/// dummy, vlan and ipvlan links where the kernel has them (probed, as `docker link doctor`
+/// does): each made in its container with its address and up, the vlan with its id and the
+/// ipvlan in its mode, on a parent in a namespace standing for the host. A kind this kernel
+/// lacks is said and skipped by itself, after checking that applying it fails with an error
+/// that names the missing module.
+#[test]
+fn dummy_vlan_and_ipvlan_links_where_the_kernel_has_them() {
+    use crate::sys::probe::{probe_all, Feature, Outcome};
+    let _rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let probe = probe_all().unwrap();
+    let has = |f: Feature| {
+        probe
+            .iter()
+            .any(|(x, o)| *x == f && *o == Outcome::Available)
+    };
+    let lab = Lab::new("tk", &["host", "d", "v", "i"]);
+    let names = &lab.names;
+    for args in [
+        vec![
+            "ip", "link", "add", "hp0", "type", "veth", "peer", "name", "hp1",
+        ],
+        vec!["ip", "link", "set", "hp0", "up"],
+    ] {
+        let (ok, out) = ip(Some(&names[0]), &args);
+        assert!(ok, "{args:?}: {out}");
+    }
+    let (switch, _) = pinned::open_or_create(&lab.switch_name).unwrap();
+    let cases = [
+        (
+            Feature::Dummy,
+            "{container: d, type: dummy, ip: 10.80.0.1/24}",
+            2,
+            "dummy",
+            "module dummy",
+        ),
+        (
+            Feature::Vlan,
+            "{container: v, type: vlan, outer-dev: hp0, vlanid: 7, ip: 10.80.1.1/24}",
+            3,
+            "vlan protocol 802.1Q id 7",
+            "module 8021q",
+        ),
+        (
+            Feature::Ipvlan,
+            "{container: i, type: ipvlan, outer-dev: hp0, mode: l3, ip: 10.80.2.1/24}",
+            4,
+            "ipvlan mode l3",
+            "module ipvlan",
+        ),
+    ];
+    for (feature, link, k, detail, module) in cases {
+        let config = cfg(&format!("x-network:\n  links:\n    - {link}\n"));
+        let (desired, _) = desire(&lab.project, &config, &lab.instances);
+        let observed = observe(Some(&switch), &lab.containers, None).unwrap();
+        let (actions, _) = plan(&desired, &observed);
+        let host = &lab.containers["host"];
+        let applied = apply(host, &switch, &lab.containers, &actions);
+        if !has(feature) {
+            println!("this kernel has no {feature}: that case is skipped (probed)");
+            assert!(
+                applied.errors.iter().any(|e| e.contains(module)),
+                "{feature}: {:?}",
+                applied.errors
+            );
+            continue;
+        }
+        assert!(applied.errors.is_empty(), "{feature}: {:?}", applied.errors);
+        let (_, shown) = ip(
+            Some(&names[k - 1]),
+            &["ip", "-d", "-o", "addr", "show", "dev", "eth0"],
+        );
+        assert!(
+            shown.contains(&desired.veths[0].ip.unwrap().to_string()),
+            "{shown}"
+        );
+        let (_, shown) = ip(
+            Some(&names[k - 1]),
+            &["ip", "-d", "-o", "link", "show", "dev", "eth0"],
+        );
+        // `ip -d` prints the kind and its details, spaced as its version likes.
+        let words: Vec<&str> = shown.split_whitespace().collect();
+        assert!(
+            words
+                .windows(detail.split(' ').count())
+                .any(|w| w.join(" ") == detail)
+                && shown.contains("UP"),
+            "{shown}"
+        );
+        // A second plan has nothing to do.
+        let observed = observe(Some(&switch), &lab.containers, None).unwrap();
+        assert!(plan(&desired, &observed).0.is_empty(), "{feature}");
+    }
+}
