@@ -260,7 +260,9 @@ fn up(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let run = realize::running(&daemon, &project, &r.config).await?;
         anyhow::Ok((daemon, run))
     })?;
+    let lock = crate::sys::pinned::lock()?;
     let mut outcome = realize::reconcile(&project, &r.config, run)?;
+    drop(lock);
     // The watcher wires containers that start later: started, or made again with the net
     // duty's privileges, which it has only while a project is up. After this reconcile, so
     // that its first pass finds the links made (a pass at the same moment would make the same
@@ -353,18 +355,27 @@ fn project_of(args: &Args) -> anyhow::Result<String> {
 fn down(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let project = project_of(args)?;
     let name = crate::net::kernel::switch_ns_name(&project);
-    let (daemon, run) = ctx.block_on(async {
+    // The stored state goes first: a watcher's pass that starts now finds no project. Then
+    // the reconcile lock: a pass under way finishes before anything is removed, and one that
+    // waited for the lock finds the project gone (`watch::net`).
+    let (daemon, config, removed_state) = ctx.block_on(async {
         let daemon = crate::docker::connect(&ctx.globals, &ctx.config).await?;
         let config = crate::net::store::load(&daemon, &project)
             .await?
             .and_then(Result::ok);
+        let removed = crate::net::store::remove(&daemon, &project).await?;
+        anyhow::Ok((daemon, config, removed))
+    })?;
+    let _lock = crate::sys::pinned::lock()?;
+    let (run, removed_forwarder) = ctx.block_on(async {
         let run = match &config {
             Some(c) => Some(realize::running(&daemon, &project, c).await?),
             None => None,
         };
-        anyhow::Ok((daemon, run))
+        let forwarder = forward::remove(&daemon, &project).await;
+        anyhow::Ok((run, forwarder))
     })?;
-    // What lives in the containers' own namespaces first (nat rules): the switch
+    // What lives in the containers' own namespaces first (nat rules, macvlans): the switch
     // namespace's removal takes only the veths.
     let mut failed = Vec::new();
     if let Some(run) = &run {
@@ -378,13 +389,6 @@ fn down(args: &Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         failed.extend(errors);
         failed.extend(run.errors.iter().cloned());
     }
-    // The stored state first: a watcher's pass that starts now finds no project, and one
-    // already under way that makes the switch namespace again sees it gone and removes it.
-    let (removed_state, removed_forwarder) = ctx.block_on(async {
-        let state = crate::net::store::remove(&daemon, &project).await?;
-        let forwarder = forward::remove(&daemon, &project).await;
-        anyhow::Ok((state, forwarder))
-    })?;
     match removed_forwarder {
         Ok(true) => crate::output::info(&format!(
             "project {project}: removed the port forwarder {}",

@@ -146,3 +146,23 @@ fn share_dir() -> io::Result<()> {
     )?;
     Ok(())
 }
+
+/// An exclusive lock for reconciling `docker net` projects, shared by every process of the
+/// host that does it (the commands, a foreground watcher, the watcher's container, which binds
+/// the same `/run/netns`): `flock` on the directory of pinned namespaces, so no file of ours
+/// shows among the namespaces. Two reconciles of one project at once would each take the
+/// other's half-made links for someone else's; `down` holds it too. Released when dropped.
+pub struct ReconcileLock(#[allow(dead_code)] nix::fcntl::Flock<std::fs::File>);
+
+/// Waits for the lock and takes it.
+pub fn lock() -> Result<ReconcileLock, NetnsError> {
+    let err = |source: io::Error| NetnsError::Open {
+        what: format!("the lock on {NAMED_DIR}"),
+        source,
+    };
+    share_dir().map_err(err)?;
+    let dir = std::fs::File::open(NAMED_DIR).map_err(err)?;
+    nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusive)
+        .map(ReconcileLock)
+        .map_err(|(_, e)| err(io::Error::from(e)))
+}

@@ -59,6 +59,22 @@ impl<E: Engine + Clone> NetDuty<E> {
                     continue;
                 }
             };
+            // One reconcile at a time on this host (`docker net up` and `down` take the lock
+            // too); a project that `down` removed while this pass waited is left alone.
+            let lock = match tokio::task::spawn_blocking(crate::sys::pinned::lock).await {
+                Ok(Ok(l)) => l,
+                Ok(Err(e)) => {
+                    report.errors.push((project, "net", e.to_string()));
+                    continue;
+                }
+                Err(e) => {
+                    report.errors.push((project, "net", e.to_string()));
+                    continue;
+                }
+            };
+            if !self.still_stored(&project).await {
+                continue;
+            }
             let run = match crate::net::realize::running(&self.engine, &project, &config).await {
                 Ok(r) => r,
                 Err(e) => {
@@ -69,9 +85,12 @@ impl<E: Engine + Clone> NetDuty<E> {
             // Kernel work blocks (on threads of its own): keep the runtime's workers free.
             let p = project.clone();
             let c = config.clone();
-            let outcome =
-                tokio::task::spawn_blocking(move || crate::net::realize::reconcile(&p, &c, run))
-                    .await;
+            let outcome = tokio::task::spawn_blocking(move || {
+                let r = crate::net::realize::reconcile(&p, &c, run);
+                drop(lock);
+                r
+            })
+            .await;
             match outcome {
                 Ok(Ok(o)) if o.made_switch && !self.still_stored(&project).await => {
                     // `docker net down` ran while this pass was under way: the switch

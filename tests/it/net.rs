@@ -19,7 +19,19 @@ fn net(dir: &Path, args: &[&str]) -> Output {
             .env_remove("COMPOSE_FILE")
             .env_remove("COMPOSE_PROJECT_NAME")
             // A watcher container only in the test that asks for one.
-            .env("DOCKER_LINK_WATCHER", "off"),
+            .env("DOCKER_LINK_WATCHER", "off")
+            // A registry namespace of the test's own (from its unique directory): a watcher
+            // of the daemon's default namespace, running for whatever reason, never wires
+            // this test's project behind its back.
+            .env(
+                "DOCKER_LINK_REGISTRY",
+                format!(
+                    "dlt{:08x}",
+                    dir.to_string_lossy()
+                        .bytes()
+                        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+                ),
+            ),
     )
 }
 
