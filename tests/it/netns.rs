@@ -328,9 +328,13 @@ fn a_process_that_exits_takes_its_namespace_unless_held() {
 }
 
 /// Spawns `sleep 300` with exactly `pid`: the kernel hands out ns_last_pid + 1 next, unless
-/// another process of the machine forks first, so this retries.
+/// another process of the machine forks first, so this retries (the whole suite forks beside
+/// it: CI once lost 200 tries in a row; a pause between tries lets a burst of forks pass).
 fn spawn_with_pid(pid: u32) -> Proc {
-    for _ in 0..200 {
+    for i in 0..2000 {
+        if i > 0 && i % 50 == 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         std::fs::write("/proc/sys/kernel/ns_last_pid", format!("{}", pid - 1))
             .expect("writing /proc/sys/kernel/ns_last_pid (needs root)");
         let p = Proc::spawn(Command::new("sleep").arg("300"));
@@ -338,7 +342,7 @@ fn spawn_with_pid(pid: u32) -> Proc {
             return p;
         }
     }
-    panic!("could not get pid {pid} again in 200 tries");
+    panic!("could not get pid {pid} again in 2000 tries");
 }
 
 #[test]
