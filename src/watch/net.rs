@@ -92,16 +92,6 @@ impl<E: Engine + Clone> NetDuty<E> {
             })
             .await;
             match outcome {
-                Ok(Ok(o)) if o.made_switch && !self.still_stored(&project).await => {
-                    // `docker net down` ran while this pass was under way: the switch
-                    // namespace this pass made again is not wanted (the host ends as it was).
-                    let name = crate::net::kernel::switch_ns_name(&project);
-                    if let Err(e) = crate::sys::pinned::remove(&name) {
-                        report
-                            .errors
-                            .push((project, "net", format!("removing {name}: {e}")));
-                    }
-                }
                 Ok(Ok(o)) => {
                     report.links += o.wired;
                     report.changes += o.changes;
