@@ -29,7 +29,7 @@ use futures_util::StreamExt;
 
 use crate::cancel::Cancel;
 use crate::docker::engine::{Engine, Event, EventFilter, Events};
-use debounce::Debounce;
+use debounce::{Burst, Debounce};
 use status::{LastEvent, Status};
 
 /// How the loop runs.
@@ -39,6 +39,13 @@ pub(crate) struct Options {
     pub quiet: Duration,
     /// ...and no later than this after its first event.
     pub max_wait: Duration,
+    /// A burst: this many containers starting, stopping or changing health...
+    pub burst_count: usize,
+    /// ...within this window; it ends when fewer did within the last window.
+    pub burst_window: Duration,
+    /// During a burst a proxy reloads when it ends, or this long after its configuration
+    /// first changed, whichever comes first.
+    pub max_hold: Duration,
     /// A full pass at least this often, events or not.
     pub backstop: Duration,
     /// A reconnect later than this after the last event resyncs everything.
@@ -59,6 +66,9 @@ impl Default for Options {
         Options {
             quiet: Duration::from_millis(30),
             max_wait: Duration::from_millis(250),
+            burst_count: 3,
+            burst_window: Duration::from_secs(1),
+            max_hold: Duration::from_secs(10),
             backstop: Duration::from_secs(60),
             max_gap: Duration::from_secs(30),
             status_file: None,
@@ -113,7 +123,7 @@ impl Dirty {
 }
 
 /// The container and network actions a pass may have to answer.
-const ACTIONS: [&str; 8] = [
+const ACTIONS: [&str; 9] = [
     "create",
     "start",
     "die",
@@ -122,6 +132,9 @@ const ACTIONS: [&str; 8] = [
     "unpause",
     "connect",
     "disconnect",
+    // `health_status: healthy|unhealthy` (the daemon matches the prefix): a proxy takes an
+    // unhealthy server out.
+    "health_status",
 ];
 
 fn subscribe<E: Engine>(engine: &E, since: Option<i64>) -> Events {
@@ -161,6 +174,8 @@ fn unix_now() -> i64 {
 struct Ears {
     dirty: Dirty,
     debounce: Debounce,
+    /// Containers coming and going, for the proxy duty's hold during bursts.
+    burst: Burst,
     last_event_secs: Option<i64>,
     last_event_at: Instant,
     /// The express lane's jobs report here: parents realized, and how long after the event.
@@ -188,6 +203,12 @@ impl Ears {
         });
         self.dirty.note(e);
         self.debounce.note(Instant::now());
+        if e.kind == "container"
+            && (matches!(e.action.as_str(), "start" | "die" | "destroy")
+                || e.action.starts_with("health_status"))
+        {
+            self.burst.note(Instant::now(), &e.id);
+        }
         if let Some(job) = express.job(e) {
             status.express += 1;
             let done = self.done.clone();
@@ -226,7 +247,7 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
     let mut daemon_id = engine.info().await?.id;
     status.daemon_id = daemon_id.clone();
     let mut duty = links::LinkDuty::new(engine.clone(), ns, pool, cancel.clone());
-    let mut proxy_duty = proxy::ProxyDuty::new(engine.clone(), ns);
+    let mut proxy_duty = proxy::ProxyDuty::new(engine.clone(), ns, opts.max_hold);
     let mut net_duty = net::NetDuty::new(engine.clone(), ns, opts.no_net.clone());
     status.duties.push(match &net_duty.unavailable {
         None => "net".to_string(),
@@ -265,6 +286,7 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
             ..Default::default()
         },
         debounce: Debounce::new(opts.quiet, opts.max_wait),
+        burst: Burst::new(opts.burst_window, opts.burst_count),
         last_event_secs: None,
         last_event_at: Instant::now(),
         done: done_tx,
@@ -274,6 +296,9 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
     // After a failed pass: when to try again, and the pause that grows with each failure.
     let mut retry_at: Option<Instant> = None;
     let mut retry_after = Duration::ZERO;
+    // A proxy held its reload back during a burst: when to look again (a pass of the proxy
+    // duty alone, if no event is due before).
+    let mut proxy_due: Option<Instant> = None;
     // Idle this long after work, the pages the work touched go back (`sys::memory`): the
     // watcher's steady state is a few pages of the binary and a small heap.
     const TRIM_AFTER: Duration = Duration::from_secs(3);
@@ -319,18 +344,29 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
         let now = Instant::now();
         let backing_off = retry_at.is_some_and(|t| t > now);
         let due = !backing_off && (ears.dirty.all || ears.debounce.due().is_some_and(|d| d <= now));
-        if due && !ears.dirty.is_empty() {
-            let waited = ears.debounce.take(now);
-            let work = std::mem::take(&mut ears.dirty);
+        let events_due = due && !ears.dirty.is_empty();
+        let proxy_only = !events_due && !backing_off && proxy_due.is_some_and(|t| t <= now);
+        if events_due || proxy_only {
+            let (waited, work) = if events_due {
+                (ears.debounce.take(now), std::mem::take(&mut ears.dirty))
+            } else {
+                (None, Dirty::default())
+            };
+            let burst_ends = ears.burst.ends(now);
             let t0 = Instant::now();
             // The stream is read while the pass runs: events land in the next pass's dirty
             // set, and creates and starts take the express lane at once. The proxy first:
             // its routes are what users wait for.
-            let (proxy_report, net_report, result) = {
+            let (proxy_report, rest) = {
                 let pass = async {
-                    let proxy = proxy_duty.pass(&work, waited.map(|w| now - w)).await;
+                    let proxy = proxy_duty
+                        .pass(&work, waited.map(|w| now - w), burst_ends)
+                        .await;
+                    if proxy_only {
+                        return (proxy, None);
+                    }
                     let net = net_duty.pass().await;
-                    (proxy, net, duty.pass(&work).await)
+                    (proxy, Some((net, duty.pass(&work).await)))
                 };
                 tokio::pin!(pass);
                 loop {
@@ -344,8 +380,10 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
                     }
                 }
             };
+            proxy_due = None;
             match proxy_report {
                 Ok(r) => {
+                    proxy_due = r.held;
                     for (object, kind, message) in r.errors {
                         tracing::warn!("{kind} {object}: {message}");
                         status.error(unix_now(), &object, kind, message);
@@ -356,40 +394,42 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
                     status.error(unix_now(), "daemon", "proxy", crate::describe(&e));
                 }
             }
-            for (object, kind, message) in &net_report.errors {
-                tracing::warn!("{kind} {object}: {message}");
-                status.error(unix_now(), object, kind, message.clone());
-            }
-            match result {
-                Ok(report) => {
-                    retry_at = None;
-                    retry_after = Duration::ZERO;
-                    let t = unix_now();
-                    for (object, kind, message) in &report.errors {
-                        tracing::warn!("{kind} {}: {message}", crate::graph::model::short(object));
-                        status.error(t, object, kind, message.clone());
-                    }
-                    status.links = report.links as u64;
-                    status.networks_removed += report.removed.len() as u64;
-                    status.registry_restores += u64::from(report.restored);
-                    status.rule_writes += u64::from(report.rules_written);
-                    if let Some(w) = waited {
-                        status.latency.observe(w + t0.elapsed());
-                        if let Some(e) = status.last_event.as_mut() {
-                            e.lag_ms = (w + t0.elapsed()).as_millis() as u64;
+            if let Some((net_report, result)) = rest {
+                for (object, kind, message) in &net_report.errors {
+                    tracing::warn!("{kind} {object}: {message}");
+                    status.error(unix_now(), object, kind, message.clone());
+                }
+                match result {
+                    Ok(report) => {
+                        retry_at = None;
+                        retry_after = Duration::ZERO;
+                        let t = unix_now();
+                        for (object, kind, message) in &report.errors {
+                            tracing::warn!("{kind} {}: {message}", crate::graph::model::short(object));
+                            status.error(t, object, kind, message.clone());
+                        }
+                        status.links = report.links as u64;
+                        status.networks_removed += report.removed.len() as u64;
+                        status.registry_restores += u64::from(report.restored);
+                        status.rule_writes += u64::from(report.rules_written);
+                        if let Some(w) = waited {
+                            status.latency.observe(w + t0.elapsed());
+                            if let Some(e) = status.last_event.as_mut() {
+                                e.lag_ms = (w + t0.elapsed()).as_millis() as u64;
+                            }
                         }
                     }
-                }
-                Err(e) => {
-                    // The read failed (the daemon went away mid-pass): everything again, after
-                    // a growing pause (the stream's end, if the daemon is down, reconnects
-                    // meanwhile).
-                    tracing::warn!("pass failed: {}", crate::describe(&e));
-                    status.error(unix_now(), "daemon", "read", crate::describe(&e));
-                    ears.dirty.all = true;
-                    retry_after = (retry_after * 2)
-                        .clamp(Duration::from_millis(250), Duration::from_secs(10));
-                    retry_at = Some(Instant::now() + retry_after);
+                    Err(e) => {
+                        // The read failed (the daemon went away mid-pass): everything again, after
+                        // a growing pause (the stream's end, if the daemon is down, reconnects
+                        // meanwhile).
+                        tracing::warn!("pass failed: {}", crate::describe(&e));
+                        status.error(unix_now(), "daemon", "read", crate::describe(&e));
+                        ears.dirty.all = true;
+                        retry_after = (retry_after * 2)
+                            .clamp(Duration::from_millis(250), Duration::from_secs(10));
+                        retry_at = Some(Instant::now() + retry_after);
+                    }
                 }
             }
             status.passes += 1;
@@ -400,7 +440,9 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
             if let Some(m) = &metrics {
                 m.publish(status.metrics());
             }
-            next_backstop = Instant::now() + opts.backstop;
+            if !proxy_only {
+                next_backstop = Instant::now() + opts.backstop;
+            }
             trim_at = Some(Instant::now() + TRIM_AFTER);
             continue;
         }
@@ -411,6 +453,9 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
             .min(next_backstop);
         if ears.dirty.all {
             wake = now;
+        }
+        if let Some(t) = proxy_due {
+            wake = wake.min(t);
         }
         if let Some(t) = retry_at {
             wake = wake.max(t);

@@ -2,12 +2,16 @@
 //! proxy of this namespace (`docker proxy up` labels it) builds the route table and applies it
 //! with the same code `docker proxy reload` runs (`crate::proxy::apply`). A pass whose
 //! rendering is byte-identical to the last one this watcher applied to that proxy does not
-//! touch the proxy at all (no read, no reload). The time from the first event of the burst to
-//! the confirmed reload is recorded in the proxy's state (`docker proxy status`).
+//! touch the proxy at all (no read, no reload). During a burst of containers coming and going
+//! a changed configuration is held back (`debounce::Hold`): one reload when the burst ends, or
+//! one per `max_hold` while it lasts, instead of one per pass. The time from the first event
+//! that changed the configuration to the confirmed reload is recorded in the proxy's state
+//! (`docker proxy status`).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use super::debounce::Hold;
 use super::Dirty;
 use crate::docker::engine::{Engine, State};
 use crate::proxy::apply::{self, Proxy, ProxyState};
@@ -23,6 +27,8 @@ pub(crate) struct Report {
     pub errors: Vec<(String, &'static str, String)>,
     /// Routes left out of a configuration, `proxy/route: reason`.
     pub quarantined: Vec<String>,
+    /// A changed configuration was held back during a burst: look again then.
+    pub held: Option<Instant>,
 }
 
 /// What the duty remembers of one proxy (by container id: a replaced proxy starts afresh).
@@ -35,28 +41,36 @@ struct Known {
     last_full: Option<String>,
     /// The live configuration as this watcher left it (None: read it from the proxy).
     live: Option<String>,
+    hold: Hold,
+    /// When the first event behind a configuration held back arrived.
+    pending_since: Option<Instant>,
 }
 
 pub(crate) struct ProxyDuty<E: Engine> {
     engine: E,
     ns: String,
     known: BTreeMap<String, Known>,
+    max_hold: std::time::Duration,
 }
 
 impl<E: Engine> ProxyDuty<E> {
-    pub(crate) fn new(engine: E, ns: &str) -> ProxyDuty<E> {
+    /// `max_hold`: the longest a changed configuration waits for a burst to end.
+    pub(crate) fn new(engine: E, ns: &str, max_hold: std::time::Duration) -> ProxyDuty<E> {
         ProxyDuty {
             engine,
             ns: ns.to_string(),
             known: BTreeMap::new(),
+            max_hold,
         }
     }
 
-    /// One pass. `since`: when the first event of this burst arrived (None for a resync).
+    /// One pass. `since`: when the first event of this pass arrived (None for a resync);
+    /// `burst_ends`: when the burst of container events under way ends, if one is.
     pub(crate) async fn pass(
         &mut self,
         dirty: &Dirty,
         since: Option<Instant>,
+        burst_ends: Option<Instant>,
     ) -> anyhow::Result<Report> {
         let (listing, proxies) = apply::observe(&self.engine).await?;
         let ours: Vec<Proxy> = proxies
@@ -82,7 +96,10 @@ impl<E: Engine> ProxyDuty<E> {
                     k.live = None;
                 }
             }
-            if let Err(e) = self.one(proxy, &listing, since, &mut report).await {
+            if let Err(e) = self
+                .one(proxy, &listing, since, burst_ends, &mut report)
+                .await
+            {
                 report
                     .errors
                     .push((proxy.container.clone(), "proxy", crate::describe(&e)));
@@ -96,6 +113,7 @@ impl<E: Engine> ProxyDuty<E> {
         proxy: &Proxy,
         listing: &[crate::docker::engine::ContainerSummary],
         since: Option<Instant>,
+        burst_ends: Option<Instant>,
         report: &mut Report,
     ) -> anyhow::Result<()> {
         let template = proxy.labels.get(apply::label::TEMPLATE).cloned();
@@ -114,6 +132,8 @@ impl<E: Engine> ProxyDuty<E> {
                     state,
                     last_full: None,
                     live: None,
+                    hold: Hold::new(self.max_hold),
+                    pending_since: None,
                 },
             );
         }
@@ -141,6 +161,16 @@ impl<E: Engine> ProxyDuty<E> {
             );
             return Ok(());
         }
+        let first = match (known.pending_since, since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(until) = known.hold.until(Instant::now(), burst_ends) {
+            known.pending_since = first;
+            report.held = Some(report.held.map_or(until, |h| h.min(until)));
+            return Ok(());
+        }
+        known.pending_since = None;
         known.state.by = "watcher".into();
         let result = apply::apply(
             &self.engine,
@@ -148,7 +178,7 @@ impl<E: Engine> ProxyDuty<E> {
             &known.renderer,
             &table,
             &mut known.state,
-            since,
+            first,
             known.live.as_deref(),
         )
         .await;
@@ -218,25 +248,50 @@ mod tests {
         }
     }
 
+    const PROXY: [(&str, &str); 5] = [
+        ("docker-link.role", "proxy"),
+        ("docker-link.registry", "default"),
+        ("docker-link.proxy", "p"),
+        ("docker-link.proxy.engine", "nginx"),
+        ("docker-link.proxy.listen", "80"),
+    ];
+
+    fn duty(fake: &Fake) -> ProxyDuty<Fake> {
+        ProxyDuty::new(fake.clone(), "default", std::time::Duration::from_secs(10))
+    }
+
+    #[test]
+    fn a_burst_holds_the_reload_until_it_ends() {
+        let fake = Fake::new();
+        crate::proxy::apply::tests::fake_engine(&fake);
+        let pid = fake.run("p", &["80/tcp"], &PROXY);
+        fake.run("web", &["80/tcp"], &[]);
+        let mut duty = duty(&fake);
+        let ends = Instant::now() + std::time::Duration::from_secs(5);
+        let r = rt().block_on(duty.pass(&all(), None, Some(ends))).unwrap();
+        assert_eq!((r.reloads, r.held), (0, Some(ends)));
+        assert!(fake.world().containers[&pid].signals.is_empty());
+        // The burst is over: the held configuration goes live.
+        let r = rt()
+            .block_on(duty.pass(&Dirty::default(), None, None))
+            .unwrap();
+        assert_eq!((r.reloads, r.held), (1, None));
+        assert_eq!(fake.world().containers[&pid].signals, ["HUP"]);
+    }
+
     #[test]
     fn proxies_of_the_namespace_reload_once_per_change() {
         let fake = Fake::new();
         crate::proxy::apply::tests::fake_engine(&fake);
-        let labels = [
-            ("docker-link.role", "proxy"),
-            ("docker-link.registry", "default"),
-            ("docker-link.proxy", "p"),
-            ("docker-link.proxy.engine", "nginx"),
-            ("docker-link.proxy.listen", "80"),
-        ];
+        let labels = PROXY;
         let pid = fake.run("p", &["80/tcp"], &labels);
         let mut other_ns = labels;
         other_ns[1] = ("docker-link.registry", "other");
         other_ns[2] = ("docker-link.proxy", "q");
         let qid = fake.run("q", &["80/tcp"], &other_ns);
         fake.run("web", &["80/tcp"], &[]);
-        let mut duty = ProxyDuty::new(fake.clone(), "default");
-        let r = rt().block_on(duty.pass(&all(), None)).unwrap();
+        let mut duty = duty(&fake);
+        let r = rt().block_on(duty.pass(&all(), None, None)).unwrap();
         assert_eq!(r.proxies, 1);
         assert_eq!(r.errors, vec![]);
         // The backend has no address in the fake: nothing routed, but a configuration with
@@ -247,14 +302,14 @@ mod tests {
         // Nothing changed: no read, no reload.
         let calls = fake.world().calls.len();
         let r = rt()
-            .block_on(duty.pass(&Dirty::default(), Some(Instant::now())))
+            .block_on(duty.pass(&Dirty::default(), Some(Instant::now()), None))
             .unwrap();
         assert_eq!(r.reloads, 0);
         let new_calls: Vec<String> = fake.world().calls[calls..].to_vec();
         assert_eq!(new_calls, ["list_containers"]);
         // A stopped proxy is left alone.
         fake.stop_all();
-        let r = rt().block_on(duty.pass(&all(), None)).unwrap();
+        let r = rt().block_on(duty.pass(&all(), None, None)).unwrap();
         assert_eq!((r.reloads, r.errors.len()), (0, 0));
     }
 }
