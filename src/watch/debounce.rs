@@ -52,20 +52,24 @@ impl Debounce {
 
 /// Burst detection (see the module's documentation): a burst is at least `count` distinct
 /// containers started, stopped or changed health within `window`; it ends when fewer than
-/// `count` did within the last `window`.
+/// `count` did within the last `window`, or after `quiet` without any. The window is wide
+/// because a loaded engine starts a container every second or so; the quiet ends a quick
+/// burst without making its last routes wait for the window.
 #[derive(Debug, Clone)]
 pub(crate) struct Burst {
     window: Duration,
     count: usize,
+    quiet: Duration,
     /// Container events within the last `window` (time, container).
     recent: VecDeque<(Instant, String)>,
 }
 
 impl Burst {
-    pub(crate) fn new(window: Duration, count: usize) -> Burst {
+    pub(crate) fn new(window: Duration, count: usize, quiet: Duration) -> Burst {
         Burst {
             window,
             count: count.max(1),
+            quiet,
             recent: VecDeque::new(),
         }
     }
@@ -87,7 +91,8 @@ impl Burst {
     }
 
     /// When the burst under way at `now` ends if nothing more happens: `window` after the
-    /// `count`-th most recent distinct container's last event. None: no burst.
+    /// `count`-th most recent distinct container's last event, or `quiet` after the last
+    /// event, whichever comes first. None: no burst.
     pub(crate) fn ends(&mut self, now: Instant) -> Option<Instant> {
         self.forget(now);
         let mut last: BTreeMap<&str, Instant> = BTreeMap::new();
@@ -99,7 +104,7 @@ impl Burst {
             return None;
         }
         times.sort_unstable_by(|a, b| b.cmp(a));
-        Some(times[self.count - 1] + self.window).filter(|&e| e > now)
+        Some((times[self.count - 1] + self.window).min(times[0] + self.quiet)).filter(|&e| e > now)
     }
 }
 
@@ -168,63 +173,60 @@ mod tests {
     fn a_lone_change_reloads_at_once_a_burst_when_it_ends() {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
-        let mut burst = Burst::new(ms(1000), 3);
+        let mut burst = Burst::new(ms(3000), 4, ms(1500));
         let mut hold = Hold::new(ms(10_000));
-        let mut changed = |burst: &mut Burst, at: Instant| {
+        let mut changed = |burst: &mut Burst, at: u64| {
+            let at = t0 + ms(at);
             let ends = burst.ends(at);
-            hold.until(at, ends)
+            hold.until(at, ends).map(|t| (t - t0).as_millis() as u64)
         };
-        // (container event at, or a changed configuration at: the expected answer).
+        // (container event at, or a changed configuration at: the expected answer), in ms.
         enum Step {
-            Event(u64, &'static str),
+            Event(u64, String),
             Change(u64, Option<u64>),
         }
         use Step::*;
-        let table = [
+        let mut table = vec![
             // One container starting and stopping again and again: never a burst.
-            Event(0, "web"),
+            Event(0, "web".into()),
             Change(30, None),
-            Event(300, "web"),
+            Event(300, "web".into()),
             Change(330, None),
-            Event(600, "web"),
+            Event(600, "web".into()),
             Change(630, None),
-            // Two more containers within the window: a burst; held until a second after the
-            // third most recent distinct container's event.
-            Event(700, "a"),
-            Event(800, "b"),
-            Change(830, Some(1600)),
-            Event(900, "c"),
-            Change(930, Some(1700)),
-            // Quiet since: the burst is over at 1.7 s.
-            Change(1700, None),
-            // A long burst: one container every 100 ms from 3 s on; held at most 10 s.
-            Event(3000, "d0"),
-            Event(3100, "d1"),
-            Event(3200, "d2"),
-            Change(3230, Some(4000)),
+            // Three containers: not yet.
+            Event(700, "a".into()),
+            Event(800, "b".into()),
+            Change(830, None),
+            // A fourth within the window: held until 1.5 s of quiet (before the window
+            // after the fourth most recent, 3.6 s).
+            Event(900, "c".into()),
+            Change(930, Some(2400)),
+            Change(2400, None),
+            // A slow engine: a container every 800 ms from 5 s on; the burst would end 3 s
+            // after the fourth most recent start, the hold ends 10 s after it began (7.43 s).
+            Event(5000, "d0".into()),
+            Event(5800, "d1".into()),
+            Event(6600, "d2".into()),
+            Event(7400, "d3".into()),
+            Change(7430, Some(8000)),
         ];
+        for i in 4..=15 {
+            table.push(Event(5000 + 800 * i, format!("d{i}")));
+        }
+        table.extend([Change(17_400, Some(17_430)), Change(17_430, None)]);
+        for i in 16..=20 {
+            table.push(Event(5000 + 800 * i, format!("d{i}")));
+        }
+        // A new hold, until the burst ends (the fourth most recent start at 18.6 s).
+        table.extend([Change(21_100, Some(21_600)), Change(21_600, None)]);
         for step in table {
             match step {
-                Event(at, id) => burst.note(t0 + ms(at), id),
-                Change(at, want) => assert_eq!(
-                    changed(&mut burst, t0 + ms(at)),
-                    want.map(|w| t0 + ms(w)),
-                    "a change at {at} ms"
-                ),
+                Event(at, id) => burst.note(t0 + ms(at), &id),
+                Change(at, want) => {
+                    assert_eq!(changed(&mut burst, at), want, "a change at {at} ms")
+                }
             }
         }
-        for i in 3..=102u64 {
-            burst.note(t0 + ms(3000 + 100 * i), &format!("d{i}"));
-        }
-        // Still starting at 13.2 s: held no longer than 10 s after 3.23 s.
-        assert_eq!(changed(&mut burst, t0 + ms(13_200)), Some(t0 + ms(13_230)));
-        assert_eq!(changed(&mut burst, t0 + ms(13_230)), None);
-        for i in 103..120u64 {
-            burst.note(t0 + ms(3000 + 100 * i), &format!("d{i}"));
-        }
-        // The next hold starts afresh: until the burst ends (the last event at 14.9 s, the
-        // third most recent at 14.7 s).
-        assert_eq!(changed(&mut burst, t0 + ms(14_950)), Some(t0 + ms(15_700)));
-        assert_eq!(changed(&mut burst, t0 + ms(15_700)), None);
     }
 }

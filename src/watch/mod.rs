@@ -41,8 +41,10 @@ pub(crate) struct Options {
     pub max_wait: Duration,
     /// A burst: this many containers starting, stopping or changing health...
     pub burst_count: usize,
-    /// ...within this window; it ends when fewer did within the last window.
+    /// ...within this window; it ends when fewer did within the last window...
     pub burst_window: Duration,
+    /// ...or after this long without any.
+    pub burst_quiet: Duration,
     /// During a burst a proxy reloads when it ends, or this long after its configuration
     /// first changed, whichever comes first.
     pub max_hold: Duration,
@@ -66,8 +68,9 @@ impl Default for Options {
         Options {
             quiet: Duration::from_millis(30),
             max_wait: Duration::from_millis(250),
-            burst_count: 3,
-            burst_window: Duration::from_secs(1),
+            burst_count: 4,
+            burst_window: Duration::from_secs(3),
+            burst_quiet: Duration::from_millis(1500),
             max_hold: Duration::from_secs(10),
             backstop: Duration::from_secs(60),
             max_gap: Duration::from_secs(30),
@@ -286,7 +289,7 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
             ..Default::default()
         },
         debounce: Debounce::new(opts.quiet, opts.max_wait),
-        burst: Burst::new(opts.burst_window, opts.burst_count),
+        burst: Burst::new(opts.burst_window, opts.burst_count, opts.burst_quiet),
         last_event_secs: None,
         last_event_at: Instant::now(),
         done: done_tx,
@@ -405,7 +408,10 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
                         retry_after = Duration::ZERO;
                         let t = unix_now();
                         for (object, kind, message) in &report.errors {
-                            tracing::warn!("{kind} {}: {message}", crate::graph::model::short(object));
+                            tracing::warn!(
+                                "{kind} {}: {message}",
+                                crate::graph::model::short(object)
+                            );
                             status.error(t, object, kind, message.clone());
                         }
                         status.links = report.links as u64;

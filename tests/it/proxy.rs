@@ -797,6 +797,68 @@ fn a_watcher_killed_during_a_burst_leaves_a_good_config_and_the_next_one_catches
     drop(w);
 }
 
+/// Docker's health check decides: a replica that turns unhealthy leaves its upstream at once
+/// (the `health_status` event, not the minute's backstop pass), and comes back when healthy.
+#[test]
+fn an_unhealthy_replica_is_taken_out_and_comes_back_when_healthy() {
+    let g = Graph::new();
+    let net = Network::create("proxy-net", &[]);
+    let _w = Watcher::start(&g);
+    let p = Proxy::up(&g, "nginx", &[]);
+    let host = unique("health");
+    let alias = format!("proxy.aliases={host}");
+    // Two replicas of one compose service (one upstream).
+    let project = format!("com.docker.compose.project={}", unique("proj"));
+    let service = "com.docker.compose.service=web";
+    let one = [
+        "--network",
+        &net.name,
+        "--label",
+        &alias,
+        "--label",
+        &project,
+        "--label",
+        service,
+    ];
+    let plain = backend(&p, "rep", "plain", &one);
+    let checked = backend(
+        &p,
+        "rep",
+        "checked",
+        &[
+            &one[..],
+            &[
+                "--health-cmd",
+                "test ! -f /www/sick",
+                "--health-interval",
+                "1s",
+                "--health-retries",
+                "1",
+            ],
+        ]
+        .concat(),
+    );
+    let served = || -> std::collections::BTreeSet<String> {
+        (0..8).filter_map(|_| p.get(&host, "/")).collect()
+    };
+    let both: std::collections::BTreeSet<String> =
+        ["plain".to_string(), "checked".to_string()].into();
+    eventually(30, "both replicas serve", || {
+        (served() == both).then_some(())
+    });
+    checked.exec(&["touch", "/www/sick"]);
+    eventually(10, "the unhealthy replica taken out", || {
+        (checked.inspect("{{.State.Health.Status}}") == "unhealthy"
+            && (0..8).all(|_| p.get(&host, "/").as_deref() == Some("plain")))
+        .then_some(())
+    });
+    checked.exec(&["rm", "/www/sick"]);
+    eventually(10, "the healthy replica back", || {
+        (served() == both).then_some(())
+    });
+    drop(plain);
+}
+
 #[test]
 fn a_service_scaled_one_five_one_is_one_upstream_and_a_restarted_backend_comes_back() {
     let g = Graph::new();
@@ -842,7 +904,8 @@ fn a_service_scaled_one_five_one_is_one_upstream_and_a_restarted_backend_comes_b
 
 /// The daemon restarted while the proxy, its backend and the watcher run: everything comes
 /// back by its restart policy, the watcher reconnects and resyncs, and the route is live
-/// again. Then 100 backends started by one `docker start`: every one of them is routed.
+/// again. Then 100 backends started by one `docker start`: every one of them is routed, with
+/// a handful of reloads.
 /// On a daemon of the test's own (the system daemon is never restarted).
 #[test]
 fn a_daemon_restart_and_a_hundred_backends_at_once_come_back_live() {
@@ -922,9 +985,18 @@ fn a_daemon_restart_and_a_hundred_backends_at_once_come_back_live() {
             .collect();
         chunks.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
+    let reloads = || -> u64 {
+        let status = g.ok(&["proxy", "status", "--name", &name, "--format", "json"]);
+        let row: serde_json::Value = serde_json::from_str(status.lines().next().unwrap()).unwrap();
+        row["Detail"]["reloads"].as_u64().unwrap()
+    };
+    let before = reloads();
     let mut start = vec!["start"];
     start.extend(ids.iter().map(String::as_str));
+    let t0 = std::time::Instant::now();
     d.docker_ok(&start);
+    // The engine's time to start them all (the burst's length, give or take).
+    let took = t0.elapsed();
     let last = eventually(120, "all 100 backends routed", || {
         let got = answers(&hosts);
         (got == hosts).then_some(got)
@@ -932,4 +1004,13 @@ fn a_daemon_restart_and_a_hundred_backends_at_once_come_back_live() {
     assert_eq!(last.len(), 100);
     // The first route stayed live through it.
     assert_eq!(answers(&web), web);
+    // Held during the burst: a reload for each of the first three starts (not yet a burst),
+    // one at its end, and one per 10 s while it lasted (one per start would be a hundred).
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let burst_reloads = reloads() - before;
+    let bound = 4 + took.as_secs() / 10;
+    assert!(
+        burst_reloads <= bound,
+        "{burst_reloads} reloads for a burst of 100 starts over {took:?} (at most {bound})"
+    );
 }
