@@ -575,7 +575,7 @@ impl Engine for Daemon {
             .map_err(|e| map(&what, e))
     }
 
-    async fn exec(&self, id: &str, cmd: &[String]) -> Result<ExecOutput> {
+    async fn exec_env(&self, id: &str, cmd: &[String], env: &[String]) -> Result<ExecOutput> {
         let what = format!(
             "running {} in container {}",
             cmd.first().map_or("", String::as_str),
@@ -592,6 +592,7 @@ impl Engine for Daemon {
                     // As root whatever the image's user (the proxy's files are root's).
                     "User": "0",
                     "Cmd": cmd,
+                    "Env": env,
                 })),
             )
             .await?;

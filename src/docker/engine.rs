@@ -388,7 +388,17 @@ pub trait Engine: Send + Sync {
     ) -> impl Future<Output = Result<()>> + Send;
     /// Runs a command as root in a running container and waits for it: its output and exit
     /// code (a command that fails is an answer, not an error).
-    fn exec(&self, id: &str, cmd: &[String]) -> impl Future<Output = Result<ExecOutput>> + Send;
+    fn exec(&self, id: &str, cmd: &[String]) -> impl Future<Output = Result<ExecOutput>> + Send {
+        self.exec_env(id, cmd, &[])
+    }
+    /// [`Engine::exec`] with `KEY=VALUE` variables added to the command's environment (which,
+    /// unlike its arguments, the daemon's `exec_create` event does not show).
+    fn exec_env(
+        &self,
+        id: &str,
+        cmd: &[String],
+        env: &[String],
+    ) -> impl Future<Output = Result<ExecOutput>> + Send;
 
     /// Networks with all of these `key=value` labels (members left empty).
     fn list_networks(

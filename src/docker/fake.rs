@@ -36,9 +36,10 @@ pub(crate) struct FakeContainer {
     pub(crate) signals: Vec<String>,
 }
 
-/// Answers `exec` in the fake: (the container, the command) → its output.
+/// Answers `exec` in the fake: (the container, the command, its added environment) → its
+/// output.
 pub(crate) type ExecFn =
-    dyn Fn(&mut FakeContainer, &[String]) -> super::engine::ExecOutput + Send + Sync;
+    dyn Fn(&mut FakeContainer, &[String], &[String]) -> super::engine::ExecOutput + Send + Sync;
 
 #[derive(Clone)]
 pub(crate) struct ExecHandler(pub(crate) Arc<ExecFn>);
@@ -653,7 +654,12 @@ impl Engine for Fake {
         Ok(())
     }
 
-    async fn exec(&self, id: &str, cmd: &[String]) -> Result<super::engine::ExecOutput> {
+    async fn exec_env(
+        &self,
+        id: &str,
+        cmd: &[String],
+        env: &[String],
+    ) -> Result<super::engine::ExecOutput> {
         let what = format!("running a command in container {}", short(id));
         let mut w = self
             .call(format!("exec {} {}", short(id), cmd.join(" ")))
@@ -689,7 +695,7 @@ impl Engine for Fake {
             .get_mut(&id)
             .ok_or_else(|| not_found(what.clone()))?;
         Ok(match handler {
-            Some(handler) => (handler.0)(c, cmd),
+            Some(handler) => (handler.0)(c, cmd, env),
             None => super::engine::ExecOutput::default(),
         })
     }

@@ -519,14 +519,29 @@ mod commit {
     pub(super) const SIGNAL: i64 = 92;
     pub(super) const UNCONFIRMED: i64 = 93;
     pub(super) const NO_CLIENT: i64 = 94;
+    pub(super) const WRITE: i64 = 95;
 }
 
-/// One exec that validates the staged file with the engine, renames it over the live one
-/// (atomic in one directory), signals the master (PID 1: the engine runs in the foreground)
-/// and polls the loopback listener until it serves `hash`, with whichever of wget and curl
-/// the image has. One round trip instead of four: the reload's latency is mostly exec's.
+/// The environment variable that carries a candidate into the commit exec.
+const CANDIDATE_VAR: &str = "DOCKER_LINK_CANDIDATE";
+
+/// The largest candidate carried in the commit exec's environment (one variable may hold
+/// 128 KiB, its name included); a larger one is uploaded first (an archive upload is a round
+/// trip of its own: the daemon unpacks it in a process it starts for that).
+const INLINE_MAX: usize = 120 * 1024;
+
+/// One exec that writes the staged file (from [`CANDIDATE_VAR`], when the caller set it),
+/// validates it with the engine, renames it over the live one (atomic in one directory),
+/// signals the master (PID 1: the engine runs in the foreground) and polls the loopback
+/// listener until it serves `hash`, with whichever of wget and curl the image has. One round
+/// trip instead of five: the reload's latency is mostly exec's.
 fn commit_command(engine: ProxyEngine, staging: &str, live: &str, hash: &str) -> Vec<String> {
     const SCRIPT: &str = r#"s=$1; l=$2; h=$3; sig=$4; url=$5; shift 5
+if [ -n "${DOCKER_LINK_CANDIDATE+set}" ]; then
+  { printf '%s' "$DOCKER_LINK_CANDIDATE" > "$s"; } 2>/dev/null ||
+    { mkdir -p "${s%/*}" && printf '%s' "$DOCKER_LINK_CANDIDATE" > "$s"; } || exit 95
+  unset DOCKER_LINK_CANDIDATE
+fi
 "$@" || { rm -f "$s"; exit 90; }
 mv -f "$s" "$l" || exit 91
 kill -"$sig" 1 || exit 92
@@ -668,13 +683,14 @@ pub(crate) async fn apply<E: Engine>(
         let staging = staging.clone();
         let live_path = live_path.clone();
         async move {
+            let cmd = commit_command(proxy.engine, &staging, &live_path, &hash);
+            if text.len() <= INLINE_MAX {
+                return engine
+                    .exec_env(&proxy.id, &cmd, &[format!("{CANDIDATE_VAR}={text}")])
+                    .await;
+            }
             write_files(engine, &proxy.id, &[(&staging, text.as_bytes())]).await?;
-            engine
-                .exec(
-                    &proxy.id,
-                    &commit_command(proxy.engine, &staging, &live_path, &hash),
-                )
-                .await
+            engine.exec(&proxy.id, &cmd).await
         }
     };
     let mut done = commit(candidate.text.clone(), candidate.hash.clone())
@@ -760,6 +776,7 @@ pub(crate) async fn apply<E: Engine>(
             let step = match code {
                 commit::INVALID => "validating the configuration",
                 commit::MOVE => "moving the configuration in place",
+                commit::WRITE => "writing the candidate configuration",
                 commit::SIGNAL => "signalling the proxy to reload",
                 _ => {
                     return Err(ApplyError::Interrupted {
@@ -880,7 +897,7 @@ pub(crate) mod tests {
     /// A fake nginx: a file is valid unless it holds `bad.invalid`; the commit script
     /// validates, moves, "signals" and is confirmed.
     pub(crate) fn fake_engine(fake: &Fake) {
-        let handler = |c: &mut FakeContainer, cmd: &[String]| -> ExecOutput {
+        let handler = |c: &mut FakeContainer, cmd: &[String], env: &[String]| -> ExecOutput {
             let invalid = |c: &FakeContainer, path: &str| {
                 let text = String::from_utf8_lossy(
                     c.files.get(path).map(Vec::as_slice).unwrap_or_default(),
@@ -897,6 +914,10 @@ pub(crate) mod tests {
                 Some("nginx") => invalid(c, &cmd[4]).unwrap_or_default(),
                 Some("sh") if cmd.get(3).map(String::as_str) == Some("docker-link-commit") => {
                     let (staging, live, sig) = (&cmd[4], &cmd[5], &cmd[7]);
+                    let var = format!("{CANDIDATE_VAR}=");
+                    if let Some(text) = env.iter().find_map(|e| e.strip_prefix(&var)) {
+                        c.files.insert(staging.clone(), text.as_bytes().to_vec());
+                    }
                     if let Some(mut out) = invalid(c, staging) {
                         out.code = 90;
                         return out;
@@ -1031,6 +1052,15 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(execs.len(), 1, "{execs:?}");
         assert!(execs[0].contains("docker-link-commit"));
+        // The candidate came in the exec's environment: the one upload is the state's, after.
+        let calls = fake.world().calls[before..].to_vec();
+        let uploads: Vec<&String> = calls
+            .iter()
+            .filter(|c| c.starts_with("put_archive"))
+            .collect();
+        assert_eq!(uploads.len(), 1, "{calls:?}");
+        let at = |what: &str| calls.iter().position(|c| c.starts_with(what));
+        assert!(at("exec") < at("put_archive"), "{calls:?}");
         assert_eq!(state.joined, ["app"]);
         // Every backend gone: the route goes with a reload, then the network is left.
         let empty = model::build(&[], &Settings::default());
@@ -1070,7 +1100,7 @@ pub(crate) mod tests {
     #[test]
     fn a_commit_cut_short_is_not_a_refused_configuration() {
         let fake = Fake::new();
-        let handler = |_: &mut FakeContainer, _: &[String]| ExecOutput {
+        let handler = |_: &mut FakeContainer, _: &[String], _: &[String]| ExecOutput {
             code: 137,
             ..Default::default()
         };
