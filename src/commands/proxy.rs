@@ -563,11 +563,9 @@ async fn apply_now<E: Engine>(daemon: &E, name: &str, by: &str) -> anyhow::Resul
             return Err(e.into());
         }
     };
-    if outcome.reloaded {
-        state.by = by.to_string();
-        apply::write_state(daemon, &proxy, &state).await?;
-    }
     let (left, failed) = apply::leave_unused(daemon, &proxy, &table, &mut state).await;
+    state.by = by.to_string();
+    apply::write_state(daemon, &proxy, &state).await?;
     for f in &failed {
         output::warn(f);
     }

@@ -114,6 +114,28 @@ pub(crate) fn build(project: &str, config: &NetConfig, scales: &BTreeMap<String,
             });
         }
     }
+    // The port forwarder (`net::forward`): the host's published ports, a link on each bridge
+    // a forward crosses.
+    let publish = super::forward::publish(config, scales);
+    if !publish.is_empty() {
+        let name = super::forward::container_name(project);
+        let id = format!("container:{name}");
+        node(
+            &mut g,
+            id.clone(),
+            "forwarder",
+            format!("{name} (publishes {})", publish.join(", ")),
+        );
+        for (bridge, ip) in super::forward::addresses(config) {
+            g.edges.push(Edge {
+                from: id.clone(),
+                to: format!("bridge:{bridge}"),
+                dev: super::forward::dev_name(&bridge),
+                ip: Some(ip.to_string()),
+                kind: "veth",
+            });
+        }
+    }
     g
 }
 
@@ -132,6 +154,7 @@ pub(crate) fn to_dot(g: &Graph) -> String {
             "bridge" => "ellipse",
             "patch" => "diamond",
             "tunnel" => "cds",
+            "forwarder" => "house",
             _ => "hexagon",
         };
         let _ = writeln!(
@@ -215,5 +238,39 @@ mod tests {
         );
         let json = serde_json::to_value(&g).unwrap();
         assert_eq!(json["edges"][0]["type"], "tunnel");
+    }
+
+    #[test]
+    fn the_port_forwarder_is_a_node_on_the_bridges_it_forwards_to() {
+        let src = Source {
+            name: "c.yaml".into(),
+            kind: SourceKind::Compose,
+            value: crate::net::config::parse_document(
+                "x-network:\n  links:\n    - {service: web, bridge: s, ip: 10.0.0.10/24, forward: ['8080:80/tcp']}\n",
+            )
+            .unwrap(),
+        };
+        let scales: BTreeMap<String, u32> = [("web".to_string(), 2)].into();
+        let cfg = load(
+            &[src],
+            &Default::default(),
+            &BTreeMap::new(),
+            &Defaults::default(),
+        )
+        .unwrap()
+        .config;
+        let g = build("proj", &cfg, &scales);
+        let fw = g.nodes.iter().find(|n| n.kind == "forwarder").unwrap();
+        assert_eq!(fw.id, "container:docker-link-net-proj-forward");
+        assert_eq!(
+            fw.label,
+            "docker-link-net-proj-forward (publishes 8080:8080/tcp, 8081:8081/tcp)"
+        );
+        let e = g.edges.iter().find(|e| e.from == fw.id).unwrap();
+        assert_eq!(
+            (e.to.as_str(), e.ip.as_deref()),
+            ("bridge:s", Some("10.0.0.254/24"))
+        );
+        assert!(to_dot(&g).contains("shape=house"));
     }
 }

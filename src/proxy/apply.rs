@@ -549,9 +549,9 @@ if command -v wget >/dev/null 2>&1; then get() { wget -q -O - "$url"; }
 elif command -v curl >/dev/null 2>&1; then get() { curl -fsS -m 2 "$url"; }
 else exit 94; fi
 i=0
-while [ "$i" -lt 500 ]; do
+while [ "$i" -lt 1250 ]; do
   [ "$(get 2>/dev/null)" = "$h" ] && exit 0
-  sleep 0.02; i=$((i+1))
+  sleep 0.005; i=$((i+1))
 done
 exit 93"#;
     let mut cmd: Vec<String> = vec![
@@ -570,7 +570,8 @@ exit 93"#;
 }
 
 /// Applies a route table to a running proxy (see the module's documentation). `state` is the
-/// proxy's, updated in place and written back.
+/// proxy's, updated in place; the caller writes it back ([`write_state`]), the watcher off
+/// the path of its next pass.
 pub(crate) async fn apply<E: Engine>(
     engine: &E,
     proxy: &Proxy,
@@ -592,23 +593,37 @@ pub(crate) async fn apply<E: Engine>(
         });
     }
     let mut outcome = Outcome::default();
-    // The backends' networks first: validation resolves nothing, but the reload must reach
-    // them.
-    for net in &table.networks {
-        if proxy.networks.contains(net) {
-            continue;
+    // The backends' networks, joined while the configuration is committed: the engine
+    // resolves nothing when it loads it (backends are addresses), and the route is live only
+    // once both are done (this returns after both).
+    let join = async {
+        let mut out = Vec::new();
+        for net in table
+            .networks
+            .iter()
+            .filter(|n| !proxy.networks.contains(*n))
+        {
+            out.push((
+                net.clone(),
+                engine.connect(net, &proxy.id, &Attach::default()).await,
+            ));
         }
-        match engine.connect(net, &proxy.id, &Attach::default()).await {
-            Ok(()) => {
-                outcome.joined.push(net.clone());
-                if !state.joined.contains(net) {
-                    state.joined.push(net.clone());
+        out
+    };
+    let joined = |outcome: &mut Outcome, state: &mut ProxyState, results| {
+        for (net, result) in results {
+            match result {
+                Ok(()) => {
+                    if !state.joined.contains(&net) {
+                        state.joined.push(net.clone());
+                    }
+                    outcome.joined.push(net);
                 }
+                Err(e) if EngineError::is_conflict(&e) => {}
+                Err(e) => outcome.warnings.push(format!("joining network {net}: {e}")),
             }
-            Err(e) if e.is_conflict() => {}
-            Err(e) => outcome.warnings.push(format!("joining network {net}: {e}")),
         }
-    }
+    };
     let template = renderer.template_digest();
     let (mut routes, mut quarantined) = servable(proxy.engine, &template, &table.routes);
     // Streams the engine cannot forward are left out of every render: said here.
@@ -654,6 +669,7 @@ pub(crate) async fn apply<E: Engine>(
     };
     if live.as_deref() == Some(candidate.text.as_bytes()) {
         // Byte-identical: no reload (the quarantine of the last apply still holds).
+        joined(&mut outcome, state, join.await);
         outcome.live = candidate.text;
         outcome.hash = candidate.hash;
         outcome.routes = candidate.routes.len();
@@ -693,9 +709,10 @@ pub(crate) async fn apply<E: Engine>(
             engine.exec(&proxy.id, &cmd).await
         }
     };
-    let mut done = commit(candidate.text.clone(), candidate.hash.clone())
-        .await
-        .map_err(eng)?;
+    let (done, results) =
+        tokio::join!(commit(candidate.text.clone(), candidate.hash.clone()), join);
+    joined(&mut outcome, state, results);
+    let mut done = done.map_err(eng)?;
     tracing::debug!(
         "proxy {}: commit exited {} after {:?}",
         proxy.name,
@@ -754,7 +771,6 @@ pub(crate) async fn apply<E: Engine>(
             outcome.quarantined = quarantined.clone();
             state.quarantined = quarantined;
             outcome.took = t0.elapsed();
-            write_state(engine, proxy, state).await.map_err(eng)?;
             return Ok(outcome);
         }
         done = commit(candidate.text.clone(), candidate.hash.clone())
@@ -815,13 +831,13 @@ pub(crate) async fn apply<E: Engine>(
     if let Some(t) = since {
         state.observe_latency(t.elapsed().as_millis() as u64);
     }
-    write_state(engine, proxy, state).await.map_err(eng)?;
     Ok(outcome)
 }
 
 /// Leaves the networks the proxy joined for backends that are gone (after the reload that
 /// dropped their routes), so that `docker network rm` of them is not refused for our
-/// endpoint. Returns the networks left and the failures.
+/// endpoint. Returns the networks left and the failures; `state.joined` follows (the caller
+/// writes the state).
 pub(crate) async fn leave_unused<E: Engine>(
     engine: &E,
     proxy: &Proxy,
@@ -841,11 +857,6 @@ pub(crate) async fn leave_unused<E: Engine>(
         }
     }
     state.joined.retain(|n| !left.contains(n));
-    if !left.is_empty() {
-        if let Err(e) = write_state(engine, proxy, state).await {
-            failed.push(format!("writing the state: {e}"));
-        }
-    }
     (left, failed)
 }
 
@@ -1013,7 +1024,8 @@ pub(crate) mod tests {
             let live =
                 String::from_utf8_lossy(&c.files["/etc/docker-link-proxy/nginx.conf"]).into_owned();
             assert!(live.contains("server_name c4;") && !live.contains("bad.invalid"));
-            assert!(c.files.contains_key(STATE_FILE));
+            // The state is the caller's to write.
+            assert!(!c.files.contains_key(STATE_FILE));
             // Validated, swapped and reloaded in one exec of the commit script.
             assert!(
                 w.calls.iter().any(|c| c
@@ -1052,15 +1064,12 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(execs.len(), 1, "{execs:?}");
         assert!(execs[0].contains("docker-link-commit"));
-        // The candidate came in the exec's environment: the one upload is the state's, after.
+        // The candidate came in the exec's environment: nothing uploaded.
         let calls = fake.world().calls[before..].to_vec();
-        let uploads: Vec<&String> = calls
-            .iter()
-            .filter(|c| c.starts_with("put_archive"))
-            .collect();
-        assert_eq!(uploads.len(), 1, "{calls:?}");
-        let at = |what: &str| calls.iter().position(|c| c.starts_with(what));
-        assert!(at("exec") < at("put_archive"), "{calls:?}");
+        assert!(
+            !calls.iter().any(|c| c.starts_with("put_archive")),
+            "{calls:?}"
+        );
         assert_eq!(state.joined, ["app"]);
         // Every backend gone: the route goes with a reload, then the network is left.
         let empty = model::build(&[], &Settings::default());

@@ -66,7 +66,7 @@ pub(crate) struct Options {
 impl Default for Options {
     fn default() -> Options {
         Options {
-            quiet: Duration::from_millis(30),
+            quiet: Duration::from_millis(10),
             max_wait: Duration::from_millis(250),
             burst_count: 4,
             burst_window: Duration::from_secs(3),

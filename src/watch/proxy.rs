@@ -9,6 +9,7 @@
 //! (`docker proxy status`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::debounce::Hold;
@@ -51,9 +52,14 @@ pub(crate) struct ProxyDuty<E: Engine> {
     ns: String,
     known: BTreeMap<String, Known>,
     max_hold: std::time::Duration,
+    /// State writes under way (see [`ProxyDuty::write_later`]): per proxy, the sequence
+    /// number of the last one written.
+    written: BTreeMap<String, Arc<tokio::sync::Mutex<u64>>>,
+    writes: u64,
+    pending: Vec<tokio::task::JoinHandle<()>>,
 }
 
-impl<E: Engine> ProxyDuty<E> {
+impl<E: Engine + Clone + Send + Sync + 'static> ProxyDuty<E> {
     /// `max_hold`: the longest a changed configuration waits for a burst to end.
     pub(crate) fn new(engine: E, ns: &str, max_hold: std::time::Duration) -> ProxyDuty<E> {
         ProxyDuty {
@@ -61,6 +67,39 @@ impl<E: Engine> ProxyDuty<E> {
             ns: ns.to_string(),
             known: BTreeMap::new(),
             max_hold,
+            written: BTreeMap::new(),
+            writes: 0,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Writes a proxy's state (what `docker proxy status` shows) on a task of its own: an
+    /// archive upload is a round trip the next pass (the next route) should not wait for.
+    /// Writes of one proxy never overtake each other: a write older than the last one
+    /// written is dropped.
+    fn write_later(&mut self, proxy: &Proxy, state: ProxyState) {
+        self.writes += 1;
+        let seq = self.writes;
+        let last = self.written.entry(proxy.id.clone()).or_default().clone();
+        let (engine, proxy) = (self.engine.clone(), proxy.clone());
+        self.pending.retain(|h| !h.is_finished());
+        self.pending.push(tokio::spawn(async move {
+            let mut last = last.lock().await;
+            if *last > seq {
+                return;
+            }
+            if let Err(e) = apply::write_state(&engine, &proxy, &state).await {
+                tracing::warn!("proxy {}: writing its state: {e}", proxy.name);
+            }
+            *last = seq;
+        }));
+    }
+
+    /// Waits for the state writes under way.
+    #[cfg(test)]
+    pub(crate) async fn settle(&mut self) {
+        for h in self.pending.drain(..) {
+            let _ = h.await;
         }
     }
 
@@ -72,7 +111,13 @@ impl<E: Engine> ProxyDuty<E> {
         since: Option<Instant>,
         burst_ends: Option<Instant>,
     ) -> anyhow::Result<Report> {
+        let t0 = Instant::now();
         let (listing, proxies) = apply::observe(&self.engine).await?;
+        tracing::debug!(
+            "proxy duty: observed in {:?}, {:?} after the first event",
+            t0.elapsed(),
+            since.map(|s| s.elapsed())
+        );
         let ours: Vec<Proxy> = proxies
             .into_iter()
             .filter(|p| {
@@ -80,6 +125,8 @@ impl<E: Engine> ProxyDuty<E> {
             })
             .collect();
         self.known.retain(|id, _| ours.iter().any(|p| &p.id == id));
+        self.written
+            .retain(|id, _| ours.iter().any(|p| &p.id == id));
         let mut report = Report {
             proxies: ours.len(),
             ..Default::default()
@@ -165,6 +212,7 @@ impl<E: Engine> ProxyDuty<E> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        tracing::debug!("proxy {}: rendered, changed", proxy.name);
         if let Some(until) = known.hold.until(Instant::now(), burst_ends) {
             known.pending_since = first;
             report.held = Some(report.held.map_or(until, |h| h.min(until)));
@@ -217,6 +265,8 @@ impl<E: Engine> ProxyDuty<E> {
                         .iter()
                         .map(|q| format!("{}/{}: {}", proxy.name, q.route, q.reason)),
                 );
+                let state = known.state.clone();
+                self.write_later(proxy, state);
                 Ok(())
             }
             Err(e) => {
@@ -262,17 +312,18 @@ mod tests {
 
     #[test]
     fn a_burst_holds_the_reload_until_it_ends() {
+        let rt = rt();
         let fake = Fake::new();
         crate::proxy::apply::tests::fake_engine(&fake);
         let pid = fake.run("p", &["80/tcp"], &PROXY);
         fake.run("web", &["80/tcp"], &[]);
         let mut duty = duty(&fake);
         let ends = Instant::now() + std::time::Duration::from_secs(5);
-        let r = rt().block_on(duty.pass(&all(), None, Some(ends))).unwrap();
+        let r = rt.block_on(duty.pass(&all(), None, Some(ends))).unwrap();
         assert_eq!((r.reloads, r.held), (0, Some(ends)));
         assert!(fake.world().containers[&pid].signals.is_empty());
         // The burst is over: the held configuration goes live.
-        let r = rt()
+        let r = rt
             .block_on(duty.pass(&Dirty::default(), None, None))
             .unwrap();
         assert_eq!((r.reloads, r.held), (1, None));
@@ -281,6 +332,7 @@ mod tests {
 
     #[test]
     fn proxies_of_the_namespace_reload_once_per_change() {
+        let rt = rt();
         let fake = Fake::new();
         crate::proxy::apply::tests::fake_engine(&fake);
         let labels = PROXY;
@@ -291,7 +343,7 @@ mod tests {
         let qid = fake.run("q", &["80/tcp"], &other_ns);
         fake.run("web", &["80/tcp"], &[]);
         let mut duty = duty(&fake);
-        let r = rt().block_on(duty.pass(&all(), None, None)).unwrap();
+        let r = rt.block_on(duty.pass(&all(), None, None)).unwrap();
         assert_eq!(r.proxies, 1);
         assert_eq!(r.errors, vec![]);
         // The backend has no address in the fake: nothing routed, but a configuration with
@@ -299,9 +351,14 @@ mod tests {
         assert_eq!(r.reloads, 1);
         assert_eq!(fake.world().containers[&pid].signals, ["HUP"]);
         assert!(fake.world().containers[&qid].signals.is_empty());
+        // The state, written on a task of its own.
+        rt.block_on(duty.settle());
+        let state = fake.world().containers[&pid].files[apply::STATE_FILE].clone();
+        let state: ProxyState = serde_json::from_slice(&state).unwrap();
+        assert_eq!((state.reloads, state.by.as_str()), (1, "watcher"));
         // Nothing changed: no read, no reload.
         let calls = fake.world().calls.len();
-        let r = rt()
+        let r = rt
             .block_on(duty.pass(&Dirty::default(), Some(Instant::now()), None))
             .unwrap();
         assert_eq!(r.reloads, 0);
@@ -309,7 +366,7 @@ mod tests {
         assert_eq!(new_calls, ["list_containers"]);
         // A stopped proxy is left alone.
         fake.stop_all();
-        let r = rt().block_on(duty.pass(&all(), None, None)).unwrap();
+        let r = rt.block_on(duty.pass(&all(), None, None)).unwrap();
         assert_eq!((r.reloads, r.errors.len()), (0, 0));
     }
 }
