@@ -186,15 +186,12 @@ mod tests {
     use super::*;
     use crate::net::config::{load, Defaults, Source, SourceKind};
 
-    #[test]
-    fn replicas_bridges_tunnels_and_patches() {
+    /// The graph of project `proj` from a compose file's text, with service `web` scaled to 2.
+    fn graph(compose: &str) -> Graph {
         let src = Source {
             name: "c.yaml".into(),
             kind: SourceKind::Compose,
-            value: crate::net::config::parse_document(
-                "x-network:\n  bridges: [{bridge: p, mode: patch}]\n  links:\n    - {service: web, bridge: s, ip: 10.0.0.10/24}\n    - {container: c, dev: eth1, bridge: p}\n    - {container: d, bridge: p}\n  tunnels:\n    - {type: vxlan, bridge: s, remote: 192.0.2.1, vni: 7}\n",
-            )
-            .unwrap(),
+            value: crate::net::config::parse_document(compose).unwrap(),
         };
         let scales: BTreeMap<String, u32> = [("web".to_string(), 2)].into();
         let cfg = load(
@@ -205,7 +202,12 @@ mod tests {
         )
         .unwrap()
         .config;
-        let g = build("proj", &cfg, &scales);
+        build("proj", &cfg, &scales)
+    }
+
+    #[test]
+    fn replicas_bridges_tunnels_and_patches() {
+        let g = graph("x-network:\n  bridges: [{bridge: p, mode: patch}]\n  links:\n    - {service: web, bridge: s, ip: 10.0.0.10/24}\n    - {container: c, dev: eth1, bridge: p}\n    - {container: d, bridge: p}\n  tunnels:\n    - {type: vxlan, bridge: s, remote: 192.0.2.1, vni: 7}\n");
         let kinds: Vec<(&str, &str)> = g.nodes.iter().map(|n| (n.id.as_str(), n.kind)).collect();
         assert_eq!(
             kinds,
@@ -242,24 +244,7 @@ mod tests {
 
     #[test]
     fn the_port_forwarder_is_a_node_on_the_bridges_it_forwards_to() {
-        let src = Source {
-            name: "c.yaml".into(),
-            kind: SourceKind::Compose,
-            value: crate::net::config::parse_document(
-                "x-network:\n  links:\n    - {service: web, bridge: s, ip: 10.0.0.10/24, forward: ['8080:80/tcp']}\n",
-            )
-            .unwrap(),
-        };
-        let scales: BTreeMap<String, u32> = [("web".to_string(), 2)].into();
-        let cfg = load(
-            &[src],
-            &Default::default(),
-            &BTreeMap::new(),
-            &Defaults::default(),
-        )
-        .unwrap()
-        .config;
-        let g = build("proj", &cfg, &scales);
+        let g = graph("x-network:\n  links:\n    - {service: web, bridge: s, ip: 10.0.0.10/24, forward: ['8080:80/tcp']}\n");
         let fw = g.nodes.iter().find(|n| n.kind == "forwarder").unwrap();
         assert_eq!(fw.id, "container:docker-link-net-proj-forward");
         assert_eq!(
