@@ -53,7 +53,7 @@ fn matches(target: &Target, i: &Instance) -> bool {
 }
 
 /// One row per declared link and running container it applies to (one `waiting` row when
-/// none runs).
+/// none runs), then the port forwarder's links and table when it runs.
 pub(crate) fn rows(
     config: &NetConfig,
     desired: &Desired,
@@ -94,51 +94,7 @@ pub(crate) fn rows(
             };
             row.interface = v.outer.clone();
             row.address = v.ip.map(|a| a.to_string()).unwrap_or_else(|| "-".into());
-            let m = veth_mark(&desired.project, v);
-            // A macvlan (or a dummy) has no switch end: the container's is the whole link.
-            let outer = if v.in_container_only() {
-                observed
-                    .containers
-                    .get(&inst.id)
-                    .and_then(|ifs| ifs.iter().find(|i| i.name == v.dev))
-            } else {
-                observed.switch.iter().find(|i| i.name == v.outer)
-            };
-            let inner = observed
-                .containers
-                .get(&inst.id)
-                .and_then(|ifs| ifs.iter().find(|i| i.name == v.dev));
-            let ours =
-                |a: &Option<String>| a.as_deref().and_then(owner) == Some(desired.project.as_str());
-            (row.state, row.reason) = match (outer, inner) {
-                (Some(o), Some(i))
-                    if o.alias.as_deref() == Some(&m) && i.alias.as_deref() == Some(&m) =>
-                {
-                    ("up".into(), String::new())
-                }
-                (_, Some(i)) if !ours(&i.alias) => (
-                    "failed".into(),
-                    format!("the container has an interface {} that is not ours", v.dev),
-                ),
-                (Some(o), _) if !ours(&o.alias) => (
-                    "failed".into(),
-                    format!("{} in the switch namespace is not ours", v.outer),
-                ),
-                (None, None) => ("down".into(), "not wired: run docker net up".into()),
-                (None, Some(_)) => (
-                    "drift".into(),
-                    format!("{} is gone from the switch namespace", v.outer),
-                ),
-                (Some(_), None) => (
-                    "drift".into(),
-                    format!("{} is gone from the container", v.dev),
-                ),
-                _ => (
-                    "drift".into(),
-                    "changed since it was wired (the configuration or by hand): run docker net up"
-                        .into(),
-                ),
-            };
+            (row.state, row.reason) = veth_state(desired, observed, &inst.id, v);
             out.push(row);
         }
         if !any {
@@ -153,7 +109,93 @@ pub(crate) fn rows(
             });
         }
     }
+    // The port forwarder (`net::forward`), when it runs: its links and its table.
+    if let Some(f) = &desired.forward {
+        let name = instances
+            .iter()
+            .find(|i| i.id == f.container)
+            .map_or_else(|| f.container.clone(), |i| i.name.clone());
+        for v in desired.veths.iter().filter(|v| v.container == f.container) {
+            let (state, reason) = veth_state(desired, observed, &f.container, v);
+            out.push(Row {
+                link: "forwarder".into(),
+                dev: v.dev.clone(),
+                container: name.clone(),
+                interface: v.outer.clone(),
+                address: v.ip.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
+                state,
+                reason,
+            });
+        }
+        let (state, reason) = match &observed.forward {
+            Some(t) if t.matches(&f.table) => ("up", String::new()),
+            Some(_) => (
+                "drift",
+                "the forwarding table changed since it was written: run docker net up".into(),
+            ),
+            None => ("down", "no forwarding table: run docker net up".into()),
+        };
+        out.push(Row {
+            link: "forwarder".into(),
+            dev: "nftables".into(),
+            container: name,
+            interface: "-".into(),
+            address: "-".into(),
+            state: state.into(),
+            reason,
+        });
+    }
     out
+}
+
+/// The state of one wired link (a veth, macvlan or dummy wanted in `container`) and why.
+fn veth_state(
+    desired: &Desired,
+    observed: &Observed,
+    container: &str,
+    v: &super::plan::VethWant,
+) -> (String, String) {
+    let m = veth_mark(&desired.project, v);
+    // A macvlan (or a dummy) has no switch end: the container's is the whole link.
+    let outer = if v.in_container_only() {
+        observed
+            .containers
+            .get(container)
+            .and_then(|ifs| ifs.iter().find(|i| i.name == v.dev))
+    } else {
+        observed.switch.iter().find(|i| i.name == v.outer)
+    };
+    let inner = observed
+        .containers
+        .get(container)
+        .and_then(|ifs| ifs.iter().find(|i| i.name == v.dev));
+    let ours = |a: &Option<String>| a.as_deref().and_then(owner) == Some(desired.project.as_str());
+    match (outer, inner) {
+        (Some(o), Some(i)) if o.alias.as_deref() == Some(&m) && i.alias.as_deref() == Some(&m) => {
+            ("up".into(), String::new())
+        }
+        (_, Some(i)) if !ours(&i.alias) => (
+            "failed".into(),
+            format!("the container has an interface {} that is not ours", v.dev),
+        ),
+        (Some(o), _) if !ours(&o.alias) => (
+            "failed".into(),
+            format!("{} in the switch namespace is not ours", v.outer),
+        ),
+        (None, None) => ("down".into(), "not wired: run docker net up".into()),
+        (None, Some(_)) => (
+            "drift".into(),
+            format!("{} is gone from the switch namespace", v.outer),
+        ),
+        (Some(_), None) => (
+            "drift".into(),
+            format!("{} is gone from the container", v.dev),
+        ),
+        _ => (
+            "drift".into(),
+            "changed since it was wired (the configuration or by hand): run docker net up".into(),
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -248,5 +290,74 @@ mod tests {
         .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
         .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn the_port_forwarder_has_rows_of_its_own() {
+        let src = Source {
+            name: "c.yaml".into(),
+            kind: SourceKind::Compose,
+            value: crate::net::config::parse_document(
+                "x-network:\n  links:\n    - {service: web, bridge: s, ip: 10.0.0.10/24, forward: ['8080:80/tcp']}\n",
+            )
+            .unwrap(),
+        };
+        let cfg = load(
+            &[src],
+            &Default::default(),
+            &Default::default(),
+            &Defaults::default(),
+        )
+        .unwrap()
+        .config;
+        let inst = vec![
+            Instance {
+                id: "w1".into(),
+                name: "p-web-1".into(),
+                service: Some(("web".into(), 1)),
+            },
+            Instance {
+                id: "fw".into(),
+                name: crate::net::forward::container_name("p"),
+                service: None,
+            },
+        ];
+        let (d, unwired) = desire("p", &cfg, &inst);
+        let mut o = Observed::default();
+        let fv = d.veths.iter().find(|v| v.container == "fw").unwrap();
+        let mark = veth_mark("p", fv);
+        o.switch.push(Iface {
+            name: fv.outer.clone(),
+            alias: Some(mark.clone()),
+        });
+        o.containers.insert(
+            "fw".into(),
+            vec![Iface {
+                name: fv.dev.clone(),
+                alias: Some(mark),
+            }],
+        );
+        let got: Vec<(String, String, String, String)> = rows(&cfg, &d, &unwired, &o, &inst)
+            .into_iter()
+            .filter(|r| r.link == "forwarder")
+            .map(|r| (r.dev, r.address, r.state, r.reason))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    crate::net::forward::dev_name("s"),
+                    "10.0.0.254/24".to_string(),
+                    "up".to_string(),
+                    String::new()
+                ),
+                (
+                    "nftables".to_string(),
+                    "-".to_string(),
+                    "down".to_string(),
+                    "no forwarding table: run docker net up".to_string()
+                ),
+            ]
+        );
     }
 }

@@ -207,6 +207,12 @@ impl Renderer {
         let mut digest = Sha256::new();
         digest.update(self.source.as_bytes());
         digest.update(serde_json::to_vec(&ctx).unwrap_or_default());
+        // A renewed certificate (same name, new files) is a new configuration: the engine
+        // reads certificates only when it loads one. The watcher's backstop pass sees it.
+        for c in routes.iter().filter_map(|r| r.tls.as_ref()) {
+            digest.update(c.name.as_bytes());
+            digest.update(c.digest.as_bytes());
+        }
         let hash = short_hex(&digest.finalize());
         ctx.hash = hash.clone();
         let tctx = tera::Context::from_serialize(&ctx).map_err(|e| RenderError::Template {
@@ -617,8 +623,13 @@ mod tests {
 
     /// Two routes over TLS (one redirecting plain HTTP), one without a certificate.
     fn tls_routes() -> Vec<Route> {
+        tls_routes_with("d1")
+    }
+
+    /// [`tls_routes`] with the certificate's files of digest `digest`.
+    fn tls_routes_with(digest: &str) -> Vec<Route> {
         let settings = Settings {
-            certs: [("a.example.com".to_string(), "d1".to_string())].into(),
+            certs: [("a.example.com".to_string(), digest.to_string())].into(),
             ..Default::default()
         };
         build(
@@ -636,6 +647,23 @@ mod tests {
             &settings,
         )
         .routes
+    }
+
+    #[test]
+    fn a_renewed_certificate_is_a_new_configuration() {
+        let r = Renderer::new(ProxyEngine::Nginx, None).unwrap();
+        let listeners = Listeners {
+            plain: vec![80],
+            tls: vec![443],
+        };
+        let old = r.render("p", &listeners, &tls_routes(), &[]).unwrap();
+        let same = r.render("p", &listeners, &tls_routes(), &[]).unwrap();
+        let renewed = r
+            .render("p", &listeners, &tls_routes_with("d2"), &[])
+            .unwrap();
+        assert_eq!(old, same);
+        assert_ne!(old.hash, renewed.hash);
+        assert_ne!(old.text, renewed.text);
     }
 
     #[test]
