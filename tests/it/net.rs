@@ -769,6 +769,32 @@ fn forward_publishes_each_replicas_port_on_the_host() {
         get(port).as_deref() == Some("web-1")
     });
     assert_eq!(get(port + 1).as_deref(), Some("web-2"));
+    // `status` and `graph` show the forwarder: its link on s and its table.
+    let out = net(
+        dir.path(),
+        &[
+            "status",
+            "--format",
+            "{{.Link}} {{.Container}} {{.Address}} {{.State}}",
+        ],
+    );
+    let (status, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    for row in [
+        format!("forwarder {forwarder} 10.0.13.254/24 up"),
+        format!("forwarder {forwarder} - up"),
+    ] {
+        assert!(status.lines().any(|l| l == row), "no {row:?} in:\n{status}");
+    }
+    let (graph, _) = text(&net(dir.path(), &["graph", "--format", "dot"]));
+    assert!(
+        graph.contains(&format!(
+            "[label=\"{forwarder} (publishes {port}:{port}/tcp, {}:{}/tcp)\", shape=house]",
+            port + 1,
+            port + 1
+        )),
+        "{graph}"
+    );
 
     // A second up changes nothing: the forwarder and its table stay.
     let out = net(dir.path(), &["up"]);
