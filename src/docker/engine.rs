@@ -125,7 +125,7 @@ impl State {
 }
 
 /// One container of a listing (`GET /containers/json`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerSummary {
     pub id: String,
     /// Docker names without the leading slash; legacy link names (`web/db`) included.

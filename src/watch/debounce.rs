@@ -173,7 +173,7 @@ mod tests {
     fn a_lone_change_reloads_at_once_a_burst_when_it_ends() {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
-        let mut burst = Burst::new(ms(3000), 4, ms(1500));
+        let mut burst = Burst::new(ms(10_000), 4, ms(3000));
         let mut hold = Hold::new(ms(10_000));
         let mut changed = |burst: &mut Burst, at: u64| {
             let at = t0 + ms(at);
@@ -198,28 +198,28 @@ mod tests {
             Event(700, "a".into()),
             Event(800, "b".into()),
             Change(830, None),
-            // A fourth within the window: held until 1.5 s of quiet (before the window
-            // after the fourth most recent, 3.6 s).
+            // A fourth within the window: held until 3 s of quiet (before the window after
+            // the fourth most recent, 10.6 s).
             Event(900, "c".into()),
-            Change(930, Some(2400)),
-            Change(2400, None),
-            // A slow engine: a container every 800 ms from 5 s on; the burst would end 3 s
-            // after the fourth most recent start, the hold ends 10 s after it began (7.43 s).
-            Event(5000, "d0".into()),
-            Event(5800, "d1".into()),
-            Event(6600, "d2".into()),
-            Event(7400, "d3".into()),
-            Change(7430, Some(8000)),
+            Change(930, Some(3900)),
+            Change(3900, None),
+            // A loaded engine: a container every 1.5 s from 20 s on; the burst would end 3 s
+            // after the last start, the hold ends 10 s after it began (34.53 s).
+            Event(20_000, "d0".into()),
+            Event(21_500, "d1".into()),
+            Event(23_000, "d2".into()),
+            Event(24_500, "d3".into()),
+            Change(24_530, Some(27_500)),
         ];
-        for i in 4..=15 {
-            table.push(Event(5000 + 800 * i, format!("d{i}")));
+        for i in 4..=9 {
+            table.push(Event(20_000 + 1500 * i, format!("d{i}")));
         }
-        table.extend([Change(17_400, Some(17_430)), Change(17_430, None)]);
-        for i in 16..=20 {
-            table.push(Event(5000 + 800 * i, format!("d{i}")));
+        table.extend([Change(34_500, Some(34_530)), Change(34_530, None)]);
+        for i in 10..=12 {
+            table.push(Event(20_000 + 1500 * i, format!("d{i}")));
         }
-        // A new hold, until the burst ends (the fourth most recent start at 18.6 s).
-        table.extend([Change(21_100, Some(21_600)), Change(21_600, None)]);
+        // A new hold, until 3 s after the last start (38 s).
+        table.extend([Change(38_100, Some(41_000)), Change(41_000, None)]);
         for step in table {
             match step {
                 Event(at, id) => burst.note(t0 + ms(at), &id),

@@ -30,6 +30,8 @@ pub(crate) struct Report {
     pub quarantined: Vec<String>,
     /// A changed configuration was held back during a burst: look again then.
     pub held: Option<Instant>,
+    /// Containers that died (the events say) but the listing still shows running.
+    pub not_yet_stopped: Vec<String>,
 }
 
 /// What the duty remembers of one proxy (by container id: a replaced proxy starts afresh).
@@ -129,6 +131,7 @@ impl<E: Engine + Clone + Send + Sync + 'static> ProxyDuty<E> {
             .retain(|id, _| ours.iter().any(|p| &p.id == id));
         let mut report = Report {
             proxies: ours.len(),
+            not_yet_stopped: dirty.died_but_listed_running(&listing),
             ..Default::default()
         };
         for proxy in &ours {

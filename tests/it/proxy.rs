@@ -1016,10 +1016,12 @@ fn a_daemon_restart_and_a_hundred_backends_at_once_come_back_live() {
     // The first route stayed live through it.
     assert_eq!(answers(&web), web);
     // Held during the burst: a reload for each of the first three starts (not yet a burst),
-    // one at its end, and one per 10 s while it lasted (one per start would be a hundred).
+    // one at its end, and one per 10 s while it lasted, one more for slack (one per start
+    // would be a hundred: CI saw 91 when a loaded engine's starts, 1.3 s apart, were not
+    // yet seen as a burst).
     std::thread::sleep(std::time::Duration::from_secs(2));
     let burst_reloads = reloads() - before;
-    let bound = 4 + took.as_secs() / 10;
+    let bound = 5 + took.as_secs() / 10;
     assert!(
         burst_reloads <= bound,
         "{burst_reloads} reloads for a burst of 100 starts over {took:?} (at most {bound})"
