@@ -204,24 +204,26 @@ mod tests {
     use crate::net::config::{load, Defaults, Source, SourceKind};
     use crate::net::plan::{desire, Iface};
 
-    #[test]
-    fn every_state() {
+    /// The configuration of a compose file's text.
+    fn config(compose: &str) -> NetConfig {
         let src = Source {
             name: "c.yaml".into(),
             kind: SourceKind::Compose,
-            value: crate::net::config::parse_document(
-                "x-network:\n  links:\n    - {service: node, bridge: s, ip: 10.0.0.14/29}\n    - {container: lone, bridge: s}\n    - {container: r, bridge: s}\n",
-            )
-            .unwrap(),
+            value: crate::net::config::parse_document(compose).unwrap(),
         };
-        let cfg = load(
+        load(
             &[src],
             &Default::default(),
             &Default::default(),
             &Defaults::default(),
         )
         .unwrap()
-        .config;
+        .config
+    }
+
+    #[test]
+    fn every_state() {
+        let cfg = config("x-network:\n  links:\n    - {service: node, bridge: s, ip: 10.0.0.14/29}\n    - {container: lone, bridge: s}\n    - {container: r, bridge: s}\n");
         let inst: Vec<Instance> = (1..=4)
             .map(|k| Instance {
                 id: format!("n{k}"),
@@ -294,22 +296,7 @@ mod tests {
 
     #[test]
     fn the_port_forwarder_has_rows_of_its_own() {
-        let src = Source {
-            name: "c.yaml".into(),
-            kind: SourceKind::Compose,
-            value: crate::net::config::parse_document(
-                "x-network:\n  links:\n    - {service: web, bridge: s, ip: 10.0.0.10/24, forward: ['8080:80/tcp']}\n",
-            )
-            .unwrap(),
-        };
-        let cfg = load(
-            &[src],
-            &Default::default(),
-            &Default::default(),
-            &Defaults::default(),
-        )
-        .unwrap()
-        .config;
+        let cfg = config("x-network:\n  links:\n    - {service: web, bridge: s, ip: 10.0.0.10/24, forward: ['8080:80/tcp']}\n");
         let inst = vec![
             Instance {
                 id: "w1".into(),
