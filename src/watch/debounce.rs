@@ -90,14 +90,16 @@ impl Burst {
         }
     }
 
-    /// When the burst under way at `now` ends if nothing more happens: `window` after the
-    /// `count`-th most recent distinct container's last event, or `quiet` after the last
-    /// event, whichever comes first. None: no burst.
-    pub(crate) fn ends(&mut self, now: Instant) -> Option<Instant> {
-        self.forget(now);
+    /// When the burst of `relevant` containers under way at `now` ends if nothing more
+    /// happens: `window` after the `count`-th most recent distinct one's last event, or
+    /// `quiet` after the last, whichever comes first. None: no burst. (A proxy counts only
+    /// the containers it routes or routed: other churn on the daemon never holds it.)
+    pub(crate) fn ends(&self, now: Instant, relevant: impl Fn(&str) -> bool) -> Option<Instant> {
         let mut last: BTreeMap<&str, Instant> = BTreeMap::new();
         for (t, id) in &self.recent {
-            last.insert(id, *t);
+            if now.saturating_duration_since(*t) < self.window && relevant(id) {
+                last.insert(id, *t);
+            }
         }
         let mut times: Vec<Instant> = last.into_values().collect();
         if times.len() < self.count {
@@ -177,7 +179,7 @@ mod tests {
         let mut hold = Hold::new(ms(10_000));
         let mut changed = |burst: &mut Burst, at: u64| {
             let at = t0 + ms(at);
-            let ends = burst.ends(at);
+            let ends = burst.ends(at, |id| id != "other");
             hold.until(at, ends).map(|t| (t - t0).as_millis() as u64)
         };
         // (container event at, or a changed configuration at: the expected answer), in ms.
@@ -194,7 +196,8 @@ mod tests {
             Change(330, None),
             Event(600, "web".into()),
             Change(630, None),
-            // Three containers: not yet.
+            // Three containers: not yet (another one, not relevant, does not count).
+            Event(650, "other".into()),
             Event(700, "a".into()),
             Event(800, "b".into()),
             Change(830, None),

@@ -393,7 +393,7 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
             } else {
                 (None, Dirty::default())
             };
-            let burst_ends = ears.burst.ends(now);
+            let burst = ears.burst.clone();
             let t0 = Instant::now();
             // The stream is read while the pass runs: events land in the next pass's dirty
             // set, and creates and starts take the express lane at once. The proxy first:
@@ -401,7 +401,7 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
             let (proxy_report, rest) = {
                 let pass = async {
                     let proxy = proxy_duty
-                        .pass(&work, waited.map(|w| now - w), burst_ends)
+                        .pass(&work, waited.map(|w| now - w), &burst)
                         .await;
                     if proxy_only {
                         return (proxy, None);

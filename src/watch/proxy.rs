@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::debounce::Hold;
+use super::debounce::{Burst, Hold};
 use super::Dirty;
 use crate::docker::engine::{Engine, State};
 use crate::proxy::apply::{self, Proxy, ProxyState};
@@ -47,6 +47,9 @@ struct Known {
     hold: Hold,
     /// When the first event behind a configuration held back arrived.
     pending_since: Option<Instant>,
+    /// The containers the configuration last applied routes to (a burst of their stops
+    /// counts as much as one of starts).
+    routed: std::collections::BTreeSet<String>,
 }
 
 pub(crate) struct ProxyDuty<E: Engine> {
@@ -106,12 +109,12 @@ impl<E: Engine + Clone + Send + Sync + 'static> ProxyDuty<E> {
     }
 
     /// One pass. `since`: when the first event of this pass arrived (None for a resync);
-    /// `burst_ends`: when the burst of container events under way ends, if one is.
+    /// `burst`: the containers that came and went lately.
     pub(crate) async fn pass(
         &mut self,
         dirty: &Dirty,
         since: Option<Instant>,
-        burst_ends: Option<Instant>,
+        burst: &Burst,
     ) -> anyhow::Result<Report> {
         let t0 = Instant::now();
         let (listing, proxies) = apply::observe(&self.engine).await?;
@@ -146,10 +149,7 @@ impl<E: Engine + Clone + Send + Sync + 'static> ProxyDuty<E> {
                     k.live = None;
                 }
             }
-            if let Err(e) = self
-                .one(proxy, &listing, since, burst_ends, &mut report)
-                .await
-            {
+            if let Err(e) = self.one(proxy, &listing, since, burst, &mut report).await {
                 report
                     .errors
                     .push((proxy.container.clone(), "proxy", crate::describe(&e)));
@@ -163,7 +163,7 @@ impl<E: Engine + Clone + Send + Sync + 'static> ProxyDuty<E> {
         proxy: &Proxy,
         listing: &[crate::docker::engine::ContainerSummary],
         since: Option<Instant>,
-        burst_ends: Option<Instant>,
+        burst: &Burst,
         report: &mut Report,
     ) -> anyhow::Result<()> {
         let template = proxy.labels.get(apply::label::TEMPLATE).cloned();
@@ -184,6 +184,7 @@ impl<E: Engine + Clone + Send + Sync + 'static> ProxyDuty<E> {
                     live: None,
                     hold: Hold::new(self.max_hold),
                     pending_since: None,
+                    routed: Default::default(),
                 },
             );
         }
@@ -216,7 +217,18 @@ impl<E: Engine + Clone + Send + Sync + 'static> ProxyDuty<E> {
             (a, b) => a.or(b),
         };
         tracing::debug!("proxy {}: rendered, changed", proxy.name);
-        if let Some(until) = known.hold.until(Instant::now(), burst_ends) {
+        let routed: std::collections::BTreeSet<&str> = table
+            .routes
+            .iter()
+            .flat_map(|r| r.servers.iter())
+            .chain(table.streams.iter().flat_map(|s| s.servers.iter()))
+            .map(|s| s.id.as_str())
+            .collect();
+        let now = Instant::now();
+        let burst_ends = burst.ends(now, |id| routed.contains(id) || known.routed.contains(id));
+        let routed: std::collections::BTreeSet<String> =
+            routed.into_iter().map(str::to_string).collect();
+        if let Some(until) = known.hold.until(now, burst_ends) {
             known.pending_since = first;
             report.held = Some(report.held.map_or(until, |h| h.min(until)));
             return Ok(());
@@ -235,6 +247,7 @@ impl<E: Engine + Clone + Send + Sync + 'static> ProxyDuty<E> {
         .await;
         match result {
             Ok(outcome) => {
+                known.routed = routed;
                 known.last_full = Some(full);
                 known.live = Some(outcome.live.clone());
                 if outcome.reloaded {
@@ -313,24 +326,56 @@ mod tests {
         ProxyDuty::new(fake.clone(), "default", std::time::Duration::from_secs(10))
     }
 
+    fn burst() -> Burst {
+        Burst::new(
+            std::time::Duration::from_secs(10),
+            4,
+            std::time::Duration::from_secs(3),
+        )
+    }
+
     #[test]
-    fn a_burst_holds_the_reload_until_it_ends() {
+    fn a_burst_of_its_backends_holds_the_reload_until_it_ends() {
+        use crate::docker::engine::{Attach, NetworkSpec};
         let rt = rt();
         let fake = Fake::new();
         crate::proxy::apply::tests::fake_engine(&fake);
         let pid = fake.run("p", &["80/tcp"], &PROXY);
-        fake.run("web", &["80/tcp"], &[]);
+        rt.block_on(fake.create_network(&NetworkSpec {
+            name: "app".into(),
+            subnet: "10.0.0.0/24".into(),
+            gateway: "10.0.0.254".into(),
+            ..Default::default()
+        }))
+        .unwrap();
         let mut duty = duty(&fake);
-        let ends = Instant::now() + std::time::Duration::from_secs(5);
-        let r = rt.block_on(duty.pass(&all(), None, Some(ends))).unwrap();
-        assert_eq!((r.reloads, r.held), (0, Some(ends)));
-        assert!(fake.world().containers[&pid].signals.is_empty());
+        // Other containers coming and going: no hold.
+        let mut others = burst();
+        for i in 0..5 {
+            others.note(Instant::now(), &format!("other{i}"));
+        }
+        let r = rt.block_on(duty.pass(&all(), None, &others)).unwrap();
+        assert_eq!((r.reloads, r.held), (1, None));
+        // Four backends starting: held until the burst ends.
+        let mut starts = burst();
+        for i in 0..4 {
+            let id = fake.run(&format!("w{i}"), &["80/tcp"], &[]);
+            rt.block_on(fake.connect("app", &id, &Attach::default()))
+                .unwrap();
+            starts.note(Instant::now(), &id);
+        }
+        let r = rt
+            .block_on(duty.pass(&Dirty::default(), None, &starts))
+            .unwrap();
+        assert_eq!(r.reloads, 0);
+        assert!(r.held.is_some());
+        assert_eq!(fake.world().containers[&pid].signals, ["HUP"]);
         // The burst is over: the held configuration goes live.
         let r = rt
-            .block_on(duty.pass(&Dirty::default(), None, None))
+            .block_on(duty.pass(&Dirty::default(), None, &burst()))
             .unwrap();
         assert_eq!((r.reloads, r.held), (1, None));
-        assert_eq!(fake.world().containers[&pid].signals, ["HUP"]);
+        assert_eq!(fake.world().containers[&pid].signals, ["HUP", "HUP"]);
     }
 
     #[test]
@@ -346,7 +391,7 @@ mod tests {
         let qid = fake.run("q", &["80/tcp"], &other_ns);
         fake.run("web", &["80/tcp"], &[]);
         let mut duty = duty(&fake);
-        let r = rt.block_on(duty.pass(&all(), None, None)).unwrap();
+        let r = rt.block_on(duty.pass(&all(), None, &burst())).unwrap();
         assert_eq!(r.proxies, 1);
         assert_eq!(r.errors, vec![]);
         // The backend has no address in the fake: nothing routed, but a configuration with
@@ -362,14 +407,14 @@ mod tests {
         // Nothing changed: no read, no reload.
         let calls = fake.world().calls.len();
         let r = rt
-            .block_on(duty.pass(&Dirty::default(), Some(Instant::now()), None))
+            .block_on(duty.pass(&Dirty::default(), Some(Instant::now()), &burst()))
             .unwrap();
         assert_eq!(r.reloads, 0);
         let new_calls: Vec<String> = fake.world().calls[calls..].to_vec();
         assert_eq!(new_calls, ["list_containers"]);
         // A stopped proxy is left alone.
         fake.stop_all();
-        let r = rt.block_on(duty.pass(&all(), None, None)).unwrap();
+        let r = rt.block_on(duty.pass(&all(), None, &burst())).unwrap();
         assert_eq!((r.reloads, r.errors.len()), (0, 0));
     }
 }
