@@ -858,13 +858,14 @@ fn an_unhealthy_replica_is_taken_out_and_comes_back_when_healthy() {
         (served() == both).then_some(())
     });
     checked.exec(&["touch", "/www/sick"]);
-    eventually(10, "the unhealthy replica taken out", || {
+    // The backstop would take a minute; a loaded daemon runs the check (an exec) late.
+    eventually(30, "the unhealthy replica taken out", || {
         (checked.inspect("{{.State.Health.Status}}") == "unhealthy"
             && (0..8).all(|_| p.get(&host, "/").as_deref() == Some("plain")))
         .then_some(())
     });
     checked.exec(&["rm", "/www/sick"]);
-    eventually(10, "the healthy replica back", || {
+    eventually(30, "the healthy replica back", || {
         (served() == both).then_some(())
     });
     drop(plain);
@@ -1016,12 +1017,12 @@ fn a_daemon_restart_and_a_hundred_backends_at_once_come_back_live() {
     // The first route stayed live through it.
     assert_eq!(answers(&web), web);
     // Held during the burst: a reload for each of the first three starts (not yet a burst),
-    // one at its end, and one per 10 s while it lasted, one more for slack (one per start
-    // would be a hundred: CI saw 91 when a loaded engine's starts, 1.3 s apart, were not
-    // yet seen as a burst).
+    // one at its end, and one per 10 s while it lasted, and the same again after a pause of
+    // the engine's over 3 s (one per start would be a hundred: CI saw 91 when a loaded
+    // engine's starts, 1.3 s apart, were not yet seen as a burst).
     std::thread::sleep(std::time::Duration::from_secs(2));
     let burst_reloads = reloads() - before;
-    let bound = 5 + took.as_secs() / 10;
+    let bound = 5 + took.as_secs() / 6;
     assert!(
         burst_reloads <= bound,
         "{burst_reloads} reloads for a burst of 100 starts over {took:?} (at most {bound})"
