@@ -553,7 +553,15 @@ async fn apply_now<E: Engine>(daemon: &E, name: &str, by: &str) -> anyhow::Resul
     let renderer = apply::renderer(daemon, &proxy).await?;
     let table = apply::table(&proxy, &listing);
     let mut state = apply::read_state(daemon, &proxy).await;
-    let result = apply::apply(daemon, &proxy, &renderer, &table, &mut state, None, None).await;
+    let result = apply::apply(
+        daemon,
+        &proxy,
+        &renderer,
+        &table,
+        &mut state,
+        apply::With::default(),
+    )
+    .await;
     let outcome = match result {
         Ok(o) => o,
         Err(e) => {

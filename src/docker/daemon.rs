@@ -26,6 +26,7 @@ use super::engine::{
     EngineError, Event, EventFilter, Events, ExecOutput, Labels, ListFilter, Listing, NetworkInfo,
     NetworkSpec, Result, State, VolumeInfo,
 };
+use super::stream::ExecStream;
 use super::transport::HttpClient;
 
 /// How long one request of our own may take (bollard's have their own timeout).
@@ -104,8 +105,37 @@ impl Daemon {
         path_and_query: &str,
         json: Option<serde_json::Value>,
     ) -> Result<(Bytes, Option<i64>)> {
+        let resp = self.send(what, method, path_and_query, json, false).await?;
+        let date = resp
+            .headers()
+            .get(hyper::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(super::clock::http_date);
+        let status = resp.status().as_u16();
+        let body = Self::body(what, resp).await?;
+        if !(200..300).contains(&status) {
+            return Err(Self::refusal(what, status, &body));
+        }
+        Ok((body, date))
+    }
+
+    /// Sends a request of our own; `upgrade` asks the daemon to hand the connection over
+    /// (`101 UPGRADED`, as `docker exec -i` does).
+    async fn send(
+        &self,
+        what: &str,
+        method: hyper::Method,
+        path_and_query: &str,
+        json: Option<serde_json::Value>,
+        upgrade: bool,
+    ) -> Result<hyper::Response<hyper::body::Incoming>> {
         let uri = format!("http://docker/v{}{path_and_query}", self.api_version());
         let mut builder = hyper::Request::builder().method(method).uri(uri);
+        if upgrade {
+            builder = builder
+                .header(hyper::header::CONNECTION, "Upgrade")
+                .header(hyper::header::UPGRADE, "tcp");
+        }
         let body = match json {
             Some(v) => {
                 builder = builder.header(hyper::header::CONTENT_TYPE, "application/json");
@@ -116,34 +146,67 @@ impl Daemon {
         let req = builder
             .body(bollard::body_full(body))
             .map_err(|e| other(what, None, e.to_string()))?;
-        let resp = tokio::time::timeout(REQUEST_TIMEOUT, self.http.request(req))
+        tokio::time::timeout(REQUEST_TIMEOUT, self.http.request(req))
             .await
             .map_err(|_| unavailable(what, "no answer within 120s"))?
-            .map_err(|e| unavailable(what, &super::describe(&e)))?;
-        let status = resp.status().as_u16();
-        let date = resp
-            .headers()
-            .get(hyper::header::DATE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(super::clock::http_date);
-        let body = resp
+            .map_err(|e| unavailable(what, &super::describe(&e)))
+    }
+
+    async fn body(what: &str, resp: hyper::Response<hyper::body::Incoming>) -> Result<Bytes> {
+        Ok(resp
             .into_body()
             .collect()
             .await
             .map_err(|e| unavailable(what, &e.to_string()))?
-            .to_bytes();
-        if !(200..300).contains(&status) {
-            #[derive(serde::Deserialize)]
-            struct Message {
-                message: Option<String>,
-            }
-            let message = serde_json::from_slice::<Message>(&body)
-                .ok()
-                .and_then(|m| m.message)
-                .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
-            return Err(classify(what, Some(status), message));
+            .to_bytes())
+    }
+
+    /// The error an answer other than 2xx means (its JSON `message`, else its text).
+    fn refusal(what: &str, status: u16, body: &[u8]) -> EngineError {
+        #[derive(serde::Deserialize)]
+        struct Message {
+            message: Option<String>,
         }
-        Ok((body, date))
+        let message = serde_json::from_slice::<Message>(body)
+            .ok()
+            .and_then(|m| m.message)
+            .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string());
+        classify(what, Some(status), message)
+    }
+
+    /// Creates an exec of `cmd` as root (whatever the image's user: the files we touch are
+    /// root's) and returns its id.
+    async fn create_exec(
+        &self,
+        what: &str,
+        id: &str,
+        cmd: &[String],
+        env: &[String],
+        stdin: bool,
+    ) -> Result<String> {
+        let (created, _) = self
+            .request(
+                what,
+                hyper::Method::POST,
+                &format!("/containers/{id}/exec"),
+                Some(serde_json::json!({
+                    "AttachStdin": stdin,
+                    "AttachStdout": true,
+                    "AttachStderr": true,
+                    "User": "0",
+                    "Cmd": cmd,
+                    "Env": env,
+                })),
+            )
+            .await?;
+        #[derive(serde::Deserialize)]
+        struct Created {
+            #[serde(rename = "Id")]
+            id: String,
+        }
+        let exec: Created =
+            serde_json::from_slice(&created).map_err(|e| other(what, None, e.to_string()))?;
+        Ok(exec.id)
     }
 }
 
@@ -314,23 +377,6 @@ fn health_of(status: &str) -> String {
         }
     }
     String::new()
-}
-
-/// Splits the daemon's multiplexed exec output (8-byte frame headers: stream, 0, 0, 0, size)
-/// into stdout and stderr.
-fn demux(raw: &[u8]) -> (Vec<u8>, Vec<u8>) {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut rest = raw;
-    while rest.len() >= 8 {
-        let size = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
-        let end = (8 + size).min(rest.len());
-        match rest[0] {
-            2 => err.extend_from_slice(&rest[8..end]),
-            _ => out.extend_from_slice(&rest[8..end]),
-        }
-        rest = &rest[end..];
-    }
-    (out, err)
 }
 
 fn endpoint_of(e: EndpointSettings, short: &str) -> Endpoint {
@@ -581,39 +627,18 @@ impl Engine for Daemon {
             cmd.first().map_or("", String::as_str),
             short(id)
         );
-        let (created, _) = self
-            .request(
-                &what,
-                hyper::Method::POST,
-                &format!("/containers/{id}/exec"),
-                Some(serde_json::json!({
-                    "AttachStdout": true,
-                    "AttachStderr": true,
-                    // As root whatever the image's user (the proxy's files are root's).
-                    "User": "0",
-                    "Cmd": cmd,
-                    "Env": env,
-                })),
-            )
-            .await?;
-        #[derive(serde::Deserialize)]
-        struct Created {
-            #[serde(rename = "Id")]
-            id: String,
-        }
-        let exec: Created =
-            serde_json::from_slice(&created).map_err(|e| other(&what, None, e.to_string()))?;
+        let exec = self.create_exec(&what, id, cmd, env, false).await?;
         // Without an Upgrade header the daemon answers 200 and streams the multiplexed output
         // until the command ends, then closes: one plain request, no hijacked connection.
         let (raw, _) = self
             .request(
                 &what,
                 hyper::Method::POST,
-                &format!("/exec/{}/start", exec.id),
+                &format!("/exec/{exec}/start"),
                 Some(serde_json::json!({"Detach": false, "Tty": false})),
             )
             .await?;
-        let (stdout, stderr) = demux(&raw);
+        let (stdout, stderr) = super::stream::demux(&raw);
         #[derive(serde::Deserialize)]
         struct Inspected {
             #[serde(rename = "ExitCode")]
@@ -623,7 +648,7 @@ impl Engine for Daemon {
         }
         // The exit code is set a moment after the stream ends.
         for _ in 0..50 {
-            let (body, _) = self.get(&what, &format!("/exec/{}/json", exec.id)).await?;
+            let (body, _) = self.get(&what, &format!("/exec/{exec}/json")).await?;
             let i: Inspected =
                 serde_json::from_slice(&body).map_err(|e| other(&what, None, e.to_string()))?;
             if i.running != Some(true) {
@@ -636,6 +661,39 @@ impl Engine for Daemon {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         Err(other(&what, None, "the command did not end".into()))
+    }
+
+    async fn exec_attach(&self, id: &str, cmd: &[String]) -> Result<ExecStream> {
+        let what = format!(
+            "running {} in container {}",
+            cmd.first().map_or("", String::as_str),
+            short(id)
+        );
+        let exec = self.create_exec(&what, id, cmd, &[], true).await?;
+        let resp = self
+            .send(
+                &what,
+                hyper::Method::POST,
+                &format!("/exec/{exec}/start"),
+                Some(serde_json::json!({"Detach": false, "Tty": false})),
+                true,
+            )
+            .await?;
+        let status = resp.status().as_u16();
+        if status != 101 {
+            let body = Self::body(&what, resp).await?;
+            return Err(match status {
+                200..=299 => other(&what, Some(status), "the daemon kept the connection".into()),
+                _ => Self::refusal(&what, status, &body),
+            });
+        }
+        let io = hyper::upgrade::on(resp)
+            .await
+            .map_err(|e| unavailable(&what, &e.to_string()))?;
+        Ok(ExecStream::new(
+            Box::new(hyper_util::rt::TokioIo::new(io)),
+            true,
+        ))
     }
 
     async fn list_networks(&self, labels: &[String]) -> Result<Vec<NetworkInfo>> {

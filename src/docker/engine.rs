@@ -400,6 +400,15 @@ pub trait Engine: Send + Sync {
         env: &[String],
     ) -> impl Future<Output = Result<ExecOutput>> + Send;
 
+    /// Starts a command as root in a running container with its standard input and output
+    /// held open, for a conversation of many requests without an exec each. It ends when the
+    /// stream is dropped (its standard input closes) or the container stops.
+    fn exec_attach(
+        &self,
+        id: &str,
+        cmd: &[String],
+    ) -> impl Future<Output = Result<super::stream::ExecStream>> + Send;
+
     /// Networks with all of these `key=value` labels (members left empty).
     fn list_networks(
         &self,

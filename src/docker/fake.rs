@@ -18,6 +18,7 @@ use super::engine::{
     EngineError, Event, EventFilter, Events, Labels, ListFilter, Listing, Member, NetworkInfo,
     NetworkSpec, Result, State, VolumeInfo,
 };
+use super::stream::ExecStream;
 use crate::links::pool::Subnet;
 
 #[derive(Debug, Clone)]
@@ -47,6 +48,19 @@ pub(crate) struct ExecHandler(pub(crate) Arc<ExecFn>);
 impl std::fmt::Debug for ExecHandler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ExecHandler")
+    }
+}
+
+/// Answers `exec_attach` in the fake: the command → our end of a pipe whose other end the
+/// test serves (None: the command cannot run).
+pub(crate) type AttachFn = dyn Fn(&[String]) -> Option<tokio::io::DuplexStream> + Send + Sync;
+
+#[derive(Clone)]
+pub(crate) struct AttachHandler(pub(crate) Arc<AttachFn>);
+
+impl std::fmt::Debug for AttachHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AttachHandler")
     }
 }
 
@@ -94,6 +108,8 @@ pub(crate) struct World {
     events: tokio::sync::broadcast::Sender<Event>,
     /// How `exec` answers (default: exit 0, no output).
     pub(crate) exec: Option<ExecHandler>,
+    /// How `exec_attach` answers (default: the command ends at once, as one that is missing).
+    pub(crate) attach: Option<AttachHandler>,
 }
 
 impl Default for World {
@@ -109,6 +125,7 @@ impl Default for World {
             fault: Fault::None,
             events: tokio::sync::broadcast::channel(1024).0,
             exec: None,
+            attach: None,
         }
     }
 }
@@ -698,6 +715,24 @@ impl Engine for Fake {
             Some(handler) => (handler.0)(c, cmd, env),
             None => super::engine::ExecOutput::default(),
         })
+    }
+
+    async fn exec_attach(&self, id: &str, cmd: &[String]) -> Result<ExecStream> {
+        let what = format!("running a command in container {}", short(id));
+        let w = self
+            .call(format!("exec_attach {} {}", short(id), cmd.join(" ")))
+            .await?;
+        let id = w.find(id).ok_or_else(|| not_found(what.clone()))?;
+        if w.containers[&id].state != State::Running {
+            return Err(conflict(what, "the container is not running"));
+        }
+        let ours = match &w.attach {
+            Some(h) => (h.0)(cmd),
+            None => None,
+        };
+        // A command that cannot run: a stream that ends at once.
+        let ours = ours.unwrap_or_else(|| tokio::io::duplex(1).0);
+        Ok(ExecStream::new(Box::new(ours), false))
     }
 
     async fn list_networks(&self, labels: &[String]) -> Result<Vec<NetworkInfo>> {

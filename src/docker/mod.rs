@@ -10,6 +10,7 @@ pub mod engine;
 pub(crate) mod fake;
 pub(crate) mod lock;
 pub mod self_image;
+pub mod stream;
 pub mod transport;
 
 pub use daemon::Daemon;

@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 
 use super::model::{self, Candidate, Health, Route, RouteTable, Settings, StreamPort};
 use super::render::{Listeners, ProxyEngine, RenderError, Renderer, PROBE_PATH, PROBE_PORT};
+use super::session::Session;
+#[cfg(test)]
+use super::session::SessionError;
 use super::value::Host;
 use crate::docker::engine::{
     Attach, ContainerSummary, Engine, EngineError, ExecOutput, ListFilter, State,
@@ -31,7 +34,7 @@ pub(crate) const TEMPLATE_FILE: &str = "/etc/docker-link-proxy/template.tera";
 /// Where `up --certs` mounts the certificates (read-only).
 pub(crate) const CERTS_DIR: &str = "/etc/docker-link-proxy/certs";
 /// The candidate being validated.
-const STAGING_FILE: &str = "/etc/docker-link-proxy/staging/candidate";
+pub(super) const STAGING_FILE: &str = "/etc/docker-link-proxy/staging/candidate";
 /// Latencies kept in the state (the last ones).
 const LATENCIES_KEPT: usize = 256;
 
@@ -530,35 +533,61 @@ const CANDIDATE_VAR: &str = "DOCKER_LINK_CANDIDATE";
 /// trip of its own: the daemon unpacks it in a process it starts for that).
 const INLINE_MAX: usize = 120 * 1024;
 
-/// One exec that writes the staged file (from [`CANDIDATE_VAR`], when the caller set it),
-/// validates it with the engine, renames it over the live one (atomic in one directory),
-/// signals the master (PID 1: the engine runs in the foreground) and polls the loopback
-/// listener until it serves `hash`, with whichever of wget and curl the image has. One round
-/// trip instead of five: the reload's latency is mostly exec's.
-fn commit_command(engine: ProxyEngine, staging: &str, live: &str, hash: &str) -> Vec<String> {
-    const SCRIPT: &str = r#"s=$1; l=$2; h=$3; sig=$4; url=$5; shift 5
+/// The commit script: writes the staged file (from [`CANDIDATE_VAR`], when the caller set
+/// it), validates it with the engine, renames it over the live one (atomic in one
+/// directory), signals the master (PID 1: the engine runs in the foreground) and polls the
+/// loopback listener until it serves `hash`, with whichever of wget and curl the image has.
+/// One round trip instead of five: the reload's latency is mostly exec's. `mode` is `commit`
+/// (once, its exit code says how it went) or `session` (the same for every candidate read
+/// from standard input, see [`super::session`]; `live` and `hash` then come with each).
+pub(super) fn commit_command(
+    engine: ProxyEngine,
+    mode: &str,
+    staging: &str,
+    live: &str,
+    hash: &str,
+) -> Vec<String> {
+    const SCRIPT: &str = r#"mode=$1; s=$2; l=$3; h=$4; sig=$5; url=$6; shift 6
+if command -v wget >/dev/null 2>&1; then get() { wget -q -O - "$url"; }
+elif command -v curl >/dev/null 2>&1; then get() { curl -fsS -m 2 "$url"; }
+else get() { return 1; }; noclient=1; fi
+commit() {
+  "$@" </dev/null || { rm -f "$s"; return 90; }
+  mv -f "$s" "$l" || return 91
+  kill -"$sig" 1 || return 92
+  [ -z "$noclient" ] || return 94
+  i=0
+  while [ "$i" -lt 1250 ]; do
+    [ "$(get </dev/null 2>/dev/null)" = "$h" ] && return 0
+    sleep 0.005; i=$((i+1))
+  done
+  return 93
+}
+if [ "$mode" = session ]; then
+  mkdir -p "${s%/*}" 2>/dev/null
+  command -v head >/dev/null 2>&1 ||
+    { echo "docker-link-session unsupported: the image has no head command"; exit 0; }
+  echo "docker-link-session ready"
+  while read -r len l h; do
+    { head -c "$len" > "$s" && [ "$(wc -c < "$s")" -eq "$len" ]; } 2>/dev/null || exit 95
+    commit "$@" > "$s.out" 2>&1
+    printf 'docker-link-done %s %s\n' "$?" "$(wc -c < "$s.out")"
+    cat "$s.out"; rm -f "$s.out"
+  done
+  exit 0
+fi
 if [ -n "${DOCKER_LINK_CANDIDATE+set}" ]; then
   { printf '%s' "$DOCKER_LINK_CANDIDATE" > "$s"; } 2>/dev/null ||
     { mkdir -p "${s%/*}" && printf '%s' "$DOCKER_LINK_CANDIDATE" > "$s"; } || exit 95
   unset DOCKER_LINK_CANDIDATE
 fi
-"$@" || { rm -f "$s"; exit 90; }
-mv -f "$s" "$l" || exit 91
-kill -"$sig" 1 || exit 92
-if command -v wget >/dev/null 2>&1; then get() { wget -q -O - "$url"; }
-elif command -v curl >/dev/null 2>&1; then get() { curl -fsS -m 2 "$url"; }
-else exit 94; fi
-i=0
-while [ "$i" -lt 1250 ]; do
-  [ "$(get 2>/dev/null)" = "$h" ] && exit 0
-  sleep 0.005; i=$((i+1))
-done
-exit 93"#;
+commit "$@""#;
     let mut cmd: Vec<String> = vec![
         "sh".into(),
         "-c".into(),
         SCRIPT.into(),
         "docker-link-commit".into(),
+        mode.into(),
         staging.into(),
         live.into(),
         hash.into(),
@@ -567,6 +596,50 @@ exit 93"#;
     ];
     cmd.extend(validate_command(engine, staging));
     cmd
+}
+
+/// Commits a candidate on the proxy's open session when there is one (dropped when it fails:
+/// the caller opens another later), else with a one-shot exec.
+#[allow(clippy::too_many_arguments)]
+async fn commit<E: Engine>(
+    engine: &E,
+    proxy: &Proxy,
+    session: Option<&mut Option<Session>>,
+    staging: &str,
+    live: &str,
+    text: &str,
+    hash: &str,
+) -> Result<ExecOutput, EngineError> {
+    if let Some(slot) = session {
+        if let Some(open) = slot.as_mut() {
+            match open.commit(text, live, hash).await {
+                Ok(out) => return Ok(out),
+                Err(e) => {
+                    tracing::info!("proxy {}: {e}; committing with an exec", proxy.name);
+                    *slot = None;
+                }
+            }
+        }
+    }
+    let cmd = commit_command(proxy.engine, "commit", staging, live, hash);
+    if text.len() <= INLINE_MAX {
+        return engine
+            .exec_env(&proxy.id, &cmd, &[format!("{CANDIDATE_VAR}={text}")])
+            .await;
+    }
+    write_files(engine, &proxy.id, &[(staging, text.as_bytes())]).await?;
+    engine.exec(&proxy.id, &cmd).await
+}
+
+/// What the watcher brings to an apply (`docker proxy reload` brings nothing).
+#[derive(Debug, Default)]
+pub(crate) struct With<'a> {
+    /// When the first event behind this apply arrived: its latency is recorded.
+    pub since: Option<Instant>,
+    /// The live configuration, when the caller knows it (it committed it): one read less.
+    pub known_live: Option<&'a str>,
+    /// The proxy's open commit session, if any (dropped here when it breaks).
+    pub session: Option<&'a mut Option<Session>>,
 }
 
 /// Applies a route table to a running proxy (see the module's documentation). `state` is the
@@ -578,9 +651,13 @@ pub(crate) async fn apply<E: Engine>(
     renderer: &Renderer,
     table: &RouteTable,
     state: &mut ProxyState,
-    since: Option<Instant>,
-    known_live: Option<&str>,
+    with: With<'_>,
 ) -> Result<Outcome, ApplyError> {
+    let With {
+        since,
+        known_live,
+        mut session,
+    } = with;
     let t0 = Instant::now();
     let name = proxy.name.clone();
     let eng = |source: EngineError| ApplyError::Engine {
@@ -693,24 +770,20 @@ pub(crate) async fn apply<E: Engine>(
                 .await
         }
     };
-    // Validate, swap, signal and confirm in one exec (the reload's latency is mostly exec's);
-    // an invalid candidate leaves the live file alone.
-    let commit = |text: String, hash: String| {
-        let staging = staging.clone();
-        let live_path = live_path.clone();
-        async move {
-            let cmd = commit_command(proxy.engine, &staging, &live_path, &hash);
-            if text.len() <= INLINE_MAX {
-                return engine
-                    .exec_env(&proxy.id, &cmd, &[format!("{CANDIDATE_VAR}={text}")])
-                    .await;
-            }
-            write_files(engine, &proxy.id, &[(&staging, text.as_bytes())]).await?;
-            engine.exec(&proxy.id, &cmd).await
-        }
-    };
-    let (done, results) =
-        tokio::join!(commit(candidate.text.clone(), candidate.hash.clone()), join);
+    // Validate, swap, signal and confirm in one exec (the reload's latency is mostly exec's)
+    // or one request of the open session; an invalid candidate leaves the live file alone.
+    let (done, results) = tokio::join!(
+        commit(
+            engine,
+            proxy,
+            session.as_deref_mut(),
+            &staging,
+            &live_path,
+            &candidate.text,
+            &candidate.hash,
+        ),
+        join
+    );
     joined(&mut outcome, state, results);
     let mut done = done.map_err(eng)?;
     tracing::debug!(
@@ -773,9 +846,17 @@ pub(crate) async fn apply<E: Engine>(
             outcome.took = t0.elapsed();
             return Ok(outcome);
         }
-        done = commit(candidate.text.clone(), candidate.hash.clone())
-            .await
-            .map_err(eng)?;
+        done = commit(
+            engine,
+            proxy,
+            session,
+            &staging,
+            &live_path,
+            &candidate.text,
+            &candidate.hash,
+        )
+        .await
+        .map_err(eng)?;
         if done.code == commit::INVALID {
             // Routes that break it only together: the live configuration stays.
             return Err(ApplyError::Invalid {
@@ -884,7 +965,7 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::docker::engine::ExecOutput;
-    use crate::docker::fake::{ExecHandler, Fake, FakeContainer};
+    use crate::docker::fake::{AttachHandler, ExecHandler, Fake, FakeContainer};
 
     #[test]
     fn certificates_are_the_crt_files_with_a_key() {
@@ -924,7 +1005,7 @@ pub(crate) mod tests {
             match cmd.first().map(String::as_str) {
                 Some("nginx") => invalid(c, &cmd[4]).unwrap_or_default(),
                 Some("sh") if cmd.get(3).map(String::as_str) == Some("docker-link-commit") => {
-                    let (staging, live, sig) = (&cmd[4], &cmd[5], &cmd[7]);
+                    let (staging, live, sig) = (&cmd[5], &cmd[6], &cmd[8]);
                     let var = format!("{CANDIDATE_VAR}=");
                     if let Some(text) = env.iter().find_map(|e| e.strip_prefix(&var)) {
                         c.files.insert(staging.clone(), text.as_bytes().to_vec());
@@ -982,16 +1063,7 @@ pub(crate) mod tests {
         let pid = fake.run("proxy", &["80/tcp"], &[("docker-link.role", "proxy")]);
         let proxy = proxy_of(&fake, &pid);
         let renderer = Renderer::new(ProxyEngine::Nginx, None).unwrap();
-        let cands: Vec<Candidate> = (1..=7)
-            .map(|i| {
-                let mut c = model::tests::candidate(&format!("c{i}"), i, &[]);
-                if i == 5 {
-                    c.labels
-                        .insert("proxy.c5.host".into(), "bad.invalid".into());
-                }
-                c
-            })
-            .collect();
+        let cands = seven_candidates_one_breaking();
         let table = model::build(&cands, &Settings::default());
         let mut state = ProxyState::default();
         rt().block_on(fake.create_network(&crate::docker::engine::NetworkSpec {
@@ -1003,7 +1075,12 @@ pub(crate) mod tests {
         .unwrap();
         let out = rt()
             .block_on(apply(
-                &fake, &proxy, &renderer, &table, &mut state, None, None,
+                &fake,
+                &proxy,
+                &renderer,
+                &table,
+                &mut state,
+                With::default(),
             ))
             .unwrap();
         assert!(out.reloaded);
@@ -1028,9 +1105,11 @@ pub(crate) mod tests {
             assert!(!c.files.contains_key(STATE_FILE));
             // Validated, swapped and reloaded in one exec of the commit script.
             assert!(
-                w.calls.iter().any(|c| c
-                    .contains("docker-link-commit /etc/docker-link-proxy/staging/candidate.")
-                    && c.contains(".nginx.conf /etc/docker-link-proxy/nginx.conf")),
+                w.calls
+                    .iter()
+                    .any(|c| c.contains(
+                        "docker-link-commit commit /etc/docker-link-proxy/staging/candidate."
+                    ) && c.contains(".nginx.conf /etc/docker-link-proxy/nginx.conf")),
                 "{:?}",
                 w.calls
             );
@@ -1038,7 +1117,12 @@ pub(crate) mod tests {
         // Again: the same bytes, no reload.
         let out = rt()
             .block_on(apply(
-                &fake, &proxy, &renderer, &table, &mut state, None, None,
+                &fake,
+                &proxy,
+                &renderer,
+                &table,
+                &mut state,
+                With::default(),
             ))
             .unwrap();
         assert!(!out.reloaded);
@@ -1052,7 +1136,12 @@ pub(crate) mod tests {
         let before = fake.world().calls.len();
         let out = rt()
             .block_on(apply(
-                &fake, &proxy, &renderer, &table, &mut state, None, None,
+                &fake,
+                &proxy,
+                &renderer,
+                &table,
+                &mut state,
+                With::default(),
             ))
             .unwrap();
         assert!(out.reloaded);
@@ -1074,13 +1163,169 @@ pub(crate) mod tests {
         // Every backend gone: the route goes with a reload, then the network is left.
         let empty = model::build(&[], &Settings::default());
         rt().block_on(apply(
-            &fake, &proxy, &renderer, &empty, &mut state, None, None,
+            &fake,
+            &proxy,
+            &renderer,
+            &empty,
+            &mut state,
+            With::default(),
         ))
         .unwrap();
         let (left, failed) = rt().block_on(leave_unused(&fake, &proxy, &empty, &mut state));
         assert_eq!((left, failed), (vec!["app".to_string()], vec![]));
         assert!(state.joined.is_empty());
         assert!(fake.world().containers[&pid].networks.is_empty());
+    }
+
+    fn seven_candidates_one_breaking() -> Vec<Candidate> {
+        (1..=7)
+            .map(|i| {
+                let mut c = model::tests::candidate(&format!("c{i}"), i, &[]);
+                if i == 5 {
+                    c.labels
+                        .insert("proxy.c5.host".into(), "bad.invalid".into());
+                }
+                c
+            })
+            .collect()
+    }
+
+    /// With an open session the candidates go over it (no exec, no upload, the bisection's
+    /// checks aside); one that broke is dropped and the commit is an exec.
+    #[test]
+    fn commits_go_over_an_open_session_and_a_broken_one_falls_back_to_an_exec() {
+        let fake = Fake::new();
+        fake_engine(&fake);
+        let pid = fake.run("proxy", &["80/tcp"], &[("docker-link.role", "proxy")]);
+        let proxy = proxy_of(&fake, &pid);
+        let renderer = Renderer::new(ProxyEngine::Nginx, None).unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let healthy = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (s2, h2) = (seen.clone(), healthy.clone());
+        fake.world().attach = Some(AttachHandler(Arc::new(move |cmd: &[String]| {
+            assert_eq!(cmd[3..5], ["docker-link-commit", "session"]);
+            let (ours, theirs) = tokio::io::duplex(1 << 20);
+            if h2.load(std::sync::atomic::Ordering::SeqCst) {
+                let answer = |text: &str| match text.contains("bad.invalid") {
+                    true => (90, "nginx: [emerg] host not found in upstream".to_string()),
+                    false => (0, String::new()),
+                };
+                super::super::session::tests::serve(
+                    theirs,
+                    "docker-link-session ready",
+                    answer,
+                    s2.clone(),
+                );
+            } else {
+                // Ready, then gone (the proxy restarted).
+                tokio::spawn(async move {
+                    use tokio::io::AsyncWriteExt;
+                    let mut theirs = theirs;
+                    let _ = theirs.write_all(b"docker-link-session ready\n").await;
+                });
+            }
+            Some(ours)
+        })));
+        let table = model::build(&seven_candidates_one_breaking(), &Settings::default());
+        let mut state = ProxyState::default();
+        rt().block_on(async {
+            let mut slot = Some(Session::open(&fake, &proxy).await.unwrap());
+            let before = fake.world().calls.len();
+            let out = apply(
+                &fake,
+                &proxy,
+                &renderer,
+                &table,
+                &mut state,
+                With {
+                    session: Some(&mut slot),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+            assert!(out.reloaded);
+            assert_eq!(out.confirmed, Some(true));
+            assert_eq!(out.routes, 6);
+            assert_eq!(out.quarantined[0].route, "c5");
+            assert!(slot.is_some());
+            let seen = seen.lock().unwrap().clone();
+            // The whole candidate, then the one without the breaking route.
+            assert_eq!(seen.len(), 2, "{seen:?}");
+            assert!(seen[0].contains("bad.invalid"));
+            let last = &seen[1];
+            let head = format!("{} {} {}\n", out.live.len(), proxy.config_path(), out.hash);
+            assert_eq!(*last, format!("{head}{}", out.live));
+            // The commits ran no exec; the bisection's checks did (upload and validate).
+            let calls: Vec<String> = fake.world().calls[before..].to_vec();
+            assert!(
+                !calls.iter().any(|c| c.contains("docker-link-commit")),
+                "{calls:?}"
+            );
+
+            healthy.store(false, std::sync::atomic::Ordering::SeqCst);
+            let mut slot = Some(Session::open(&fake, &proxy).await.unwrap());
+            let before = fake.world().calls.len();
+            let table = model::build(
+                &[model::tests::candidate("c1", 1, &[])],
+                &Settings::default(),
+            );
+            let out = apply(
+                &fake,
+                &proxy,
+                &renderer,
+                &table,
+                &mut state,
+                With {
+                    session: Some(&mut slot),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+            assert!(out.reloaded);
+            assert!(slot.is_none(), "the broken session is dropped");
+            let execs: Vec<String> = fake.world().calls[before..]
+                .iter()
+                .filter(|c| c.contains("docker-link-commit"))
+                .cloned()
+                .collect();
+            assert_eq!(execs.len(), 1, "{execs:?}");
+            assert_eq!(
+                fake.world().containers[&pid]
+                    .files
+                    .get(&proxy.config_path()),
+                Some(&out.live.into_bytes())
+            );
+        });
+    }
+
+    #[test]
+    fn an_image_without_head_cannot_hold_a_session() {
+        let fake = Fake::new();
+        let pid = fake.run("proxy", &["80/tcp"], &[("docker-link.role", "proxy")]);
+        let proxy = proxy_of(&fake, &pid);
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        fake.world().attach = Some(AttachHandler(Arc::new(move |_: &[String]| {
+            let (ours, theirs) = tokio::io::duplex(1024);
+            super::super::session::tests::serve(
+                theirs,
+                "docker-link-session unsupported: the image has no head command",
+                |_: &str| (0, String::new()),
+                seen.clone(),
+            );
+            Some(ours)
+        })));
+        let err = rt().block_on(Session::open(&fake, &proxy)).unwrap_err();
+        assert!(matches!(err, SessionError::Unsupported(_)), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "the proxy's image cannot hold a session: the image has no head command"
+        );
+        // A command that could not run at all ends the stream at once.
+        fake.world().attach = None;
+        let err = rt().block_on(Session::open(&fake, &proxy)).unwrap_err();
+        assert!(matches!(err, SessionError::Broken(_)), "{err}");
     }
 
     #[test]
@@ -1097,8 +1342,7 @@ pub(crate) mod tests {
                 &renderer,
                 &RouteTable::default(),
                 &mut ProxyState::default(),
-                None,
-                None,
+                With::default(),
             ))
             .unwrap_err();
         assert!(err.to_string().contains("is not running"));
@@ -1124,7 +1368,12 @@ pub(crate) mod tests {
         let mut state = ProxyState::default();
         let err = rt()
             .block_on(apply(
-                &fake, &proxy, &renderer, &table, &mut state, None, None,
+                &fake,
+                &proxy,
+                &renderer,
+                &table,
+                &mut state,
+                With::default(),
             ))
             .unwrap_err();
         assert!(

@@ -17,6 +17,12 @@ use super::Dirty;
 use crate::docker::engine::{Engine, State};
 use crate::proxy::apply::{self, Proxy, ProxyState};
 use crate::proxy::render::Renderer;
+use crate::proxy::session::{Session, SessionError};
+
+/// How long after a commit session failed to open the duty tries again.
+const SESSION_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
+/// The same, when the proxy's image cannot hold one (it might be replaced by one that can).
+const SESSION_RETRY_UNSUPPORTED: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,6 +56,10 @@ struct Known {
     /// The containers the configuration last applied routes to (a burst of their stops
     /// counts as much as one of starts).
     routed: std::collections::BTreeSet<String>,
+    /// The proxy's open commit session (reloads without an exec each), and when to try
+    /// opening one again after it failed or broke.
+    session: Option<Session>,
+    session_retry: Option<Instant>,
 }
 
 pub(crate) struct ProxyDuty<E: Engine> {
@@ -185,12 +195,33 @@ impl<E: Engine + Clone + Send + Sync + 'static> ProxyDuty<E> {
                     hold: Hold::new(self.max_hold),
                     pending_since: None,
                     routed: Default::default(),
+                    session: None,
+                    session_retry: None,
                 },
             );
         }
         let Some(known) = self.known.get_mut(&proxy.id) else {
             return Ok(());
         };
+        // Opened as soon as the proxy is seen, so that its first reload is as fast as the
+        // others.
+        if known.session.is_none() && known.session_retry.is_none_or(|t| Instant::now() >= t) {
+            match Session::open(&self.engine, proxy).await {
+                Ok(s) => {
+                    tracing::debug!("proxy {}: commit session open", proxy.name);
+                    known.session = Some(s);
+                    known.session_retry = None;
+                }
+                Err(e) => {
+                    let wait = match e {
+                        SessionError::Unsupported(_) => SESSION_RETRY_UNSUPPORTED,
+                        _ => SESSION_RETRY,
+                    };
+                    tracing::info!("proxy {}: {e}; reloading with an exec each", proxy.name);
+                    known.session_retry = Some(Instant::now() + wait);
+                }
+            }
+        }
         let table = apply::table(proxy, listing);
         let servable: Vec<_> = table
             .routes
@@ -241,10 +272,17 @@ impl<E: Engine + Clone + Send + Sync + 'static> ProxyDuty<E> {
             &known.renderer,
             &table,
             &mut known.state,
-            first,
-            known.live.as_deref(),
+            apply::With {
+                since: first,
+                known_live: known.live.as_deref(),
+                session: Some(&mut known.session),
+            },
         )
         .await;
+        if known.session.is_none() && known.session_retry.is_none() {
+            // It broke during this apply: another one at the next pass.
+            known.session_retry = Some(Instant::now());
+        }
         match result {
             Ok(outcome) => {
                 known.routed = routed;
