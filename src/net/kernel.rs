@@ -196,6 +196,7 @@ pub(crate) fn apply(
     containers: &BTreeMap<String, NetNs>,
     actions: &[Action],
 ) -> Applied {
+    let t0 = std::time::Instant::now();
     let mut out = Applied::default();
     let mut record = |r: Result<(), String>| match r {
         Ok(()) => out.done += 1,
@@ -298,20 +299,38 @@ pub(crate) fn apply(
                 results.push(r.map_err(|e| format!("bridge {}: {e}", want.name)));
             }
         }
-        let veths = switch_actions.iter().filter_map(|a| match a {
-            Action::CreateVeth { want, mark } => Some((want, mark)),
-            _ => None,
-        });
-        let made = futures_util::future::join_all(veths.map(|(want, mark)| {
+        let veths: Vec<_> = switch_actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::CreateVeth { want, mark } => Some((want, mark)),
+                _ => None,
+            })
+            .collect();
+        // Each bridge's index once, not once per port.
+        let mut masters: BTreeMap<&str, Result<u32, String>> = BTreeMap::new();
+        for (want, _) in &veths {
+            if let Some(m) = want.master.as_deref() {
+                if !masters.contains_key(m) {
+                    masters.insert(m, index_of(&h, m).await);
+                }
+            }
+        }
+        let masters = &masters;
+        let made = futures_util::future::join_all(veths.into_iter().map(|(want, mark)| {
             let h = h.clone();
             let fd = fds.get(&want.container).copied();
             async move {
+                let master = match want.master.as_deref().map(|m| masters[m].clone()) {
+                    None => None,
+                    Some(Ok(i)) => Some(i),
+                    Some(Err(e)) => return Err((want.container.clone(), e)),
+                };
                 let r = match fd {
                     None => Err(format!(
                         "container {} is not running",
                         super::short(&want.container)
                     )),
-                    Some(fd) => create_veth(&h, want, mark, fd).await,
+                    Some(fd) => create_veth(&h, want, mark, fd, master).await,
                 };
                 r.map_err(|e| (want.container.clone(), e))
             }
@@ -378,6 +397,7 @@ pub(crate) fn apply(
             }
         }
     }
+    let t_switch = t0.elapsed();
     // 4. The containers' ends: addresses, up, routes; one thread per container.
     let mut per_container: BTreeMap<&str, Vec<(&VethWant, &String)>> = BTreeMap::new();
     for a in actions {
@@ -428,6 +448,11 @@ pub(crate) fn apply(
         }
         rs.into_iter().for_each(&mut record);
     }
+    tracing::debug!(
+        "net apply: {} actions; the switch side done after {t_switch:?}, the containers' after {:?}",
+        actions.len(),
+        t0.elapsed()
+    );
     out.made = per_container
         .keys()
         .filter(|id| containers.contains_key(**id) && !failed.contains(**id))
@@ -483,7 +508,14 @@ pub(crate) fn apply(
     out
 }
 
-async fn create_veth(h: &Handle, want: &VethWant, mark: &str, fd: i32) -> Result<(), String> {
+/// `master`: the bridge's index, looked up once for all its ports.
+async fn create_veth(
+    h: &Handle,
+    want: &VethWant,
+    mark: &str,
+    fd: i32,
+    master: Option<u32>,
+) -> Result<(), String> {
     let peer = LinkMessageBuilder::<LinkUnspec>::new()
         .name(want.dev.clone())
         .address(want.mac.0.to_vec())
@@ -495,8 +527,8 @@ async fn create_veth(h: &Handle, want: &VethWant, mark: &str, fd: i32) -> Result
         .mtu(want.mtu)
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
         .up();
-    if let Some(m) = &want.master {
-        b = b.controller(index_of(h, m).await?);
+    if let Some(m) = master {
+        b = b.controller(m);
     }
     match h.link().add(b.build()).execute().await {
         Ok(()) => {}
@@ -518,10 +550,10 @@ fn exists(e: &rtnetlink::Error) -> bool {
 /// Marks an interface as ours. The kernel ignores `IFLA_IFALIAS` when it creates a link, so
 /// the mark is a second request right after the creation.
 async fn set_alias(h: &Handle, name: &str, mark: &str) -> Result<(), String> {
-    let i = index_of(h, name).await?;
+    // By name: the kernel looks the link up itself (one request, not two).
     h.link()
         .set(
-            LinkUnspec::new_with_index(i)
+            LinkUnspec::new_with_name(name)
                 .alias(mark.to_string())
                 .build(),
         )

@@ -14,6 +14,9 @@ pub(crate) struct Running {
     pub(crate) errors: Vec<String>,
 }
 
+/// Container inspects in flight at once.
+const INSPECTS_AT_ONCE: usize = 16;
+
 pub(crate) async fn running<E: crate::docker::engine::Engine>(
     daemon: &E,
     project: &str,
@@ -66,11 +69,21 @@ pub(crate) async fn running<E: crate::docker::engine::Engine>(
         errors: Vec::new(),
     };
     let mut seen = std::collections::BTreeSet::new();
-    for c in listing {
-        if c.state != State::Running || !seen.insert(c.id.clone()) {
-            continue;
-        }
-        let info = match daemon.inspect_container(&c.id).await {
+    let ids: Vec<String> = listing
+        .into_iter()
+        .filter(|c| c.state == State::Running && seen.insert(c.id.clone()))
+        .map(|c| c.id)
+        .collect();
+    // Inspected a few at a time (one after the other, 20 of them took most of a `net up`
+    // with nothing to do), in the listing's order.
+    use futures_util::StreamExt;
+    let inspected: Vec<_> = futures_util::stream::iter(ids.iter())
+        .map(|id| daemon.inspect_container(id))
+        .buffered(INSPECTS_AT_ONCE)
+        .collect()
+        .await;
+    for info in inspected {
+        let info = match info {
             Ok(i) => i,
             // Gone between the listing and now.
             Err(e) if e.is_not_found() => continue,

@@ -339,6 +339,9 @@ pub(crate) struct ProxyState {
     /// ones it was started on, or connected to by hand, are never left).
     #[serde(default)]
     pub joined: Vec<String>,
+    /// How the last reload was committed: `session` (the watcher's open exec) or `exec`.
+    #[serde(default)]
+    pub commit: String,
 }
 
 impl ProxyState {
@@ -599,7 +602,7 @@ commit "$@""#;
 }
 
 /// Commits a candidate on the proxy's open session when there is one (dropped when it fails:
-/// the caller opens another later), else with a one-shot exec.
+/// the caller opens another later), else with a one-shot exec. Says which it was.
 #[allow(clippy::too_many_arguments)]
 async fn commit<E: Engine>(
     engine: &E,
@@ -609,11 +612,11 @@ async fn commit<E: Engine>(
     live: &str,
     text: &str,
     hash: &str,
-) -> Result<ExecOutput, EngineError> {
+) -> Result<(ExecOutput, &'static str), EngineError> {
     if let Some(slot) = session {
         if let Some(open) = slot.as_mut() {
             match open.commit(text, live, hash).await {
-                Ok(out) => return Ok(out),
+                Ok(out) => return Ok((out, "session")),
                 Err(e) => {
                     tracing::info!("proxy {}: {e}; committing with an exec", proxy.name);
                     *slot = None;
@@ -622,13 +625,15 @@ async fn commit<E: Engine>(
         }
     }
     let cmd = commit_command(proxy.engine, "commit", staging, live, hash);
-    if text.len() <= INLINE_MAX {
-        return engine
+    let out = if text.len() <= INLINE_MAX {
+        engine
             .exec_env(&proxy.id, &cmd, &[format!("{CANDIDATE_VAR}={text}")])
-            .await;
-    }
-    write_files(engine, &proxy.id, &[(staging, text.as_bytes())]).await?;
-    engine.exec(&proxy.id, &cmd).await
+            .await?
+    } else {
+        write_files(engine, &proxy.id, &[(staging, text.as_bytes())]).await?;
+        engine.exec(&proxy.id, &cmd).await?
+    };
+    Ok((out, "exec"))
 }
 
 /// What the watcher brings to an apply (`docker proxy reload` brings nothing).
@@ -785,7 +790,7 @@ pub(crate) async fn apply<E: Engine>(
         join
     );
     joined(&mut outcome, state, results);
-    let mut done = done.map_err(eng)?;
+    let (mut done, mut via) = done.map_err(eng)?;
     tracing::debug!(
         "proxy {}: commit exited {} after {:?}",
         proxy.name,
@@ -846,7 +851,7 @@ pub(crate) async fn apply<E: Engine>(
             outcome.took = t0.elapsed();
             return Ok(outcome);
         }
-        done = commit(
+        (done, via) = commit(
             engine,
             proxy,
             session,
@@ -908,6 +913,7 @@ pub(crate) async fn apply<E: Engine>(
     state.reload_ms = outcome.took.as_millis() as u64;
     state.confirmed = outcome.confirmed == Some(true);
     state.reloads += 1;
+    state.commit = via.to_string();
     state.error = None;
     if let Some(t) = since {
         state.observe_latency(t.elapsed().as_millis() as u64);

@@ -221,6 +221,8 @@ fn routes_live(engine: &str) {
     assert_eq!(row["Engine"], engine);
     assert!(row["Detail"]["reloads"].as_u64().unwrap() >= 4, "{status}");
     assert_eq!(row["Detail"]["confirmed"], true, "{status}");
+    // Over the watcher's open session to the proxy, not an exec each.
+    assert_eq!(row["Detail"]["commit"], "session", "{status}");
     assert!(
         row["EventToLive"].as_str().unwrap().contains("ms"),
         "{status}"
