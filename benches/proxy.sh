@@ -33,6 +33,8 @@ haproxy=$(tests/images/build.sh haproxy)
 work=$(mktemp -d)
 wpid=
 cleanup() {
+  # KEEP_LOG=FILE keeps the watcher's log (info, or DOCKER_LINK_LOG's level).
+  [ -z "${KEEP_LOG:-}" ] || cp "$work/watcher.log" "$KEEP_LOG" 2>/dev/null || true
   [ -n "$wpid" ] && kill "$wpid" 2>/dev/null && wait "$wpid" 2>/dev/null || true
   docker ps -aq --filter "label=docker-link.bench=$tag" | xargs -r docker rm -f >/dev/null 2>&1 || true
   docker ps -aq --filter "label=docker-link.registry=$ns" | xargs -r docker rm -f >/dev/null 2>&1 || true
@@ -53,7 +55,8 @@ serve() { # name alias [extra run flags…]: a busybox httpd routed as ALIAS
     sh -c "mkdir -p /www && echo $name > /www/index.html && exec httpd -f -p 80 -h /www" >/dev/null
 }
 
-"$bin" link watcher run --foreground --no-rules --status-file "$work/status.json" 2>"$work/watcher.log" &
+DOCKER_LINK_LOG=${DOCKER_LINK_LOG:-info} "$bin" link watcher run --foreground --no-rules \
+  --status-file "$work/status.json" 2>"$work/watcher.log" &
 wpid=$!
 for _ in $(seq 100); do [ -f "$work/status.json" ] && break; sleep 0.1; done
 
@@ -65,15 +68,16 @@ for engine in nginx haproxy; do
     --only-label "docker-link.bench=$tag" 2>&1 | tail -1
   ip=$(docker inspect -f '{{.NetworkSettings.Networks.bridge.IPAddress}}' "$p")
   code() { curl -s -o /dev/null -m 2 -w '%{http_code}' -H "Host: $1" "http://$ip/" || true; }
-  # A request in flight to a backend that just died hangs (its address is gone): the route's
-  # removal is watched by a request every 10 ms, each on its own, none waiting for the one
-  # before (each gives up after 0.3 s); the first 404 to arrive is when the route went.
-  code_fast() { curl -s -o /dev/null -m 0.3 -w '%{http_code}' -H "Host: $1" "http://$ip/" || true; }
-  first_404() {
+  # A request in flight to a backend that just died hangs (its address is gone), and one can
+  # wait on a connection at any moment: a route's arrival or removal is watched by a request
+  # every 10 ms, each on its own, none waiting for the one before (each gives up after
+  # 0.5 s); the first answer CODE to arrive is when the route came or went.
+  code_fast() { curl -s -o /dev/null -m 0.5 -w '%{http_code}' -H "Host: $1" "http://$ip/" || true; }
+  first() { # CODE HOST: the time (ns) the first answer CODE arrived
     local f="$work/probe" pids=()
     : > "$f"
     while [ ! -s "$f" ]; do
-      { [ "$(code_fast "$1")" = 404 ] && now_ns >> "$f"; } &
+      { [ "$(code_fast "$2")" = "$1" ] && now_ns >> "$f"; } &
       pids+=($!)
       sleep 0.01
     done
@@ -92,10 +96,9 @@ for engine in nginx haproxy; do
   : > "$work/live-$engine"; : > "$work/gone-$engine"
   for i in $(seq "$rounds"); do
     docker start "$p-web" >/dev/null
-    until [ "$(code "web-$engine")" = 200 ]; do sleep 0.005; done
-    t_live=$(now_ns)
+    t_live=$(first 200 "web-$engine")
     docker stop -t 0 "$p-web" >/dev/null
-    t_gone=$(first_404 "web-$engine")
+    t_gone=$(first 404 "web-$engine")
     sleep 0.2
     t_start=$(awk '$1=="start" {t=$2} END {print t}' "$work/events-$engine")
     t_die=$(awk '$1=="die" {t=$2} END {print t}' "$work/events-$engine")

@@ -59,7 +59,17 @@ impl Session {
             proxy.engine.template()
         );
         let cmd = commit_command(proxy.engine, "session", &staging, "-", "-");
-        let mut stream = engine.exec_attach(&proxy.id, &cmd).await?;
+        Session::ready(engine.exec_attach(&proxy.id, &cmd).await?).await
+    }
+
+    /// A session over a test's own pipe.
+    #[cfg(test)]
+    pub(crate) async fn over(io: tokio::io::DuplexStream) -> Result<Session, SessionError> {
+        Session::ready(ExecStream::new(Box::new(io), false)).await
+    }
+
+    /// Waits for the script to say it is ready.
+    async fn ready(mut stream: ExecStream) -> Result<Session, SessionError> {
         let line = tokio::time::timeout(READY_WITHIN, stream.read_line())
             .await
             .map_err(|_| SessionError::Broken(format!("not ready within {READY_WITHIN:?}")))?
