@@ -41,15 +41,27 @@ fn iface(msg: &LinkMessage) -> Option<Iface> {
     Some(Iface { name: name?, alias })
 }
 
-async fn list(h: &Handle) -> Result<Vec<Iface>, String> {
-    let msgs: Vec<LinkMessage> = h
-        .link()
+/// Every interface of this thread's namespace (one dump).
+async fn links(h: &Handle) -> Result<Vec<LinkMessage>, String> {
+    h.link()
         .get()
         .execute()
         .try_collect()
         .await
-        .map_err(|e| format!("listing interfaces: {e}"))?;
-    Ok(msgs.iter().filter_map(iface).collect())
+        .map_err(|e| format!("listing interfaces: {e}"))
+}
+
+async fn list(h: &Handle) -> Result<Vec<Iface>, String> {
+    Ok(links(h).await?.iter().filter_map(iface).collect())
+}
+
+/// Every interface's index by name (one dump).
+async fn indexes(h: &Handle) -> Result<BTreeMap<String, u32>, String> {
+    Ok(links(h)
+        .await?
+        .iter()
+        .filter_map(|m| Some((iface(m)?.name, m.header.index)))
+        .collect())
 }
 
 async fn index_of(h: &Handle, name: &str) -> Result<u32, String> {
@@ -419,9 +431,27 @@ pub(crate) fn apply(
                         .map(|(w, m)| ((*w).clone(), (*m).clone()))
                         .collect();
                     netns::run_in(ns, |h| async move {
+                        let fail =
+                            |e: String| vec![Err(format!("container {}: {e}", super::short(id)))];
+                        // What the container holds, read once for all its links: the
+                        // interfaces' indexes and the nat tables links of these names left.
+                        let indexes = match indexes(&h).await {
+                            Ok(i) => i,
+                            Err(e) => return fail(e),
+                        };
+                        let tables = match nft::table_names(nft::Family::Inet) {
+                            Ok(t) => t,
+                            Err(nft::NftError::Unsupported { .. }) => Vec::new(),
+                            Err(e) => return fail(format!("listing its nf_tables tables: {e}")),
+                        };
                         let mut rs = Vec::new();
                         for (w, m) in &wants {
-                            rs.push(configure_inside(&h, w, m).await.map_err(|e| {
+                            let stale_nat = tables.contains(&nat_table_name(&w.dev));
+                            let r = match indexes.get(&w.dev) {
+                                Some(&i) => configure_inside(&h, i, w, m, stale_nat).await,
+                                None => Err(format!("interface {} not found", w.dev)),
+                            };
+                            rs.push(r.map_err(|e| {
                                 format!("container {} {}: {e}", super::short(id), w.dev)
                             }));
                         }
@@ -564,8 +594,14 @@ async fn set_alias(h: &Handle, name: &str, mark: &str) -> Result<(), String> {
 
 /// The container's end: its mark (the kernel does not take an alias in a veth's peer
 /// message), addresses, up, routes.
-async fn configure_inside(h: &Handle, want: &VethWant, mark: &str) -> Result<(), String> {
-    let i = index_of(h, &want.dev).await?;
+/// `i`: the interface's index; `stale_nat`: a nat table of a link of this name is there.
+async fn configure_inside(
+    h: &Handle,
+    i: u32,
+    want: &VethWant,
+    mark: &str,
+    stale_nat: bool,
+) -> Result<(), String> {
     // conlink's default for veths, then the link's own settings (this thread is in the
     // container's namespace).
     let defaults = [(crate::sys::ethtool::Offload::Tx, false)];
@@ -595,7 +631,8 @@ async fn configure_inside(h: &Handle, want: &VethWant, mark: &str) -> Result<(),
         (Some(to), Some(ip)) => nft::replace_table(&nat_table(&want.dev, to, ip.addr))
             .map_err(|e| format!("nat to {to}: {e}"))?,
         // A link made again without its nat: the rules of the one before go.
-        _ => drop_nat_table(&want.dev)?,
+        _ if stale_nat => drop_nat_table(&want.dev)?,
+        _ => {}
     }
     h.link()
         .set(

@@ -385,6 +385,11 @@ pub fn delete_table(family: Family, name: &str) -> Result<bool, NftError> {
     Netlink::open()?.delete_table(family, name)
 }
 
+/// The names of the tables of `family` in this thread's namespace (one dump).
+pub fn table_names(family: Family) -> Result<Vec<String>, NftError> {
+    Netlink::open()?.table_names(family)
+}
+
 /// What the kernel holds of a table, `None` when it does not exist.
 pub fn list_table(family: Family, name: &str) -> Result<Option<TableState>, NftError> {
     Netlink::open()?.list_table(family, name)
@@ -1475,6 +1480,22 @@ impl Netlink {
                 }
             }
         }
+    }
+
+    fn table_names(&mut self, family: Family) -> Result<Vec<String>, NftError> {
+        let doing = format!("listing the {family} tables");
+        let tables = self
+            .request(NFT_MSG_GETTABLE, NLM_F_DUMP, family, |_| {}, &doing)?
+            .unwrap_or_default();
+        Ok(tables
+            .iter()
+            .filter_map(|body| {
+                attrs(body)
+                    .into_iter()
+                    .find(|(ty, _)| *ty == NFTA_TABLE_NAME)
+                    .map(|(_, v)| attr_string(v))
+            })
+            .collect())
     }
 
     fn list_table(&mut self, family: Family, name: &str) -> Result<Option<TableState>, NftError> {

@@ -278,6 +278,25 @@ fn a_project_is_wired_kept_converged_and_removed() {
     assert!(ping(&router, "10.0.7.12"));
     drop(n7);
 
+    // The router's eth1 removed by hand, and its nat taken out of the file: made again by the
+    // next up, and the nat table the old link left in the router goes.
+    let compose = std::fs::read_to_string(dir.path().join("compose.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        compose.replace(", nat: 10.0.7.10", ""),
+    )
+    .unwrap();
+    let pid = router.inspect("{{.State.Pid}}");
+    support::run_ok(Command::new("nsenter").args(["-t", &pid, "-n", "ip", "link", "del", "eth1"]));
+    assert!(
+        router_tables().contains("docker-link-net-eth1"),
+        "the table outlived its link"
+    );
+    let out = net(dir.path(), &["up"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(link_of(&router, "eth1").contains("eth1"), "eth1 made again");
+    assert_eq!(router_tables(), "", "the old link's nat went");
+
     // Down: everything goes; the host is as it was.
     let out = net(dir.path(), &["down"]);
     let (_, err) = text(&out);
