@@ -229,6 +229,15 @@ fn classify(what: &str, status: Option<u16>, message: String) -> EngineError {
     }
 }
 
+/// What an exec is doing, for its errors.
+fn running(cmd: &[String], id: &str) -> String {
+    format!(
+        "running {} in container {}",
+        cmd.first().map_or("", String::as_str),
+        short(id)
+    )
+}
+
 fn other(what: &str, status: Option<u16>, message: String) -> EngineError {
     EngineError::Other {
         what: what.to_string(),
@@ -622,11 +631,7 @@ impl Engine for Daemon {
     }
 
     async fn exec_env(&self, id: &str, cmd: &[String], env: &[String]) -> Result<ExecOutput> {
-        let what = format!(
-            "running {} in container {}",
-            cmd.first().map_or("", String::as_str),
-            short(id)
-        );
+        let what = running(cmd, id);
         let exec = self.create_exec(&what, id, cmd, env, false).await?;
         // Without an Upgrade header the daemon answers 200 and streams the multiplexed output
         // until the command ends, then closes: one plain request, no hijacked connection.
@@ -664,11 +669,7 @@ impl Engine for Daemon {
     }
 
     async fn exec_attach(&self, id: &str, cmd: &[String]) -> Result<ExecStream> {
-        let what = format!(
-            "running {} in container {}",
-            cmd.first().map_or("", String::as_str),
-            short(id)
-        );
+        let what = running(cmd, id);
         let exec = self.create_exec(&what, id, cmd, &[], true).await?;
         let resp = self
             .send(

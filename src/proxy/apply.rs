@@ -971,7 +971,8 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::docker::engine::ExecOutput;
-    use crate::docker::fake::{AttachHandler, ExecHandler, Fake, FakeContainer};
+    use crate::docker::fake::{ExecHandler, Fake, FakeContainer};
+    use crate::proxy::session;
 
     #[test]
     fn certificates_are_the_crt_files_with_a_key() {
@@ -1196,6 +1197,24 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// Applies `table` with `slot` as the proxy's session.
+    async fn apply_over(
+        fake: &Fake,
+        proxy: &Proxy,
+        table: &RouteTable,
+        state: &mut ProxyState,
+        slot: &mut Option<Session>,
+    ) -> Outcome {
+        let renderer = Renderer::new(ProxyEngine::Nginx, None).unwrap();
+        let with = With {
+            session: Some(slot),
+            ..Default::default()
+        };
+        apply(fake, proxy, &renderer, table, state, with)
+            .await
+            .unwrap()
+    }
+
     /// With an open session the candidates go over it (no exec, no upload, the bisection's
     /// checks aside); one that broke is dropped and the commit is an exec.
     #[test]
@@ -1204,58 +1223,24 @@ pub(crate) mod tests {
         fake_engine(&fake);
         let pid = fake.run("proxy", &["80/tcp"], &[("docker-link.role", "proxy")]);
         let proxy = proxy_of(&fake, &pid);
-        let renderer = Renderer::new(ProxyEngine::Nginx, None).unwrap();
-        let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-        let healthy = Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let (s2, h2) = (seen.clone(), healthy.clone());
-        fake.world().attach = Some(AttachHandler(Arc::new(move |cmd: &[String]| {
-            assert_eq!(cmd[3..5], ["docker-link-commit", "session"]);
-            let (ours, theirs) = tokio::io::duplex(1 << 20);
-            if h2.load(std::sync::atomic::Ordering::SeqCst) {
-                let answer = |text: &str| match text.contains("bad.invalid") {
-                    true => (90, "nginx: [emerg] host not found in upstream".to_string()),
-                    false => (0, String::new()),
-                };
-                super::super::session::tests::serve(
-                    theirs,
-                    "docker-link-session ready",
-                    answer,
-                    s2.clone(),
-                );
-            } else {
-                // Ready, then gone (the proxy restarted).
-                tokio::spawn(async move {
-                    use tokio::io::AsyncWriteExt;
-                    let mut theirs = theirs;
-                    let _ = theirs.write_all(b"docker-link-session ready\n").await;
-                });
+        let served = session::tests::serve(&fake, "docker-link-session ready", |text| {
+            match text.contains("bad.invalid") {
+                true => (90, "nginx: [emerg] host not found in upstream".to_string()),
+                false => (0, String::new()),
             }
-            Some(ours)
-        })));
+        });
         let table = model::build(&seven_candidates_one_breaking(), &Settings::default());
         let mut state = ProxyState::default();
         rt().block_on(async {
             let mut slot = Some(Session::open(&fake, &proxy).await.unwrap());
             let before = fake.world().calls.len();
-            let out = apply(
-                &fake,
-                &proxy,
-                &renderer,
-                &table,
-                &mut state,
-                With {
-                    session: Some(&mut slot),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+            let out = apply_over(&fake, &proxy, &table, &mut state, &mut slot).await;
             assert!(out.reloaded);
             assert_eq!(out.confirmed, Some(true));
             assert_eq!(out.routes, 6);
             assert_eq!(out.quarantined[0].route, "c5");
             assert!(slot.is_some());
-            let seen = seen.lock().unwrap().clone();
+            let seen = served.seen();
             // The whole candidate, then the one without the breaking route.
             assert_eq!(seen.len(), 2, "{seen:?}");
             assert!(seen[0].contains("bad.invalid"));
@@ -1269,26 +1254,13 @@ pub(crate) mod tests {
                 "{calls:?}"
             );
 
-            healthy.store(false, std::sync::atomic::Ordering::SeqCst);
-            let mut slot = Some(Session::open(&fake, &proxy).await.unwrap());
+            let mut slot = Some(session::tests::gone().await);
             let before = fake.world().calls.len();
             let table = model::build(
                 &[model::tests::candidate("c1", 1, &[])],
                 &Settings::default(),
             );
-            let out = apply(
-                &fake,
-                &proxy,
-                &renderer,
-                &table,
-                &mut state,
-                With {
-                    session: Some(&mut slot),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+            let out = apply_over(&fake, &proxy, &table, &mut state, &mut slot).await;
             assert!(out.reloaded);
             assert!(slot.is_none(), "the broken session is dropped");
             let execs: Vec<String> = fake.world().calls[before..]
@@ -1311,17 +1283,11 @@ pub(crate) mod tests {
         let fake = Fake::new();
         let pid = fake.run("proxy", &["80/tcp"], &[("docker-link.role", "proxy")]);
         let proxy = proxy_of(&fake, &pid);
-        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        fake.world().attach = Some(AttachHandler(Arc::new(move |_: &[String]| {
-            let (ours, theirs) = tokio::io::duplex(1024);
-            super::super::session::tests::serve(
-                theirs,
-                "docker-link-session unsupported: the image has no head command",
-                |_: &str| (0, String::new()),
-                seen.clone(),
-            );
-            Some(ours)
-        })));
+        session::tests::serve(
+            &fake,
+            "docker-link-session unsupported: the image has no head command",
+            |_| (0, String::new()),
+        );
         let err = rt().block_on(Session::open(&fake, &proxy)).unwrap_err();
         assert!(matches!(err, SessionError::Unsupported(_)), "{err}");
         assert_eq!(

@@ -62,12 +62,6 @@ impl Session {
         Session::ready(engine.exec_attach(&proxy.id, &cmd).await?).await
     }
 
-    /// A session over a test's own pipe.
-    #[cfg(test)]
-    pub(crate) async fn over(io: tokio::io::DuplexStream) -> Result<Session, SessionError> {
-        Session::ready(ExecStream::new(Box::new(io), false)).await
-    }
-
     /// Waits for the script to say it is ready.
     async fn ready(mut stream: ExecStream) -> Result<Session, SessionError> {
         let line = tokio::time::timeout(READY_WITHIN, stream.read_line())
@@ -128,36 +122,79 @@ impl Session {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::docker::fake::{AttachHandler, Fake};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-    /// Serves the session's side in the fake: ready, then each request answered by `answer`
-    /// (the candidate → exit code and output); records what it was sent.
+    /// What the sessions served in the fake saw: how many were opened, and every request
+    /// (its line and its candidate).
+    #[derive(Clone, Default)]
+    pub(crate) struct Served {
+        pub(crate) opened: Arc<AtomicUsize>,
+        pub(crate) seen: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Served {
+        pub(crate) fn opened(&self) -> usize {
+            self.opened.load(Ordering::SeqCst)
+        }
+
+        pub(crate) fn seen(&self) -> Vec<String> {
+            self.seen.lock().unwrap().clone()
+        }
+    }
+
+    /// Serves every session the fake is asked to start: the script's first line `first`,
+    /// then each request answered by `answer` (the candidate → exit code and output).
     pub(crate) fn serve(
-        theirs: tokio::io::DuplexStream,
+        fake: &Fake,
         first: &'static str,
-        answer: impl Fn(&str) -> (i64, String) + Send + 'static,
-        seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    ) {
-        tokio::spawn(async move {
-            let (r, mut w) = tokio::io::split(theirs);
-            let mut r = BufReader::new(r);
-            w.write_all(format!("{first}\n").as_bytes()).await.unwrap();
-            loop {
-                let mut line = String::new();
-                if r.read_line(&mut line).await.unwrap_or(0) == 0 {
-                    return;
+        answer: fn(&str) -> (i64, String),
+    ) -> Served {
+        let served = Served::default();
+        let s = served.clone();
+        fake.world().attach = Some(AttachHandler(Arc::new(move |cmd: &[String]| {
+            assert_eq!(cmd[3..5], ["docker-link-commit", "session"]);
+            s.opened.fetch_add(1, Ordering::SeqCst);
+            let (ours, theirs) = tokio::io::duplex(1 << 20);
+            let seen = s.seen.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = tokio::io::split(theirs);
+                let mut r = BufReader::new(r);
+                w.write_all(format!("{first}\n").as_bytes()).await.unwrap();
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let len: usize = line.split_whitespace().next().unwrap().parse().unwrap();
+                    let mut text = vec![0u8; len];
+                    r.read_exact(&mut text).await.unwrap();
+                    let text = String::from_utf8(text).unwrap();
+                    seen.lock().unwrap().push(format!("{line}{text}"));
+                    let (code, out) = answer(&text);
+                    let reply = format!("{DONE}{code} {}\n{out}", out.len());
+                    if w.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
                 }
-                let len: usize = line.split_whitespace().next().unwrap().parse().unwrap();
-                let mut text = vec![0u8; len];
-                r.read_exact(&mut text).await.unwrap();
-                let text = String::from_utf8(text).unwrap();
-                seen.lock().unwrap().push(format!("{}{text}", line));
-                let (code, out) = answer(&text);
-                let reply = format!("{DONE}{code} {}\n{out}", out.len());
-                if w.write_all(reply.as_bytes()).await.is_err() {
-                    return;
-                }
-            }
-        });
+            });
+            Some(ours)
+        })));
+        served
+    }
+
+    /// A session whose process said it was ready and then went (the proxy restarted).
+    pub(crate) async fn gone() -> Session {
+        let (ours, mut theirs) = tokio::io::duplex(64);
+        theirs
+            .write_all(format!("{READY}\n").as_bytes())
+            .await
+            .unwrap();
+        drop(theirs);
+        Session::ready(ExecStream::new(Box::new(ours), false))
+            .await
+            .unwrap()
     }
 }

@@ -420,25 +420,11 @@ mod tests {
     /// breaks, that reload is an exec and the next pass opens another.
     #[test]
     fn reloads_go_over_the_session_opened_at_first_sight_and_a_broken_one_is_replaced() {
-        use crate::docker::fake::AttachHandler;
-        use std::sync::atomic::{AtomicUsize, Ordering};
+        use crate::proxy::session::tests as sessions;
         let rt = rt();
         let fake = Fake::new();
         crate::proxy::apply::tests::fake_engine(&fake);
-        let opened = Arc::new(AtomicUsize::new(0));
-        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (o2, s2) = (opened.clone(), seen.clone());
-        fake.world().attach = Some(AttachHandler(Arc::new(move |_: &[String]| {
-            o2.fetch_add(1, Ordering::SeqCst);
-            let (ours, theirs) = tokio::io::duplex(1 << 20);
-            crate::proxy::session::tests::serve(
-                theirs,
-                "docker-link-session ready",
-                |_: &str| (0, String::new()),
-                s2.clone(),
-            );
-            Some(ours)
-        })));
+        let served = sessions::serve(&fake, "docker-link-session ready", |_| (0, String::new()));
         let pid = fake.run("p", &["80/tcp"], &PROXY);
         let mut duty = duty(&fake);
         let state = |duty: &mut ProxyDuty<Fake>| {
@@ -446,23 +432,26 @@ mod tests {
             let raw = fake.world().containers[&pid].files[apply::STATE_FILE].clone();
             serde_json::from_slice::<ProxyState>(&raw).unwrap()
         };
+        let labels = |l: &[(&str, &str)]| {
+            fake.world().containers.get_mut(&pid).unwrap().spec.labels = l
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
         let r = rt.block_on(duty.pass(&all(), None, &burst())).unwrap();
         assert_eq!(r.reloads, 1);
-        assert_eq!(opened.load(Ordering::SeqCst), 1);
-        assert_eq!(seen.lock().unwrap().len(), 1);
+        assert_eq!(served.opened(), 1);
+        assert_eq!(served.seen().len(), 1);
         assert_eq!(state(&mut duty).commit, "session");
         // A change: the same session, no exec.
         let mut streams = PROXY.to_vec();
         streams.push(("docker-link.proxy.streams", "5432/tcp"));
         let calls = fake.world().calls.len();
-        fake.world().containers.get_mut(&pid).unwrap().spec.labels = streams
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        labels(&streams);
         let r = rt.block_on(duty.pass(&all(), None, &burst())).unwrap();
         assert_eq!(r.reloads, 1);
-        assert_eq!(opened.load(Ordering::SeqCst), 1);
-        assert_eq!(seen.lock().unwrap().len(), 2);
+        assert_eq!(served.opened(), 1);
+        assert_eq!(served.seen().len(), 2);
         let new_calls = fake.world().calls[calls..].to_vec();
         assert!(
             !new_calls.iter().any(|c| c.starts_with("exec ")),
@@ -470,26 +459,15 @@ mod tests {
         );
         // The session's process is gone (the proxy restarted): the reload is an exec, and the
         // next pass opens a session again.
-        duty.known.get_mut(&pid).unwrap().session = Some(rt.block_on(async {
-            let (ours, theirs) = tokio::io::duplex(64);
-            let mut theirs = theirs;
-            tokio::io::AsyncWriteExt::write_all(&mut theirs, b"docker-link-session ready\n")
-                .await
-                .unwrap();
-            drop(theirs);
-            crate::proxy::session::Session::over(ours).await.unwrap()
-        }));
-        fake.world().containers.get_mut(&pid).unwrap().spec.labels = PROXY
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        duty.known.get_mut(&pid).unwrap().session = Some(rt.block_on(sessions::gone()));
+        labels(&PROXY);
         let r = rt.block_on(duty.pass(&all(), None, &burst())).unwrap();
         assert_eq!(r.reloads, 1);
         assert_eq!(state(&mut duty).commit, "exec");
         assert!(duty.known[&pid].session.is_none());
         rt.block_on(duty.pass(&Dirty::default(), None, &burst()))
             .unwrap();
-        assert_eq!(opened.load(Ordering::SeqCst), 2);
+        assert_eq!(served.opened(), 2);
         assert!(duty.known[&pid].session.is_some());
     }
 
