@@ -571,7 +571,7 @@ async fn apply_now<E: Engine>(daemon: &E, name: &str, by: &str) -> anyhow::Resul
             return Err(e.into());
         }
     };
-    let (left, failed) = apply::leave_unused(daemon, &proxy, &table, &mut state).await;
+    let (left, failed) = apply::leave_unused(daemon, &proxy, &table, &listing, &mut state).await;
     state.by = by.to_string();
     apply::write_state(daemon, &proxy, &state).await?;
     for f in &failed {

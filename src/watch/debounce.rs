@@ -1,6 +1,8 @@
 //! When a pass runs after events: a trailing debounce with a maximum wait. A burst of events
 //! (compose bringing up twenty services, a daemon restart) becomes one pass that sees all of
-//! it, and a steady trickle still gets a pass at least every `max_wait`.
+//! it, and a steady trickle still gets a pass at least every `max_wait`. Each event waits for
+//! its own quiet: the daemon's listing shows a `start` as soon as it is sent, a `die` only a
+//! moment later.
 //!
 //! And when a proxy may reload ([`Burst`], [`Hold`]): at once for a lone change, but during a burst of
 //! containers coming and going (a hundred `docker start`s spread over the seconds the engine
@@ -13,39 +15,40 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Debounce {
-    quiet: Duration,
     max_wait: Duration,
-    /// The first and the last event since the last pass.
+    /// The first event since the last pass, and when the pass is due by the quiet alone (the
+    /// latest of each event's time plus its quiet).
     first: Option<Instant>,
-    last: Option<Instant>,
+    settled: Option<Instant>,
 }
 
 impl Debounce {
-    pub(crate) fn new(quiet: Duration, max_wait: Duration) -> Debounce {
+    pub(crate) fn new(max_wait: Duration) -> Debounce {
         Debounce {
-            quiet,
             max_wait,
             first: None,
-            last: None,
+            settled: None,
         }
     }
 
-    /// An event arrived at `now`.
-    pub(crate) fn note(&mut self, now: Instant) {
+    /// An event arrived at `now`, after which the daemon's listing says what it did within
+    /// `quiet` (see [`super::Options`]).
+    pub(crate) fn note(&mut self, now: Instant, quiet: Duration) {
         self.first.get_or_insert(now);
-        self.last = Some(now);
+        let at = now + quiet;
+        self.settled = Some(self.settled.map_or(at, |s| s.max(at)));
     }
 
-    /// When the pass is due: `quiet` after the last event, but no later than `max_wait` after
+    /// When the pass is due: each event's quiet after it, but no later than `max_wait` after
     /// the first. None when nothing is pending.
     pub(crate) fn due(&self) -> Option<Instant> {
-        let (first, last) = (self.first?, self.last?);
-        Some((last + self.quiet).min(first + self.max_wait))
+        let (first, settled) = (self.first?, self.settled?);
+        Some(settled.min(first + self.max_wait))
     }
 
     /// The time the oldest pending event has waited, and forgets them all (a pass starts).
     pub(crate) fn take(&mut self, now: Instant) -> Option<Duration> {
-        self.last = None;
+        self.settled = None;
         self.first.take().map(|f| now.saturating_duration_since(f))
     }
 }
@@ -149,26 +152,30 @@ mod tests {
     fn trailing_with_a_maximum_wait() {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
-        let mut d = Debounce::new(ms(100), ms(500));
+        let mut d = Debounce::new(ms(500));
         assert_eq!(d.due(), None);
-        // (event at, pass due at) as the events arrive.
+        // (event at, its quiet, pass due at) as the events arrive.
         let table = [
-            (0, 100),
-            (50, 150),
-            (140, 240),
-            (230, 330),
-            (320, 420),
-            (410, 500),
-            (490, 500),
+            (0, 100, 100),
+            (50, 100, 150),
+            (140, 100, 240),
+            // A quick event does not bring forward what a slower one before it waits for...
+            (150, 5, 240),
+            // ...and a slow one after a quick one pushes it back.
+            (230, 100, 330),
+            (320, 100, 420),
+            (410, 100, 500),
+            (490, 100, 500),
         ];
-        for (at, due) in table {
-            d.note(t0 + ms(at));
+        for (at, quiet, due) in table {
+            d.note(t0 + ms(at), ms(quiet));
             assert_eq!(d.due(), Some(t0 + ms(due)), "event at {at} ms");
         }
         assert_eq!(d.take(t0 + ms(500)), Some(ms(500)));
         assert_eq!(d.due(), None);
-        d.note(t0 + ms(600));
-        assert_eq!(d.due(), Some(t0 + ms(700)));
+        // A lone quick event: due after its own quiet.
+        d.note(t0 + ms(600), ms(5));
+        assert_eq!(d.due(), Some(t0 + ms(605)));
     }
 
     #[test]

@@ -37,6 +37,9 @@ use status::{LastEvent, Status};
 pub(crate) struct Options {
     /// A pass runs this long after the last event of a burst...
     pub quiet: Duration,
+    /// ...or this long after a container's `start`, whose listing is up to date when the
+    /// event is sent (the daemon saves the new state first)...
+    pub quiet_start: Duration,
     /// ...and no later than this after its first event.
     pub max_wait: Duration,
     /// A burst: this many containers starting, stopping or changing health...
@@ -70,6 +73,9 @@ impl Default for Options {
             // stopped container's route in 4 of 30 stops (Engine 20.10), and nothing came
             // after it but the backstop a minute later.
             quiet: Duration::from_millis(30),
+            // Enough for the events of one `docker run` (create, connect, start) and a
+            // compose project's next services to come in one pass.
+            quiet_start: Duration::from_millis(5),
             max_wait: Duration::from_millis(250),
             // A loaded engine starts a container every second or two (CI's did): the window
             // and the quiet are wide enough to see that as the burst it is.
@@ -213,6 +219,9 @@ fn unix_now() -> i64 {
 struct Ears {
     dirty: Dirty,
     debounce: Debounce,
+    /// The quiet after an event ([`Options::quiet`], [`Options::quiet_start`]).
+    quiet: Duration,
+    quiet_start: Duration,
     /// Containers coming and going, for the proxy duty's hold during bursts.
     burst: Burst,
     last_event_secs: Option<i64>,
@@ -241,7 +250,12 @@ impl Ears {
             lag_ms: 0,
         });
         self.dirty.note(e);
-        self.debounce.note(Instant::now());
+        let quiet = if e.kind == "container" && e.action == "start" {
+            self.quiet_start
+        } else {
+            self.quiet
+        };
+        self.debounce.note(Instant::now(), quiet);
         if e.kind == "container"
             && (matches!(e.action.as_str(), "start" | "die" | "destroy")
                 || e.action.starts_with("health_status"))
@@ -324,7 +338,9 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
             all: true,
             ..Default::default()
         },
-        debounce: Debounce::new(opts.quiet, opts.max_wait),
+        debounce: Debounce::new(opts.max_wait),
+        quiet: opts.quiet,
+        quiet_start: opts.quiet_start,
         burst: Burst::new(opts.burst_window, opts.burst_count, opts.burst_quiet),
         last_event_secs: None,
         last_event_at: Instant::now(),
@@ -347,8 +363,9 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
     // The stream ended (while a pass ran, or now): reconnect before anything else.
     let mut ended: Option<String> = None;
     tracing::info!(
-        "watching (debounce {} ms, at most {} ms)",
+        "watching (debounce {} ms, {} ms after a start, at most {} ms)",
         opts.quiet.as_millis(),
+        opts.quiet_start.as_millis(),
         opts.max_wait.as_millis()
     );
     loop {
@@ -438,7 +455,7 @@ pub(crate) async fn run<E: Engine + Clone + Send + Sync + 'static>(
                             );
                             ears.dirty.ids.insert(id.clone());
                             ears.dirty.died.insert(id);
-                            ears.debounce.note(Instant::now());
+                            ears.debounce.note(Instant::now(), opts.quiet);
                         }
                     }
                     for (object, kind, message) in r.errors {

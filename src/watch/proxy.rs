@@ -241,6 +241,21 @@ impl<E: Engine + Clone + Send + Sync + 'static> ProxyDuty<E> {
                     .iter()
                     .map(|q| format!("{}/{}: {}", proxy.name, q.route, q.reason)),
             );
+            // Nothing to reload, but a stopped backend's removal may free a network.
+            let before = (known.state.joined.clone(), known.state.served.clone());
+            leave(
+                &self.engine,
+                proxy,
+                &table,
+                listing,
+                &mut known.state,
+                report,
+            )
+            .await;
+            if before != (known.state.joined.clone(), known.state.served.clone()) {
+                let state = known.state.clone();
+                self.write_later(proxy, state);
+            }
             return Ok(());
         }
         let first = match (known.pending_since, since) {
@@ -305,14 +320,15 @@ impl<E: Engine + Clone + Send + Sync + 'static> ProxyDuty<E> {
                 for w in outcome.warnings {
                     report.errors.push((proxy.container.clone(), "proxy", w));
                 }
-                let (left, failed) =
-                    apply::leave_unused(&self.engine, proxy, &table, &mut known.state).await;
-                if !left.is_empty() {
-                    tracing::info!("proxy {}: left {}", proxy.name, left.join(", "));
-                }
-                for f in failed {
-                    report.errors.push((proxy.container.clone(), "proxy", f));
-                }
+                leave(
+                    &self.engine,
+                    proxy,
+                    &table,
+                    listing,
+                    &mut known.state,
+                    report,
+                )
+                .await;
                 report.quarantined.extend(
                     outcome
                         .quarantined
@@ -330,6 +346,24 @@ impl<E: Engine + Clone + Send + Sync + 'static> ProxyDuty<E> {
                 Err(e.into())
             }
         }
+    }
+}
+
+/// Leaves the networks no backend holds any more ([`apply::to_leave`]), saying so.
+async fn leave<E: Engine>(
+    engine: &E,
+    proxy: &Proxy,
+    table: &crate::proxy::model::RouteTable,
+    listing: &[crate::docker::engine::ContainerSummary],
+    state: &mut ProxyState,
+    report: &mut Report,
+) {
+    let (left, failed) = apply::leave_unused(engine, proxy, table, listing, state).await;
+    if !left.is_empty() {
+        tracing::info!("proxy {}: left {}", proxy.name, left.join(", "));
+    }
+    for f in failed {
+        report.errors.push((proxy.container.clone(), "proxy", f));
     }
 }
 
@@ -414,6 +448,64 @@ mod tests {
             .unwrap();
         assert_eq!((r.reloads, r.held), (1, None));
         assert_eq!(fake.world().containers[&pid].signals, ["HUP", "HUP"]);
+    }
+
+    /// A stopped backend keeps the network the proxy joined for it (its restart needs no
+    /// reconnect); its removal, seen as a pass with nothing to reload, lets it go.
+    #[test]
+    fn the_network_joined_for_a_backend_is_left_when_it_is_removed_not_stopped() {
+        use crate::docker::engine::{Attach, NetworkSpec};
+        let rt = rt();
+        let fake = Fake::new();
+        crate::proxy::apply::tests::fake_engine(&fake);
+        let pid = fake.run("p", &["80/tcp"], &PROXY);
+        rt.block_on(fake.create_network(&NetworkSpec {
+            name: "app".into(),
+            subnet: "10.0.0.0/24".into(),
+            gateway: "10.0.0.254".into(),
+            ..Default::default()
+        }))
+        .unwrap();
+        let web = fake.run("web", &["80/tcp"], &[]);
+        rt.block_on(fake.connect("app", &web, &Attach::default()))
+            .unwrap();
+        let mut duty = duty(&fake);
+        let on_app = || fake.world().containers[&pid].networks.contains_key("app");
+        let r = rt.block_on(duty.pass(&all(), None, &burst())).unwrap();
+        assert_eq!(r.reloads, 1);
+        assert!(on_app());
+        // Stopped: its route goes, the network stays.
+        fake.world().containers.get_mut(&web).unwrap().state = State::Exited;
+        let r = rt.block_on(duty.pass(&all(), None, &burst())).unwrap();
+        assert_eq!(r.reloads, 1);
+        assert!(on_app(), "left at a stop");
+        // Started again: routed with no connect.
+        fake.world().containers.get_mut(&web).unwrap().state = State::Running;
+        let calls = fake.world().calls.len();
+        let r = rt.block_on(duty.pass(&all(), None, &burst())).unwrap();
+        assert_eq!(r.reloads, 1);
+        let connects: Vec<String> = fake.world().calls[calls..]
+            .iter()
+            .filter(|c| c.starts_with("connect"))
+            .cloned()
+            .collect();
+        assert!(connects.is_empty(), "{connects:?}");
+        // Stopped, then removed: nothing to reload at the removal, and the network is left.
+        fake.world().containers.get_mut(&web).unwrap().state = State::Exited;
+        rt.block_on(duty.pass(&all(), None, &burst())).unwrap();
+        rt.block_on(fake.remove_container(&web, true)).unwrap();
+        let r = rt
+            .block_on(duty.pass(&Dirty::default(), None, &burst()))
+            .unwrap();
+        assert_eq!(r.reloads, 0);
+        assert!(!on_app(), "still on the network of a removed backend");
+        rt.block_on(duty.settle());
+        let raw = fake.world().containers[&pid].files[apply::STATE_FILE].clone();
+        let state: ProxyState = serde_json::from_slice(&raw).unwrap();
+        assert!(
+            state.joined.is_empty() && state.served.is_empty(),
+            "{state:?}"
+        );
     }
 
     /// The duty opens a session when it first sees a proxy and reloads over it; when it

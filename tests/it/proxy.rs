@@ -87,6 +87,20 @@ impl Proxy {
         Proxy { name, container }
     }
 
+    /// How many processes of its own name the engine's master (PID 1) has running: its
+    /// workers (orphans of execs are its children too).
+    fn engine_processes(&self) -> usize {
+        let out = self.container.exec(&[
+            "sh",
+            "-c",
+            "read -r p m r < /proc/1/stat; for d in /proc/[0-9]*; do \
+             read -r p c st pp r < $d/stat && [ \"$pp\" = 1 ] && [ \"$c\" = \"$m\" ] && \
+             [ \"$st\" != Z ] && echo $p; done; true",
+        ]);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    }
+
     /// GET http://HOST/PATH through the proxy: Some(body) on 2xx, None otherwise.
     fn get(&self, host: &str, path: &str) -> Option<String> {
         let out = self.container.exec(&[
@@ -144,6 +158,7 @@ fn routes_live(engine: &str) {
     let net = Network::create("proxy-net", &[]);
     let _w = Watcher::start(&g);
     let p = Proxy::up(&g, engine, &[]);
+    let engine_processes = p.engine_processes();
     let host_a = unique("a");
     let label_a = format!("proxy.aliases={host_a}");
     let a = backend(
@@ -227,6 +242,25 @@ fn routes_live(engine: &str) {
         row["EventToLive"].as_str().unwrap().contains("ms"),
         "{status}"
     );
+    // Old workers retired early (nginx) left the engine as a reload by itself does: as many
+    // workers as it started with, none respawned or left behind, and nothing alarming said.
+    eventually(30, "the old workers gone", || {
+        (p.engine_processes() == engine_processes).then_some(())
+    });
+    let logs = crate::support::docker(&["logs", &p.name]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&logs.stdout),
+        String::from_utf8_lossy(&logs.stderr)
+    );
+    let alarming: Vec<&str> = said
+        .lines()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            l.contains("[alert]") || l.contains("[emerg]") || l.contains("respawn")
+        })
+        .collect();
+    assert!(alarming.is_empty(), "{alarming:#?}");
 }
 
 #[test]
