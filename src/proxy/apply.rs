@@ -1313,13 +1313,14 @@ pub(crate) mod tests {
             }
             m
         };
-        let cases: Vec<(
-            &RouteTable,
+        type Case<'a> = (
+            &'a RouteTable,
             Vec<ContainerSummary>,
             Served,
-            Vec<&str>,
+            Vec<&'a str>,
             Served,
-        )> = vec![
+        );
+        let cases: Vec<Case> = vec![
             // Routed now: kept, and remembered as served there.
             (
                 &routed,
