@@ -266,6 +266,10 @@ pub(crate) struct Decision {
     pub routed: bool,
     pub reason: String,
     pub findings: Vec<Finding>,
+    /// Chosen by the proxy's rules: routed, or would be once it runs (a container just
+    /// created counts toward a burst this way).
+    #[serde(skip)]
+    pub selected: bool,
 }
 
 /// Everything a render and the commands need.
@@ -501,6 +505,7 @@ fn decide(
         routed: false,
         reason: String::new(),
         findings: Vec::new(),
+        selected: false,
     };
     if own(c, settings) {
         decision.reason = "one of docker-link's own containers (or an Interlock proxy)".into();
@@ -551,6 +556,7 @@ fn decide(
             ..Default::default()
         });
     }
+    decision.selected = true;
     if !c.running {
         decision.reason = "not running".into();
         return decision;

@@ -6,8 +6,8 @@
 //!
 //! And when a proxy may reload ([`Burst`], [`Hold`]): at once for a lone change, but during a burst of
 //! containers coming and going (a hundred `docker start`s spread over the seconds the engine
-//! needs for them) once when the burst ends, with a reload at most every `max_hold` while it
-//! lasts. Every reload restarts the engine's workers (memory doubles for a moment, idle
+//! needs for them) once when the burst ends, with a reload after `max_hold`, then after
+//! twice and four times that, while it lasts. Every reload restarts the engine's workers (memory doubles for a moment, idle
 //! keep-alive connections close), so a storm of them costs what the routes gain.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -54,7 +54,7 @@ impl Debounce {
 }
 
 /// Burst detection (see the module's documentation): a burst is at least `count` distinct
-/// containers started, stopped or changed health within `window`; it ends when fewer than
+/// containers created, started, stopped or changed health within `window`; it ends when fewer than
 /// `count` did within the last `window`, or after `quiet` without any. The window is wide
 /// because a loaded engine starts a container every second or so; the quiet ends a quick
 /// burst without making its last routes wait for the window.
@@ -77,7 +77,7 @@ impl Burst {
         }
     }
 
-    /// A container started, stopped, went away or changed health at `at`.
+    /// A container was created, started, stopped, went away or changed health at `at`.
     pub(crate) fn note(&mut self, at: Instant, container: &str) {
         self.recent.push_back((at, container.to_string()));
         self.forget(at);
@@ -113,31 +113,41 @@ impl Burst {
     }
 }
 
-/// The hold on one proxy's reloads during a burst.
+/// The hold on one proxy's reloads during a burst. Each hold of the same burst is twice as
+/// long as the one before (up to four times the first): a burst's routes wait `max` at first,
+/// and one that goes on for a minute and more costs a few reloads, not one per `max`.
 #[derive(Debug, Clone)]
 pub(crate) struct Hold {
     max: Duration,
     /// When the current hold began (a changed configuration was first held back).
     since: Option<Instant>,
+    /// Holds that ended in a reload while this burst lasts.
+    ended: u32,
 }
 
 impl Hold {
     pub(crate) fn new(max: Duration) -> Hold {
-        Hold { max, since: None }
+        Hold {
+            max,
+            since: None,
+            ended: 0,
+        }
     }
 
     /// The proxy's configuration changed at `now`, with a burst ending at `burst_ends`: None
-    /// to reload now, or the instant to look again (the burst's end, or `max` after the hold
-    /// began, whichever comes first).
+    /// to reload now, or the instant to look again (the burst's end, or the hold's length
+    /// after it began, whichever comes first).
     pub(crate) fn until(&mut self, now: Instant, burst_ends: Option<Instant>) -> Option<Instant> {
         let Some(ends) = burst_ends.filter(|&e| e > now) else {
             self.since = None;
+            self.ended = 0;
             return None;
         };
         let since = *self.since.get_or_insert(now);
-        let until = ends.min(since + self.max);
+        let until = ends.min(since + self.max * (1 << self.ended.min(2)));
         if until <= now {
             self.since = None;
+            self.ended += 1;
             return None;
         }
         Some(until)
@@ -238,5 +248,42 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_holds_of_a_long_burst_grow() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut burst = Burst::new(ms(10_000), 4, ms(3000));
+        let mut hold = Hold::new(ms(10_000));
+        // A container every 500 ms for 150 s, the configuration changed by each: reloads
+        // after 10 s of hold, then 20, then 40 and 40 again (the cap); then once more 3 s
+        // after the last start.
+        let mut reloads = Vec::new();
+        for i in 0..=300u64 {
+            let at = t0 + ms(500 * i);
+            burst.note(at, &format!("c{i}"));
+            let at = at + ms(30);
+            if hold.until(at, burst.ends(at, |_| true)).is_none() {
+                reloads.push((at - t0).as_millis() as u64);
+            }
+        }
+        let end = t0 + ms(153_030);
+        assert_eq!(hold.until(end, burst.ends(end, |_| true)), None);
+        reloads.push(153_030);
+        // The first three starts are no burst yet (four make one).
+        assert_eq!(
+            reloads,
+            [30, 530, 1030, 11_530, 32_030, 72_530, 113_030, 153_030]
+        );
+        // The burst over, the next one's first hold is `max` again.
+        let at = t0 + ms(200_000);
+        for i in 0..4 {
+            burst.note(at, &format!("n{i}"));
+        }
+        assert_eq!(
+            hold.until(at, burst.ends(at, |_| true)),
+            Some(at + ms(3000))
+        );
     }
 }

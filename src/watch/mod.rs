@@ -42,7 +42,7 @@ pub(crate) struct Options {
     pub quiet_start: Duration,
     /// ...and no later than this after its first event.
     pub max_wait: Duration,
-    /// A burst: this many containers starting, stopping or changing health...
+    /// A burst: this many containers created, starting, stopping or changing health...
     pub burst_count: usize,
     /// ...within this window; it ends when fewer did within the last window...
     pub burst_window: Duration,
@@ -257,7 +257,7 @@ impl Ears {
         };
         self.debounce.note(Instant::now(), quiet);
         if e.kind == "container"
-            && (matches!(e.action.as_str(), "start" | "die" | "destroy")
+            && (matches!(e.action.as_str(), "create" | "start" | "die" | "destroy")
                 || e.action.starts_with("health_status"))
         {
             self.burst.note(Instant::now(), &e.id);

@@ -127,7 +127,7 @@ impl<E: Engine + Clone + Send + Sync + 'static> ProxyDuty<E> {
         burst: &Burst,
     ) -> anyhow::Result<Report> {
         let t0 = Instant::now();
-        let (listing, proxies) = apply::observe(&self.engine).await?;
+        let (mut listing, proxies) = apply::observe(&self.engine).await?;
         tracing::debug!(
             "proxy duty: observed in {:?}, {:?} after the first event",
             t0.elapsed(),
@@ -147,6 +147,14 @@ impl<E: Engine + Clone + Send + Sync + 'static> ProxyDuty<E> {
             not_yet_stopped: dirty.died_but_listed_running(&listing),
             ..Default::default()
         };
+        // The events are right where the listing lags: a container that died is no backend,
+        // whatever the listing says a moment after (no second pass to take its route out).
+        for c in listing
+            .iter_mut()
+            .filter(|c| report.not_yet_stopped.contains(&c.id))
+        {
+            c.state = State::Exited;
+        }
         for proxy in &ours {
             if proxy.state != State::Running {
                 continue;
@@ -270,8 +278,19 @@ impl<E: Engine + Clone + Send + Sync + 'static> ProxyDuty<E> {
             .chain(table.streams.iter().flat_map(|s| s.servers.iter()))
             .map(|s| s.id.as_str())
             .collect();
+        // Containers the proxy's rules choose that do not run yet count toward a burst: a
+        // hundred `docker run`s at once are a burst from their creates on, before the first
+        // start would reload alone.
+        let selected: std::collections::BTreeSet<&str> = table
+            .decisions
+            .iter()
+            .filter(|d| d.selected)
+            .map(|d| d.id.as_str())
+            .collect();
         let now = Instant::now();
-        let burst_ends = burst.ends(now, |id| routed.contains(id) || known.routed.contains(id));
+        let burst_ends = burst.ends(now, |id| {
+            routed.contains(id) || known.routed.contains(id) || selected.contains(id)
+        });
         let routed: std::collections::BTreeSet<String> =
             routed.into_iter().map(str::to_string).collect();
         if let Some(until) = known.hold.until(now, burst_ends) {
@@ -448,6 +467,87 @@ mod tests {
             .unwrap();
         assert_eq!((r.reloads, r.held), (1, None));
         assert_eq!(fake.world().containers[&pid].signals, ["HUP", "HUP"]);
+    }
+
+    /// Containers the proxy would route, created and not started yet, make a burst: the
+    /// first of them to start does not reload alone; others created at the same time (not
+    /// chosen by the proxy) do not.
+    #[test]
+    fn containers_created_for_it_are_a_burst_before_they_start() {
+        let rt = rt();
+        let fake = Fake::new();
+        crate::proxy::apply::tests::fake_engine(&fake);
+        fake.run("p", &["80/tcp"], &PROXY);
+        let mut duty = duty(&fake);
+        let r = rt.block_on(duty.pass(&all(), None, &burst())).unwrap();
+        assert_eq!(r.reloads, 1);
+        let created = |fake: &Fake, name: &str, ports: &[&str], events: &mut Burst| {
+            let id = fake.run(name, ports, &[]);
+            fake.world().containers.get_mut(&id).unwrap().state = State::Created;
+            events.note(Instant::now(), &id);
+            id
+        };
+        // Four containers the proxy does not route (no port exposed): no burst.
+        let mut events = burst();
+        let quiet: Vec<String> = (0..4)
+            .map(|i| created(&fake, &format!("q{i}"), &[], &mut events))
+            .collect();
+        fake.world().containers.get_mut(&quiet[0]).unwrap().state = State::Running;
+        let r = rt.block_on(duty.pass(&all(), None, &events)).unwrap();
+        assert_eq!(
+            (r.reloads, r.held),
+            (0, None),
+            "nothing of the proxy's changed"
+        );
+        // Four it would route: the first to start is held.
+        let mut events = burst();
+        let web: Vec<String> = (0..4)
+            .map(|i| created(&fake, &format!("w{i}"), &["80/tcp"], &mut events))
+            .collect();
+        fake.world().containers.get_mut(&web[0]).unwrap().state = State::Running;
+        let r = rt.block_on(duty.pass(&all(), None, &events)).unwrap();
+        assert_eq!(r.reloads, 0);
+        assert!(r.held.is_some());
+    }
+
+    /// A backend whose `die` the events brought is taken out in that pass even when the
+    /// listing still shows it running (Engine 20.10's lags the event), and rechecked later.
+    #[test]
+    fn a_backend_that_died_is_taken_out_though_the_listing_lags() {
+        use crate::docker::engine::{Attach, NetworkSpec};
+        let rt = rt();
+        let fake = Fake::new();
+        crate::proxy::apply::tests::fake_engine(&fake);
+        let pid = fake.run("p", &["80/tcp"], &PROXY);
+        rt.block_on(fake.create_network(&NetworkSpec {
+            name: "app".into(),
+            subnet: "10.0.0.0/24".into(),
+            gateway: "10.0.0.254".into(),
+            ..Default::default()
+        }))
+        .unwrap();
+        let web = fake.run("web", &["80/tcp"], &[]);
+        rt.block_on(fake.connect("app", &web, &Attach::default()))
+            .unwrap();
+        let mut duty = duty(&fake);
+        let r = rt.block_on(duty.pass(&all(), None, &burst())).unwrap();
+        assert_eq!(r.reloads, 1);
+        let live = || {
+            let w = fake.world();
+            String::from_utf8(w.containers[&pid].files["/etc/docker-link-proxy/nginx.conf"].clone())
+                .unwrap()
+        };
+        assert!(live().contains("server_name web;"), "{}", live());
+        // `die` heard; the listing still says running.
+        let died = Dirty {
+            ids: [web.clone()].into(),
+            died: [web.clone()].into(),
+            ..Default::default()
+        };
+        let r = rt.block_on(duty.pass(&died, None, &burst())).unwrap();
+        assert_eq!(r.reloads, 1);
+        assert_eq!(r.not_yet_stopped, [web.clone()]);
+        assert!(!live().contains("server_name web;"), "{}", live());
     }
 
     /// A stopped backend keeps the network the proxy joined for it (its restart needs no
