@@ -546,7 +546,7 @@ mod tests {
         };
         let r = rt.block_on(duty.pass(&died, None, &burst())).unwrap();
         assert_eq!(r.reloads, 1);
-        assert_eq!(r.not_yet_stopped, [web.clone()]);
+        assert_eq!(r.not_yet_stopped, std::slice::from_ref(&web));
         assert!(!live().contains("server_name web;"), "{}", live());
     }
 
