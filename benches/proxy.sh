@@ -187,7 +187,8 @@ for engine in nginx haproxy; do
   echo "$engine: 1,000 routes: docker proxy reload $(( (t1 - t0) / 1000000 )) ms in all ($out); proxy memory $mem"
   docker ps -q --filter "label=docker-link.bench=$tag" | xargs -r docker rm -f >/dev/null 2>&1 || true
   docker rm -f "$p" >/dev/null 2>&1 || true
-  "$bin" link watcher run --foreground --no-rules --status-file "$work/status.json" 2>>"$work/watcher.log" &
+  DOCKER_LINK_LOG=${DOCKER_LINK_LOG:-info} "$bin" link watcher run --foreground --no-rules \
+    --status-file "$work/status.json" 2>>"$work/watcher.log" &
   wpid=$!
   sleep 1
 done
