@@ -577,13 +577,15 @@ if command -v wget >/dev/null 2>&1; then get() { wget -q -O - "$url"; }
 elif command -v curl >/dev/null 2>&1; then get() { curl -fsS -m 2 "$url"; }
 else get() { return 1; }; noclient=1; fi
 kids() {
-  k=; read -r p m r < /proc/1/stat 2>/dev/null || return 0
+  local d p m c st pp r; k=
+  read -r p m r 2>/dev/null < /proc/1/stat || return 0
   for d in /proc/[0-9]*; do
-    read -r p c st pp r < "$d/stat" 2>/dev/null || continue
+    read -r p c st pp r 2>/dev/null < "$d/stat" || continue
     [ "$pp" = 1 ] && [ "$c" = "$m" ] && [ "$st" != Z ] && k="$k $p"
   done
 }
 retire_old() {
+  local j p
   [ -n "$old" ] || return 0
   j=0
   while [ "$j" -lt 500 ]; do
