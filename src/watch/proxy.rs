@@ -417,6 +417,29 @@ mod tests {
         ProxyDuty::new(fake.clone(), "default", std::time::Duration::from_secs(10))
     }
 
+    /// A fake daemon running proxy `p` (its id) and a network `app` for backends.
+    fn proxy_and_app(rt: &tokio::runtime::Runtime) -> (Fake, String) {
+        let fake = Fake::new();
+        crate::proxy::apply::tests::fake_engine(&fake);
+        let pid = fake.run("p", &["80/tcp"], &PROXY);
+        rt.block_on(fake.create_network(&crate::docker::engine::NetworkSpec {
+            name: "app".into(),
+            subnet: "10.0.0.0/24".into(),
+            gateway: "10.0.0.254".into(),
+            ..Default::default()
+        }))
+        .unwrap();
+        (fake, pid)
+    }
+
+    /// A running backend `name` exposing port 80 on `app`.
+    fn backend_on_app(rt: &tokio::runtime::Runtime, fake: &Fake, name: &str) -> String {
+        let id = fake.run(name, &["80/tcp"], &[]);
+        rt.block_on(fake.connect("app", &id, &Default::default()))
+            .unwrap();
+        id
+    }
+
     fn burst() -> Burst {
         Burst::new(
             std::time::Duration::from_secs(10),
@@ -427,18 +450,8 @@ mod tests {
 
     #[test]
     fn a_burst_of_its_backends_holds_the_reload_until_it_ends() {
-        use crate::docker::engine::{Attach, NetworkSpec};
         let rt = rt();
-        let fake = Fake::new();
-        crate::proxy::apply::tests::fake_engine(&fake);
-        let pid = fake.run("p", &["80/tcp"], &PROXY);
-        rt.block_on(fake.create_network(&NetworkSpec {
-            name: "app".into(),
-            subnet: "10.0.0.0/24".into(),
-            gateway: "10.0.0.254".into(),
-            ..Default::default()
-        }))
-        .unwrap();
+        let (fake, pid) = proxy_and_app(&rt);
         let mut duty = duty(&fake);
         // Other containers coming and going: no hold.
         let mut others = burst();
@@ -451,7 +464,7 @@ mod tests {
         let mut starts = burst();
         for i in 0..4 {
             let id = fake.run(&format!("w{i}"), &["80/tcp"], &[]);
-            rt.block_on(fake.connect("app", &id, &Attach::default()))
+            rt.block_on(fake.connect("app", &id, &Default::default()))
                 .unwrap();
             starts.note(Instant::now(), &id);
         }
@@ -514,21 +527,9 @@ mod tests {
     /// listing still shows it running (Engine 20.10's lags the event), and rechecked later.
     #[test]
     fn a_backend_that_died_is_taken_out_though_the_listing_lags() {
-        use crate::docker::engine::{Attach, NetworkSpec};
         let rt = rt();
-        let fake = Fake::new();
-        crate::proxy::apply::tests::fake_engine(&fake);
-        let pid = fake.run("p", &["80/tcp"], &PROXY);
-        rt.block_on(fake.create_network(&NetworkSpec {
-            name: "app".into(),
-            subnet: "10.0.0.0/24".into(),
-            gateway: "10.0.0.254".into(),
-            ..Default::default()
-        }))
-        .unwrap();
-        let web = fake.run("web", &["80/tcp"], &[]);
-        rt.block_on(fake.connect("app", &web, &Attach::default()))
-            .unwrap();
+        let (fake, pid) = proxy_and_app(&rt);
+        let web = backend_on_app(&rt, &fake, "web");
         let mut duty = duty(&fake);
         let r = rt.block_on(duty.pass(&all(), None, &burst())).unwrap();
         assert_eq!(r.reloads, 1);
@@ -554,21 +555,9 @@ mod tests {
     /// reconnect); its removal, seen as a pass with nothing to reload, lets it go.
     #[test]
     fn the_network_joined_for_a_backend_is_left_when_it_is_removed_not_stopped() {
-        use crate::docker::engine::{Attach, NetworkSpec};
         let rt = rt();
-        let fake = Fake::new();
-        crate::proxy::apply::tests::fake_engine(&fake);
-        let pid = fake.run("p", &["80/tcp"], &PROXY);
-        rt.block_on(fake.create_network(&NetworkSpec {
-            name: "app".into(),
-            subnet: "10.0.0.0/24".into(),
-            gateway: "10.0.0.254".into(),
-            ..Default::default()
-        }))
-        .unwrap();
-        let web = fake.run("web", &["80/tcp"], &[]);
-        rt.block_on(fake.connect("app", &web, &Attach::default()))
-            .unwrap();
+        let (fake, pid) = proxy_and_app(&rt);
+        let web = backend_on_app(&rt, &fake, "web");
         let mut duty = duty(&fake);
         let on_app = || fake.world().containers[&pid].networks.contains_key("app");
         let r = rt.block_on(duty.pass(&all(), None, &burst())).unwrap();
